@@ -1,0 +1,1 @@
+"""ase-xanesgen: diffusion generation of amorphous structures guided by XANES, as an ASE plugin."""

@@ -1,0 +1,61 @@
+"""Radial distribution function g(r) and its first-peak position."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from ase import Atoms
+from matscipy.neighbours import neighbour_list
+from scipy.ndimage import gaussian_filter1d
+
+from ._common import as_structures
+
+
+def rdf(
+    atoms_or_list: Atoms | Sequence[Atoms], rmax: float = 6.0, bins: int = 300
+) -> tuple[np.ndarray, np.ndarray]:
+    """Periodic radial distribution function averaged over all atoms of all structures.
+
+    Normalised so that an ideal gas gives g = 1: pair counts are divided by
+    ``sum_s N_s (N_s - 1) / V_s`` times the shell volume. All elements are pooled.
+
+    Returns:
+        r: ``[bins]`` bin centres in Å on ``[0, rmax]``; g: ``[bins]`` dimensionless.
+    """
+    edges = np.linspace(0.0, rmax, bins + 1)
+    counts = np.zeros(bins)
+    pair_density = 0.0  # sum over structures of N (N - 1) / V, in 1/Å^3
+    for atoms in as_structures(atoms_or_list):
+        counts += np.histogram(neighbour_list("d", atoms, rmax), edges)[0]
+        n = len(atoms)
+        pair_density += n * (n - 1) / atoms.get_volume()
+    shell = 4.0 / 3.0 * np.pi * np.diff(edges**3)
+    r = 0.5 * (edges[1:] + edges[:-1])
+    return r, counts / (pair_density * shell)
+
+
+def rdf_first_peak(
+    atoms_or_list: Atoms | Sequence[Atoms],
+    *,
+    window: tuple[float, float] = (1.2, 1.8),
+    bin_width: float = 0.002,
+    smooth: float = 0.02,
+) -> float:
+    """Position (Å) of the maximum of g(r) inside ``window``.
+
+    g(r) is histogrammed with ``bin_width`` (Å), smoothed with a Gaussian of width ``smooth`` (Å)
+    and its maximum refined by a parabola through the top three bins. NaN if no pair lies in the window.
+    """
+    rmax = window[1] + 4 * smooth + bin_width
+    r, g = rdf(atoms_or_list, rmax=rmax, bins=int(round(rmax / bin_width)))
+    if smooth > 0:
+        g = gaussian_filter1d(g, smooth / bin_width, mode="constant")
+    inside = np.flatnonzero((r >= window[0]) & (r <= window[1]))
+    if not np.any(g[inside] > 0):
+        return float("nan")
+    k = inside[np.argmax(g[inside])]
+    y0, y1, y2 = g[k - 1], g[k], g[k + 1]
+    curvature = y0 - 2 * y1 + y2
+    shift = 0.5 * (y0 - y2) / curvature if curvature < 0 else 0.0
+    return float(r[k] + shift * (r[1] - r[0]))

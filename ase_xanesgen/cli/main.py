@@ -1,0 +1,50 @@
+"""``xanesgen``: generate, predict, analyze, train. Sub-commands are imported only when used."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = {
+    "generate": "ase_xanesgen.cli.generate",
+    "predict": "ase_xanesgen.cli.predict",
+    "analyze": "ase_xanesgen.cli.analyze",
+    "train": "ase_xanesgen.cli.train",
+}
+HELP = {
+    "generate": "generate amorphous structures with the diffusion prior (optionally spectrum-guided)",
+    "predict": "predict carbon K-edge XANES of structures",
+    "analyze": "structure statistics vs a reference (CN, RDF, angles, q4/q6, Voronoi, GAP)",
+    "train": "train the prior or the XANES model",
+}
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xanesgen", description=__doc__)
+    parser.add_argument("-T", "--traceback", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module in COMMANDS.items():
+        sp = sub.add_parser(name, help=HELP[name], description=HELP[name])
+        # only the chosen command's module is imported (keeps `xanesgen --help` fast)
+        if name in argv:
+            mod = importlib.import_module(module)
+            mod.add_arguments(sp)
+            sp.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except (ValueError, FileNotFoundError, TypeError) as err:
+        if args.traceback:
+            raise
+        print(f"xanesgen {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Train the diffusion prior or the XANES model (resumable from ``OUT/last.pt``; ``torchrun`` for DDP)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..train.loop import TrainConfig
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", choices=["prior", "xanes"])
+    parser.add_argument("--data", default=None, help="a-C data folder (default ../shared/data/a-C)")
+    parser.add_argument("--out", required=True, help="run folder: last.pt, model.pt, log.jsonl")
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--ema", type=float, default=0.999)
+    parser.add_argument("--width", type=int, default=None)
+    parser.add_argument("--layers", type=int, default=None)
+    parser.add_argument("--sigma-max", type=float, default=0.8, help="prior: sigma(1) in Angstrom")
+    parser.add_argument("--t-power", type=float, default=1.0, help="prior: t = u**p (p > 1: more low noise)")
+    parser.add_argument("--exclude-density", type=float, default=None,
+                        help="xanes: leave this density (g/cm3) out of training (leave-one-density-out)")
+    parser.add_argument("--time-budget", type=float, default=None, help="wall-clock seconds for this run")
+    parser.add_argument("--val-every", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default=None)
+
+
+def run(args: argparse.Namespace) -> int:
+    defaults = {"prior": dict(steps=20000, batch_size=8, width=128, layers=4),
+                "xanes": dict(steps=3000, batch_size=4, width=64, layers=3)}[args.model]
+    pick = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in defaults.items()}
+    config = TrainConfig(steps=pick["steps"], batch_size=pick["batch_size"], lr=args.lr, ema=args.ema,
+                         val_every=args.val_every, ckpt_every=args.val_every, seed=args.seed,
+                         time_budget=args.time_budget)
+    if args.model == "prior":
+        from ..train.prior import train_prior
+
+        train_prior(args.data, args.out, config, width=pick["width"], layers=pick["layers"],
+                    sigma_max=args.sigma_max, t_power=args.t_power, device=args.device)
+    else:
+        from ..train.xanes import train_xanes
+
+        train_xanes(args.data, args.out, config, width=pick["width"], layers=pick["layers"],
+                    exclude_density=args.exclude_density, device=args.device)
+    print(f"weights: {args.out}/model.pt")
+    return 0

@@ -1,0 +1,1 @@
+"""Data: reading the shared a-C cells and spectra, topology splits, spectrum utilities."""

@@ -1,0 +1,219 @@
+"""Carbon K-edge spectrum utilities: the model's energy grid, reading, resampling, normalising, validating.
+
+The model predicts spectra on ``N_ENERGY = 100`` points. The shared data carry no energy axis; the linear
+axis ``E(i) = E0 + DE * i`` (eV) below was fitted to three anchor features of the reference crystals
+(``benchmarks/calibrate_energy.py``, ``docs/energy_calibration.md``). Intensities follow the a-C training
+files (per-atom rows sum to ``AC_MEAN_AREA`` ~ 22 over the 100 points); the diamond/graphite reference
+files are on another scale (rows sum to ~0.45), so compare spectra only after :func:`normalise`.
+
+Shapes: a spectrum is ``[n_E]``; per-atom spectra are ``[n_atoms, n_E]``; energies are ``[n_E]`` in eV.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from ase import Atoms
+
+from ase_xanesgen.data.datasets import N_ENERGY
+
+#: Energy of grid point 0 (eV). Least-squares fit to graphite pi* (285.4 eV), graphite sigma* (291.7 eV) and
+#: diamond second-gap dip (302.4 eV) at sub-grid indices 27.195, 43.652, 67.883 of the reference cell means.
+E0: float = 273.763
+#: Grid step (eV per point), same fit. Residuals +0.23, -0.38, +0.15 eV.
+DE: float = 0.4196
+#: 1-sigma standard errors of the fit (1 degree of freedom: rough). Dropping one anchor moves DE over
+#: 0.383-0.442 eV/point, which is the more honest spread; see docs/energy_calibration.md.
+E0_STD: float = 0.79
+DE_STD: float = 0.016
+#: Mean area (sum over the 100 points) of the 5400 per-atom a-C training spectra (std 0.47; cell means
+#: 21.93-22.54). Guidance targets are scaled to it (``benchmarks/calibrate_energy.py`` prints it).
+AC_MEAN_AREA: float = 22.094
+#: Energy window (eV) of the pi* (sp/sp2) peak used for the scalar per-atom ``<key>_pi_star`` array.
+PI_STAR_WINDOW: tuple[float, float] = (284.0, 286.5)
+#: Negative intensities down to ``-NEG_TOL * max|y|`` are rounding noise and clipped to 0; below, an error.
+NEG_TOL: float = 1e-6
+
+NormMethod = Literal["area", "edge", "max"]
+
+
+def energy_grid() -> np.ndarray:
+    """The model's energy axis ``[100]`` in eV (``E0 + DE * i``), strictly increasing."""
+    return E0 + DE * np.arange(N_ENERGY, dtype=float)
+
+
+def validate_spectrum(y: np.ndarray, n: int | None = N_ENERGY, *, name: str = "spectrum") -> np.ndarray:
+    """Check ``y`` (``[n]`` or ``[m, n]``) is finite, non-negative and has ``n`` points on its last axis.
+
+    ``n=None`` skips the length check. Returns a float copy with tiny negative noise (above
+    ``-NEG_TOL * max|y|``) clipped to 0. Raises ``ValueError`` naming the problem.
+    """
+    y = np.array(y, dtype=float)
+    if y.ndim not in (1, 2) or y.shape[-1] == 0:
+        raise ValueError(f"{name}: expected shape [n_E] or [n_spectra, n_E], got {y.shape}")
+    if n is not None and y.shape[-1] != n:
+        raise ValueError(f"{name}: has {y.shape[-1]} energy points, expected {n} (resample onto the model grid)")
+    bad = ~np.isfinite(y)
+    if bad.any():
+        raise ValueError(f"{name}: contains {int(bad.sum())} NaN/inf value(s), first at index "
+                         f"{tuple(int(k) for k in np.argwhere(bad)[0])}")
+    tol = NEG_TOL * float(np.abs(y).max())
+    if y.min() < -tol:
+        k = tuple(int(v) for v in np.unravel_index(np.argmin(y), y.shape))
+        raise ValueError(f"{name}: negative intensity {y.min():.3g} at index {k}; subtract the pre-edge "
+                         "background so intensities are >= 0 (or clip noise) before use")
+    return np.clip(y, 0.0, None)
+
+
+def _check_energy(energy: np.ndarray, n: int) -> np.ndarray:
+    energy = np.asarray(energy, dtype=float)
+    if energy.shape != (n,):
+        raise ValueError(f"energy: expected shape ({n},) to match the intensities, got {energy.shape}")
+    if not np.all(np.isfinite(energy)):
+        raise ValueError("energy: contains NaN/inf")
+    if n < 2:
+        raise ValueError("energy: need at least two points")
+    steps = np.diff(energy)
+    if np.any(steps <= 0):
+        k = int(np.argmax(steps <= 0))
+        raise ValueError(f"energy: not strictly increasing (E[{k}]={energy[k]:g} eV, E[{k + 1}]={energy[k + 1]:g} eV)")
+    return energy
+
+
+def read_spectrum(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read a measured spectrum: two columns, energy (eV) and intensity.
+
+    Columns may be separated by whitespace, commas or semicolons; ``#`` starts a comment; non-numeric
+    lines before the data (a CSV header) are skipped. Returns ``(energy [n] eV, intensity [n])``,
+    energies strictly increasing, intensities validated (see :func:`validate_spectrum`).
+    """
+    path = Path(path)
+    rows: list[list[float]] = []
+    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        fields = [f for f in re.split(r"[,;\s]+", line) if f]
+        try:
+            values = [float(f) for f in fields]
+        except ValueError:
+            if not rows:  # header line
+                continue
+            raise ValueError(f"{path}:{lineno}: non-numeric value in {line!r}") from None
+        if len(values) != 2:
+            raise ValueError(f"{path}:{lineno}: expected 2 columns (energy, intensity), got {len(values)}")
+        rows.append(values)
+    if not rows:
+        raise ValueError(f"{path}: no numeric rows found")
+    data = np.array(rows)
+    energy = _check_energy(data[:, 0], len(data))
+    return energy, validate_spectrum(data[:, 1], n=None, name=str(path))
+
+
+def resample(
+    energy: np.ndarray, intensity: np.ndarray, grid: np.ndarray | None = None, *, pre_edge: float | None = None
+) -> np.ndarray:
+    """Linearly interpolate ``intensity [n]`` on ``energy [n]`` (eV) onto ``grid`` (default the model grid).
+
+    The input must cover the grid to within half a grid step at both ends, else ``ValueError``. A measured
+    scan that starts late may instead pass ``pre_edge`` (e.g. ``0.0`` for a background-subtracted pre-edge):
+    grid points below the scan then take that value. Returns ``[len(grid)]``.
+    """
+    intensity = validate_spectrum(intensity, n=None, name="intensity")
+    if intensity.ndim != 1:
+        raise ValueError(f"intensity: expected shape [n], got {intensity.shape}")
+    energy = _check_energy(energy, len(intensity))
+    grid = energy_grid() if grid is None else _check_energy(grid, len(np.asarray(grid)))
+    tol = 0.5 * float(np.min(np.diff(grid)))
+    missing_low = energy[0] > grid[0] + tol
+    if (missing_low and pre_edge is None) or energy[-1] < grid[-1] - tol:
+        raise ValueError(
+            f"spectrum covers {energy[0]:.2f}-{energy[-1]:.2f} eV but the model grid spans "
+            f"{grid[0]:.2f}-{grid[-1]:.2f} eV (tolerance {tol:.2f} eV); energies must be in eV on the "
+            "absolute scale (graphite pi* at 285.4 eV); pass pre_edge=0.0 if the scan starts after the pre-edge"
+        )
+    out = np.interp(grid, energy, intensity)
+    if missing_low:
+        out[grid < energy[0]] = validate_spectrum(np.array([pre_edge]), n=1, name="pre_edge")[0]
+    return out
+
+
+def normalise(spectrum: np.ndarray, method: NormMethod = "area", *, tail: int = 10) -> np.ndarray:
+    """Normalise ``[n_E]`` or ``[m, n_E]`` spectra along the energy axis.
+
+    - ``"area"``: sum over the points = 1 (on a uniform grid, the integral / step); makes the a-C and
+      reference scales comparable. Multiply by ``AC_MEAN_AREA`` for the a-C training scale.
+    - ``"edge"``: mean of the last ``tail`` points (post-edge) = 1, the experimental edge-step convention.
+      The DFT spectra decay above ~305 eV (no atomic background), so prefer "area" to compare with them.
+    - ``"max"``: maximum = 1.
+    """
+    y = validate_spectrum(spectrum, n=None)
+    if method == "area":
+        scale = y.sum(axis=-1, keepdims=True)
+    elif method == "edge":
+        if not 0 < tail <= y.shape[-1]:
+            raise ValueError(f"tail must be in 1..{y.shape[-1]}, got {tail}")
+        scale = y[..., -tail:].mean(axis=-1, keepdims=True)
+    elif method == "max":
+        scale = y.max(axis=-1, keepdims=True)
+    else:
+        raise ValueError(f"unknown normalisation {method!r}: expected 'area', 'edge' or 'max'")
+    if np.any(scale <= 0):
+        raise ValueError(f"cannot {method}-normalise: spectrum is zero over the normalisation range")
+    return y / scale
+
+
+def pi_star_intensity(spectra: np.ndarray, window: tuple[float, float] = PI_STAR_WINDOW) -> np.ndarray:
+    """Integral (intensity x eV) of ``[..., 100]`` model-grid spectra over ``window`` (eV): ``[...]``."""
+    y = validate_spectrum(spectra)
+    grid = energy_grid()
+    mask = (grid >= window[0]) & (grid <= window[1])
+    return y[..., mask].sum(axis=-1) * DE
+
+
+def store_spectra(atoms: Atoms, spectra: np.ndarray, key: str = "xanes") -> Atoms:
+    """Store per-atom spectra ``[n_atoms, 100]`` on ``atoms`` so extxyz keeps them; returns ``atoms``.
+
+    Writes ``arrays[key]`` (the spectra), ``arrays[key + "_pi_star"]`` (``[n_atoms]``, pi* integral, for
+    colouring in ``ase gui``, which colours by scalar per-atom arrays) and ``info[key + "_mean"]`` (``[100]``).
+    """
+    y = validate_spectrum(spectra, name=key)
+    if y.shape != (len(atoms), N_ENERGY):
+        raise ValueError(f"{key}: expected shape ({len(atoms)}, {N_ENERGY}) for {len(atoms)} atoms, got {y.shape}")
+    atoms.arrays[key] = y
+    atoms.arrays[f"{key}_pi_star"] = pi_star_intensity(y)
+    atoms.info[f"{key}_mean"] = y.mean(axis=0)
+    return atoms
+
+
+def prepare_target(
+    target: np.ndarray | tuple[np.ndarray, np.ndarray] | str | os.PathLike,
+    energy: np.ndarray | None = None,
+    *,
+    pre_edge: float | None = None,
+) -> np.ndarray:
+    """A guidance target ``[100]`` on the model grid and the a-C training scale (area ``AC_MEAN_AREA``).
+
+    ``target`` is a ``[100]`` model-grid spectrum, or intensities on ``energy`` (eV), or an
+    ``(energy, intensity)`` pair, or a file for :func:`read_spectrum`. Off-grid input is resampled
+    (``pre_edge`` as in :func:`resample`).
+    """
+    if isinstance(target, (str, os.PathLike)):
+        if energy is not None:
+            raise ValueError("pass energy only with an intensity array, not with a file")
+        energy, target = read_spectrum(target)
+    elif isinstance(target, tuple):
+        if energy is not None or len(target) != 2:
+            raise ValueError("target tuple must be (energy, intensity), without energy=")
+        energy, target = target
+    if energy is None:
+        y = validate_spectrum(target, name="target")
+        if y.ndim != 1:
+            raise ValueError(f"target: expected one spectrum of shape ({N_ENERGY},), got {y.shape}")
+    else:
+        y = resample(energy, target, pre_edge=pre_edge)
+    return normalise(y, "area") * AC_MEAN_AREA

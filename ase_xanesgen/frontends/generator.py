@@ -1,0 +1,201 @@
+"""``DiffusionGenerator``: ASE ``Atoms`` template + density in, denoised amorphous ``Atoms`` out."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.data import atomic_masses, chemical_symbols
+from ase.units import _amu
+from tqdm.auto import tqdm
+
+from ..diffusion.samplers import System, restart_sample
+from ..diffusion.score_fn import PriorScore
+from ..diffusion.sde import VESDE
+from ..graph.convert import check_cell
+from ..nn.checkpoint import from_dict, load
+from ..nn.score import ScoreNet
+from ..train.loop import resolve_device
+from ..weights import weight_path
+
+#: Highest density (g/cm3) accepted per element: beyond what the element can pack.
+MAX_DENSITY = {6: 4.0}
+
+
+class DiffusionGenerator:
+    """Generates periodic amorphous structures with a score-based diffusion prior.
+
+    ``DiffusionGenerator()`` loads the shipped amorphous-carbon weights; ``from_checkpoint(path)`` any
+    checkpoint written by ``xanesgen train prior``. Sampling is Euler-Maruyama on the VE SDE from uniform
+    positions (t = 1), followed by restart cycles while a carbon has CN <= 1 or CN >= 5 (C-C 1.85 A).
+
+    Args:
+        model: a ``ScoreNet``; ``None`` loads the shipped weights.
+        sde: the noise schedule the model was trained with.
+        device: ``'cpu'``, ``'cuda'``, ...; default CUDA when available.
+    """
+
+    def __init__(self, model: ScoreNet | None = None, sde: VESDE | None = None, *, device: str | None = None,
+                 steps: int = 64, t_restart: float = 0.35, max_restarts: int = 3):
+        if model is None:
+            ckpt = load(*weight_path("prior"))
+            model = from_dict(ckpt)
+            sde = VESDE(**ckpt["meta"]["sde"])
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.sde = sde or VESDE()
+        self.steps, self.t_restart, self.max_restarts = steps, t_restart, max_restarts
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, **kwargs) -> "DiffusionGenerator":
+        """A generator from a ``model.pt`` (EMA weights) or a trainer's ``last.pt``."""
+        ckpt = load(path)
+        ckpt = ckpt.get("ema", ckpt)
+        return cls(from_dict(ckpt), VESDE(**ckpt["meta"].get("sde", {})), **kwargs)
+
+    @property
+    def species(self) -> list[int]:
+        return self.model.model_args["species"]
+
+    def __repr__(self) -> str:
+        return f"DiffusionGenerator({self.model!r}, {self.sde}, device={str(self.device)!r})"
+
+    # ------------------------------------------------------------------ public API
+    def generate(self, template: Atoms, density: float | None = None, *, seed: int | None = None,
+                 steps: int | None = None, trajectory: str | Path | None = None,
+                 start_time: float | None = None, progress: bool = False, **kwargs) -> Atoms:
+        """One denoised structure in the template's cell (see :meth:`generate_batch`)."""
+        return self.generate_batch(template, density, n=1, seed=seed, steps=steps, trajectory=trajectory,
+                                   start_time=start_time, progress=progress, **kwargs)[0]
+
+    def generate_batch(self, template: Atoms, density: float | None = None, n: int = 8, *,
+                       seed: int | None = None, steps: int | None = None, trajectory: str | Path | None = None,
+                       start_time: float | None = None, progress: bool = False,
+                       score_fn: Callable | None = None) -> list[Atoms]:
+        """``n`` structures denoised together as one batched graph.
+
+        Args:
+            template: cell and pbc; its species (or carbon) fill the cell. Without ``density`` its atoms are
+                used as they are (count and species).
+            density: g/cm3; sets the atom count to ``round(density * volume / mass)``.
+            seed: same seed, same structures on the same device.
+            steps: Euler-Maruyama steps from t = 1 (default 64).
+            trajectory: ``.traj`` path; every step's positions of the first structure are appended as they
+                come, so a crash leaves a readable file.
+            start_time: start from the template positions noised to this t (0 < t < 1) instead of noise.
+            score_fn: replaces the prior score (guidance passes prior + likelihood here).
+
+        Returns:
+            ``n`` ``Atoms`` with ``info["restarts"]`` and ``info["cn_counts"]`` (CN 0..8 histogram).
+        """
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        steps = self.steps if steps is None else int(steps)
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        if start_time is not None and not 0.0 < start_time < 1.0:
+            raise ValueError(f"start_time must be in (0, 1), got {start_time}")
+        atoms = self.fill(template, density)
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**63))
+        system = self._system(atoms, n)
+        if start_time is None:
+            pos = self.sde.prior_sample(system.cell, system.batch, generator)
+            t_start = 1.0
+        else:
+            pos0 = torch.tensor(np.tile(atoms.positions, (n, 1)), dtype=torch.float32, device=self.device)
+            sigma = self.sde.sigma(torch.full((n,), start_time, device=self.device))
+            pos, _ = self.sde.perturb(pos0, system.cell, system.batch, sigma, generator)
+            t_start = start_time
+            steps = max(1, math.ceil(steps * start_time))
+        callbacks = []
+        bar = tqdm(total=steps, desc="denoise", disable=not progress, dynamic_ncols=True)
+        callbacks.append(lambda k, t, p, s: bar.update(1))
+        writer = None
+        if trajectory is not None:
+            from ase.io.trajectory import Trajectory
+
+            writer = Trajectory(str(trajectory), "w")
+            frame = atoms.copy()
+            n0 = len(atoms)
+
+            def write(k: int, t: float, p: torch.Tensor, s: torch.Tensor) -> None:
+                frame.positions = p[:n0].detach().cpu().numpy()
+                frame.info["t"] = t
+                writer.write(frame)  # each frame is complete on disk once written
+
+            callbacks.append(write)
+        try:
+            pos, restarts = restart_sample(
+                score_fn or PriorScore(self.model, self.sde), self.sde, pos, system, steps=steps,
+                t_start=t_start, t_restart=self.t_restart, max_restarts=self.max_restarts, generator=generator,
+                callback=lambda *a: [cb(*a) for cb in callbacks])
+            if writer is not None:
+                write(steps, self.sde.t_min, pos, pos)
+        finally:
+            bar.close()
+            if writer is not None:
+                writer.close()
+        return self._to_atoms(atoms, pos, system, restarts)
+
+    # ------------------------------------------------------------------ helpers
+    def fill(self, template: Atoms, density: float | None) -> Atoms:
+        """The template's cell filled with ``density`` (g/cm3) worth of atoms; validates everything."""
+        if not isinstance(template, Atoms):
+            raise TypeError(f"template must be ase.Atoms, got {type(template).__name__}")
+        check_cell(template)
+        numbers = sorted(set(template.numbers.tolist())) or [self.species[0]]
+        unknown = [chemical_symbols[z] for z in numbers if z not in self.species]
+        if unknown:
+            known = [chemical_symbols[z] for z in self.species]
+            raise ValueError(f"species {unknown} not known to the model (trained for {known})")
+        if density is None:
+            if len(template) == 0:
+                raise ValueError("template has no atoms: pass density= to fill its cell")
+            atoms = template.copy()
+        else:
+            density = float(density)
+            limit = min(MAX_DENSITY.get(z, 25.0) for z in numbers)
+            if not math.isfinite(density) or density <= 0 or density > limit:
+                raise ValueError(f"density must be in (0, {limit}] g/cm3 for this template, got {density}")
+            # composition of the template (carbon when empty), scaled to the requested density
+            fractions = (np.bincount(template.numbers, minlength=119) / len(template)
+                         if len(template) else np.eye(119)[numbers[0]])
+            mass_per_atom = float(fractions @ atomic_masses[:119])
+            volume_cm3 = template.get_volume() * 1e-24
+            count = round(density * volume_cm3 / (mass_per_atom * _amu * 1e3))
+            if count < 1:
+                raise ValueError(f"density {density} g/cm3 gives no atom in this cell")
+            counts = np.round(fractions * count).astype(int)
+            counts[np.argmax(counts)] += count - counts.sum()
+            symbols = np.repeat(np.arange(119), counts)
+            atoms = Atoms(numbers=symbols, cell=template.cell, pbc=True)
+        atoms.pbc = True
+        return atoms
+
+    def _system(self, atoms: Atoms, n: int) -> System:
+        cell = torch.tensor(np.asarray(atoms.cell), dtype=torch.float32, device=self.device)
+        z = torch.tensor(atoms.numbers, dtype=torch.long, device=self.device).repeat(n)
+        batch = torch.arange(n, device=self.device).repeat_interleave(len(atoms))
+        return System(z, cell.unsqueeze(0).repeat(n, 1, 1), batch)
+
+    def _to_atoms(self, atoms: Atoms, pos: torch.Tensor, system: System, restarts: torch.Tensor) -> list[Atoms]:
+        from ..diffusion.samplers import coordination
+
+        cn = coordination(pos, system).cpu().numpy()
+        pos = pos.detach().cpu().numpy()
+        out, n0 = [], len(atoms)
+        for g in range(system.num_graphs):
+            a = atoms.copy()
+            a.positions = pos[g * n0:(g + 1) * n0]
+            a.wrap()
+            a.info["restarts"] = int(restarts[g])
+            a.info["cn_counts"] = np.bincount(cn[g * n0:(g + 1) * n0], minlength=9)[:9].tolist()
+            out.append(a)
+        return out

@@ -1,0 +1,41 @@
+"""``Atoms`` -> PyG ``Data`` with positions, species, cell ``[1, 3, 3]`` and the periodic graph."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from ase import Atoms
+from torch_geometric.data import Batch, Data
+
+from .neighbours import neighbour_graph
+
+
+def check_cell(atoms: Atoms) -> None:
+    """Raise ``ValueError`` for a template without a full 3-D periodic cell or with NaN positions."""
+    if not np.all(np.isfinite(atoms.positions)):
+        raise ValueError("positions contain NaN or inf")
+    if atoms.cell.rank < 3 or abs(atoms.get_volume()) < 1e-6:
+        raise ValueError(f"atoms need a 3-D cell with non-zero volume, got cell {atoms.cell.array.tolist()}")
+
+
+def atoms_to_data(atoms: Atoms, cutoff: float | None = None, dtype: torch.dtype = torch.float32) -> Data:
+    """One graph. With ``cutoff`` the edges come from matscipy (numpy); without, they are left to the model."""
+    check_cell(atoms)
+    data = Data(
+        pos=torch.tensor(atoms.positions, dtype=dtype),
+        z=torch.tensor(atoms.numbers, dtype=torch.long),
+        cell=torch.tensor(np.asarray(atoms.cell), dtype=dtype).unsqueeze(0),
+        num_nodes=len(atoms),
+    )
+    if cutoff is not None:
+        edge_index, shifts = neighbour_graph(atoms, cutoff)
+        data.edge_index = torch.from_numpy(edge_index)
+        data.unit_shifts = torch.from_numpy(shifts)
+    if "xanes" in atoms.arrays:
+        data.xanes = torch.tensor(atoms.arrays["xanes"], dtype=dtype)
+    return data
+
+
+def batch_atoms(images: list[Atoms], cutoff: float | None = None, dtype: torch.dtype = torch.float32) -> Batch:
+    """Several ``Atoms`` as one batched graph (PyG ``Batch``)."""
+    return Batch.from_data_list([atoms_to_data(a, cutoff, dtype) for a in images])

@@ -1,0 +1,229 @@
+"""A small resumable training loop shared by the prior and spectrum trainers.
+
+RAdam with linear warm-up and cosine decay, EMA weights, atomic checkpoints (``last.pt`` every
+``ckpt_every`` steps, on Ctrl-C / SIGTERM, and at the end), a JSON-lines log, a tqdm progress bar, and
+torch.distributed DDP when launched by ``torchrun`` (one process per GPU, ``DistributedSampler``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.data.distributed import DistributedSampler
+from torch_geometric.data import Batch, Data
+from tqdm.auto import tqdm
+
+from ..nn.checkpoint import load, save_atomic, to_dict
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 20000
+    batch_size: int = 8
+    lr: float = 1e-3
+    lr_min: float = 1e-5
+    warmup: int = 200
+    ema: float = 0.999
+    grad_clip: float = 10.0
+    ckpt_every: int = 500
+    val_every: int = 500
+    seed: int = 0
+    #: wall-clock seconds for this run: after 50 steps the total step count is set so the
+    #: cosine schedule ends on time (for leased GPU time)
+    time_budget: float | None = None
+
+
+class RepeatDataset(Dataset):
+    """The training graphs repeated to ``length`` items, so an epoch holds many full batches."""
+
+    def __init__(self, graphs: list[Data], length: int):
+        self.graphs, self.length = graphs, max(length, len(graphs))
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, k: int) -> Data:
+        return self.graphs[k % len(self.graphs)]
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """Explicit argument, else ``$XANESGEN_DEVICE``, else CUDA when available."""
+    device = device or os.environ.get("XANESGEN_DEVICE")
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(device)
+
+
+def random_rotations(n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """``[n, 3, 3]`` uniformly random proper rotations (QR of Gaussian matrices)."""
+    q, r = torch.linalg.qr(torch.randn(n, 3, 3, generator=generator))
+    q = q * torch.sign(torch.diagonal(r, dim1=1, dim2=2))[:, None, :]
+    q[torch.linalg.det(q) < 0, :, 0] *= -1
+    return q.to(device)
+
+
+def augment(batch: Batch, generator: torch.Generator) -> Batch:
+    """Rotate positions and cell of each graph together, and translate each graph at random."""
+    rot = random_rotations(batch.num_graphs, generator, batch.pos.device).to(batch.pos.dtype)
+    shift = torch.rand(batch.num_graphs, 3, generator=generator).to(batch.pos)
+    pos = batch.pos + torch.einsum("ni,nij->nj", shift[batch.batch], batch.cell[batch.batch])
+    batch.pos = torch.einsum("ni,nji->nj", pos, rot[batch.batch])
+    batch.cell = torch.einsum("bki,bji->bkj", batch.cell, rot)
+    return batch
+
+
+LossFn = Callable[[nn.Module, Batch, torch.Generator], dict[str, torch.Tensor]]
+
+
+class Trainer:
+    """Runs ``loss_fn(model, batch, generator) -> {"loss": ..., other scalars}`` for ``config.steps`` steps.
+
+    ``val_fn(model) -> dict`` is evaluated on the EMA model. The checkpoint holds the raw and EMA
+    weights, optimiser, scheduler, step and generator state; ``out/model.pt`` holds the EMA weights only.
+    """
+
+    def __init__(self, model: nn.Module, train_graphs: list[Data], loss_fn: LossFn, out: str | Path,
+                 config: TrainConfig, *, val_fn: Callable[[nn.Module], dict] | None = None,
+                 meta: dict | None = None, device: str | None = None):
+        self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if self.distributed and not torch.distributed.is_initialized():
+            backend = "nccl" if torch.cuda.is_available() else "gloo"
+            torch.distributed.init_process_group(backend)
+        self.rank = torch.distributed.get_rank() if self.distributed else 0
+        if self.distributed and torch.cuda.is_available():
+            local = int(os.environ.get("LOCAL_RANK", "0"))
+            torch.cuda.set_device(local)
+            device = f"cuda:{local}"
+        self.device = resolve_device(device)
+        self.config, self.loss_fn, self.val_fn = config, loss_fn, val_fn
+        self.out = Path(out)
+        self.meta = dict(meta or {}, train_config=asdict(config))
+        self.model = model.to(self.device)
+        self.ema = torch.optim.swa_utils.AveragedModel(
+            self.model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(config.ema))
+        self.opt = torch.optim.RAdam(self.model.parameters(), lr=config.lr)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_factor)
+        self.step = 0
+        self.generator = torch.Generator().manual_seed(config.seed + 1000 * self.rank)
+        dataset = RepeatDataset(train_graphs, config.batch_size * 64)
+        sampler = DistributedSampler(dataset, seed=config.seed) if self.distributed else None
+        self.sampler = sampler
+        self.loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=sampler is None,
+                                 sampler=sampler, collate_fn=Batch.from_data_list, drop_last=True,
+                                 generator=torch.Generator().manual_seed(config.seed))
+        self.net = (nn.parallel.DistributedDataParallel(self.model) if self.distributed else self.model)
+        if (self.out / "last.pt").exists():
+            self._resume(self.out / "last.pt")
+
+    def _lr_factor(self, step: int) -> float:
+        c = self.config
+        if step < c.warmup:
+            return (step + 1) / c.warmup
+        progress = min(1.0, (step - c.warmup) / max(1, c.steps - c.warmup))
+        floor = c.lr_min / c.lr
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    def _resume(self, path: Path) -> None:
+        state = load(path)
+        self.model.load_state_dict(state["raw"])
+        self.ema.module.load_state_dict(state["ema"]["state_dict"])
+        self.ema.n_averaged.fill_(state["n_averaged"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        self.step = state["step"]
+        self.generator.set_state(state["generator"])
+        if self.rank == 0:
+            print(f"resumed from {path} at step {self.step}")
+
+    def save(self) -> None:
+        if self.rank != 0:
+            return
+        ema = to_dict(self.ema.module, dict(self.meta, step=self.step))
+        save_atomic({"raw": {k: v.detach().cpu() for k, v in self.model.state_dict().items()}, "ema": ema,
+                     "n_averaged": int(self.ema.n_averaged), "optimizer": self.opt.state_dict(),
+                     "scheduler": self.sched.state_dict(), "step": self.step,
+                     "generator": self.generator.get_state()}, self.out / "last.pt")
+        save_atomic(ema, self.out / "model.pt")
+
+    def log(self, record: dict) -> None:
+        if self.rank == 0:
+            with open(self.out / "log.jsonl", "a") as fh:
+                fh.write(json.dumps(record) + "\n")
+
+    def fit(self) -> nn.Module:
+        """Train to ``config.steps``; interruptions save a checkpoint first. Returns the EMA model."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        stop = {"flag": False}
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
+        bar = tqdm(total=self.config.steps, initial=self.step, disable=self.rank != 0, desc="train",
+                   dynamic_ncols=True, mininterval=2.0)
+        epoch, t0, running, start_step, fitted = 0, time.time(), {}, self.step, False
+        try:
+            while self.step < self.config.steps and not stop["flag"]:
+                if self.sampler is not None:
+                    self.sampler.set_epoch(epoch)
+                epoch += 1
+                for batch in self.loader:
+                    if self.step >= self.config.steps or stop["flag"]:
+                        break
+                    metrics = self._train_step(batch.to(self.device))
+                    for k, v in metrics.items():
+                        running[k] = running.get(k, 0.0) + v
+                    running["n"] = running.get("n", 0) + 1
+                    bar.update(1)
+                    if self.config.time_budget:
+                        elapsed = time.time() - t0
+                        if self.step - start_step == 50 or elapsed > 0.1 * self.config.time_budget and not fitted:
+                            self._fit_to_budget(elapsed, self.step - start_step)
+                            bar.total, fitted = self.config.steps, True
+                        if elapsed > self.config.time_budget:
+                            self.config.steps = self.step  # hard stop: the budget is spent
+                    if self.step % 50 == 0:
+                        bar.set_postfix(loss=f"{running['loss'] / running['n']:.4f}")
+                    if self.step % self.config.val_every == 0 or self.step == self.config.steps:
+                        record = {"step": self.step, "time_s": round(time.time() - t0, 1),
+                                  "lr": self.sched.get_last_lr()[0]}
+                        record.update({f"train_{k}": v / running["n"] for k, v in running.items() if k != "n"})
+                        if self.val_fn is not None and self.rank == 0:
+                            record.update({f"val_{k}": v for k, v in self.val_fn(self.ema.module).items()})
+                        self.log(record)
+                        running = {}
+                    if self.step % self.config.ckpt_every == 0:
+                        self.save()
+        except KeyboardInterrupt:
+            print("interrupted: saving checkpoint")
+        finally:
+            self.save()
+            bar.close()
+            signal.signal(signal.SIGTERM, previous)
+        return self.ema.module
+
+    def _fit_to_budget(self, elapsed: float, done: int) -> None:
+        remaining = self.config.time_budget - elapsed
+        rate = elapsed / done
+        self.config.steps = self.step + max(0, int(remaining / (rate * 1.05)))
+        self.meta["train_config"]["steps"] = self.config.steps
+        if self.rank == 0:
+            print(f"time budget: {rate * 1e3:.1f} ms/step -> {self.config.steps} steps in total")
+
+    def _train_step(self, batch: Batch) -> dict[str, float]:
+        self.net.train()
+        out = self.loss_fn(self.net, batch, self.generator)
+        self.opt.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.opt.step()
+        self.sched.step()
+        self.ema.update_parameters(self.model)
+        self.step += 1
+        return {k: float(v.detach()) for k, v in out.items()}

@@ -1,0 +1,16 @@
+"""Shipped weights: name -> (file inside this package, sha256). Read with ``importlib.resources``."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+
+def weight_path(name: str) -> tuple[Path, str]:
+    """``(path, sha256)`` of a shipped checkpoint (``"prior"`` or ``"xanes"``)."""
+    registry = json.loads(resources.files(__name__).joinpath("registry.json").read_text())
+    if name not in registry:
+        raise ValueError(f"no shipped weights named {name!r}; available: {sorted(registry)}")
+    entry = registry[name]
+    return Path(str(resources.files(__name__).joinpath(entry["file"]))), entry["sha256"]

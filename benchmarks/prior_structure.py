@@ -1,0 +1,105 @@
+"""Structure figures of generated a-C against the MD cells (issue 3 targets).
+
+For each density: ``--n`` cells of 216 atoms in one batch; CN2/CN3/CN4 fractions vs MD, defect fraction
+(CN <= 1 plus CN >= 5), RDF first peak, mean C-C-C angle, closest pair, restarts, seconds per cell.
+
+    python benchmarks/prior_structure.py [--checkpoint runs/prior/model.pt] [--n 8] [--steps 64]
+    python benchmarks/prior_structure.py --large 4096   # one 4,096-atom cell at 2.5 g/cm3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+from ase import Atoms
+
+from ase_xanesgen.analysis import bond_angles, hybridisation_fractions, rdf_first_peak
+from ase_xanesgen.data.datasets import density_of, load_dataset
+from ase_xanesgen.frontends.generator import DiffusionGenerator
+
+DENSITIES = (1.5, 2.0, 2.5, 3.0, 3.5)
+KEYS = ("CN2", "CN3", "CN4")
+
+
+def min_pair_distance(atoms: Atoms) -> float:
+    from matscipy.neighbours import neighbour_list
+
+    d = neighbour_list("d", atoms, 1.5)
+    return float(d.min()) if len(d) else float("inf")
+
+
+def md_reference(cells: list[Atoms], density: float) -> list[Atoms]:
+    return [a for a in cells if abs(density_of(a) - density) < 0.1]
+
+
+def evaluate(generated: list[Atoms], reference: list[Atoms]) -> dict:
+    gen_f = [hybridisation_fractions(a) for a in generated]
+    ref_f = hybridisation_fractions(reference)
+    out = {f"{k}_gen": float(np.mean([f[k] for f in gen_f])) for k in KEYS}
+    out.update({f"{k}_gen_std": float(np.std([f[k] for f in gen_f])) for k in KEYS})
+    out.update({f"{k}_md": ref_f[k] for k in KEYS})
+    out["max_cn_error"] = max(abs(out[f"{k}_gen"] - out[f"{k}_md"]) for k in KEYS)
+    out["defects"] = float(np.mean([f["CN<=1"] + f["CN>=5"] for f in gen_f]))
+    out["rdf_peak_gen"], out["rdf_peak_md"] = rdf_first_peak(generated), rdf_first_peak(reference)
+    out["angle_gen"], out["angle_md"] = float(np.mean(bond_angles(generated))), float(np.mean(bond_angles(reference)))
+    out["min_pair"] = min(min_pair_distance(a) for a in generated)
+    out["restarts"] = float(np.mean([a.info["restarts"] for a in generated]))
+    out["pass"] = bool(out["max_cn_error"] <= 0.05 and out["defects"] < 0.01
+                       and abs(out["rdf_peak_gen"] - out["rdf_peak_md"]) <= 0.03
+                       and abs(out["angle_gen"] - out["angle_md"]) <= 3.0 and out["min_pair"] >= 1.1)
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", help="model.pt / last.pt (default: shipped weights)")
+    p.add_argument("--data", default=None)
+    p.add_argument("--n", type=int, default=8)
+    p.add_argument("--steps", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--densities", type=float, nargs="+", default=list(DENSITIES))
+    p.add_argument("--large", type=int, default=0, help="also one cell of this many atoms at 2.5 g/cm3")
+    p.add_argument("--device", default=None)
+    p.add_argument("--json", help="write the figures here")
+    args = p.parse_args(argv)
+
+    kwargs = {"device": args.device}
+    gen = DiffusionGenerator.from_checkpoint(args.checkpoint, **kwargs) if args.checkpoint \
+        else DiffusionGenerator(**kwargs)
+    cells = load_dataset(args.data, with_spectra=False)
+    results = {}
+    print(f"{'rho':>4} | {'CN2 gen/md':>11} {'CN3 gen/md':>11} {'CN4 gen/md':>11} | {'max|d|':>6} "
+          f"{'defect':>6} | {'rdf gen/md':>11} | {'angle gen/md':>13} | {'dmin':>5} {'rst':>4} {'s/cell':>6} ok")
+    for rho in args.densities:
+        ref = md_reference(cells, rho)
+        side = (216 * 12.011 / (rho * 0.602214076)) ** (1 / 3)  # 216 atoms at rho, Angstrom
+        t0 = time.perf_counter()
+        out = gen.generate_batch(Atoms(cell=[side] * 3, pbc=True), rho, n=args.n, seed=args.seed, steps=args.steps)
+        dt = (time.perf_counter() - t0) / args.n
+        r = evaluate(out, ref)
+        r["s_per_cell"] = dt
+        results[rho] = r
+        print(f"{rho:4.1f} | " + " ".join(f"{r[k + '_gen']:.3f}/{r[k + '_md']:.2f}" for k in KEYS)
+              + f" | {r['max_cn_error']:6.3f} {r['defects']:6.3f} | {r['rdf_peak_gen']:.3f}/{r['rdf_peak_md']:.3f}"
+              f" | {r['angle_gen']:6.2f}/{r['angle_md']:6.2f} | {r['min_pair']:5.2f} {r['restarts']:4.1f}"
+              f" {dt:6.2f} {'yes' if r['pass'] else 'NO'}", flush=True)
+    if args.large:
+        side = (args.large * 12.011 / (2.5 * 0.602214076)) ** (1 / 3)
+        t0 = time.perf_counter()
+        big = gen.generate(Atoms(cell=[side] * 3, pbc=True), 2.5, seed=args.seed, steps=args.steps)
+        r = evaluate([big], md_reference(cells, 2.5))
+        r["seconds"] = time.perf_counter() - t0
+        results[f"large_{args.large}"] = r
+        print(f"{len(big)} atoms at 2.5: " + " ".join(f"{k} {r[k + '_gen']:.3f}/{r[k + '_md']:.2f}" for k in KEYS)
+              + f" max|d| {r['max_cn_error']:.3f} defects {r['defects']:.3f} ({r['seconds']:.1f} s)")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=1)
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""Structure analysis on the shared crystals and a-C cells (read from ../shared, never copied)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import types
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import molecule
+from ase.io import write
+from ase.neighborlist import NeighborList
+
+from ase_xanesgen.analysis import (
+    HYBRIDISATION_KEYS,
+    bond_angles,
+    compare,
+    coordination_numbers,
+    hybridisation_fractions,
+    measure,
+    rdf,
+    rdf_first_peak,
+    ring_statistics,
+    steinhardt,
+    voronoi_volumes,
+)
+from ase_xanesgen.cli import analyze
+from ase_xanesgen.data.datasets import CC_BOND_CUTOFF, load_cell, load_reference
+
+# q_l of four neighbours on a regular tetrahedron (diamond's first shell)
+Q4_TETRAHEDRAL, Q6_TETRAHEDRAL = 0.509175, 0.628539
+
+
+@pytest.fixture(scope="module")
+def diamond() -> Atoms:
+    return load_reference("diamond")
+
+
+@pytest.fixture(scope="module")
+def graphite() -> Atoms:
+    return load_reference("graphite")
+
+
+@pytest.fixture(scope="module")
+def a_c() -> Atoms:
+    return load_cell("d2.0_1")
+
+
+@pytest.fixture(scope="module")
+def a_c_dense() -> Atoms:
+    return load_cell("d3.5_2")
+
+
+def test_diamond_targets(diamond):
+    assert np.all(coordination_numbers(diamond) == 4)
+    assert hybridisation_fractions(diamond)["CN4"] == 1.0
+    angles = bond_angles(diamond)
+    assert len(angles) == 6 * len(diamond)
+    assert angles.mean() == pytest.approx(np.degrees(np.arccos(-1 / 3)), abs=1e-3)  # 109.47°
+    assert rdf_first_peak(diamond) == pytest.approx(1.54, abs=0.01)
+    for query in ({"num_neighbors": 4}, {"cutoff": CC_BOND_CUTOFF}):
+        q = steinhardt(diamond, (4, 6), **query)
+        np.testing.assert_allclose(q[4], Q4_TETRAHEDRAL, atol=1e-5)
+        np.testing.assert_allclose(q[6], Q6_TETRAHEDRAL, atol=1e-5)
+    # every atom of diamond lies in 12 six-membered rings: 12 / 6 = 2 rings per atom
+    assert ring_statistics(diamond).tolist() == [0] * 6 + [2 * len(diamond)] + [0] * 6
+
+
+def test_graphite_targets(graphite):
+    assert np.all(coordination_numbers(graphite) == 3)
+    angles = bond_angles(graphite)
+    np.testing.assert_allclose(angles, 120.0, atol=1e-6)
+    assert rdf_first_peak(graphite) == pytest.approx(1.42, abs=0.01)
+    assert ring_statistics(graphite)[6] == len(graphite) // 2  # 3 hexagons per atom, 6 atoms per hexagon
+
+
+@pytest.mark.parametrize("name", ["diamond", "graphite", "d2.0_1"])
+def test_voronoi_volumes_sum_to_cell(name):
+    atoms = load_reference(name) if name in ("diamond", "graphite") else load_cell(name)
+    volumes = voronoi_volumes(atoms)
+    assert volumes.shape == (len(atoms),) and np.all(volumes > 0)
+    assert volumes.sum() == pytest.approx(atoms.get_volume(), rel=1e-5)
+
+
+def test_freud_box_independent_of_cell_orientation(graphite):
+    """A rotated, non-upper-triangular (hexagonal) cell gives the same q_l and Voronoi volumes."""
+    rotated = graphite.copy()
+    rotated.rotate(37, (1, 2, 3), rotate_cell=True)
+    assert not np.allclose(rotated.cell[np.tril_indices(3, -1)], 0)
+    for l in (4, 6):
+        np.testing.assert_allclose(steinhardt(rotated)[l], steinhardt(graphite)[l], atol=1e-5)
+    np.testing.assert_allclose(voronoi_volumes(rotated), voronoi_volumes(graphite), rtol=1e-4)
+
+
+def test_coordination_matches_ase_neighborlist(a_c):
+    nl = NeighborList([CC_BOND_CUTOFF / 2] * len(a_c), skin=0.0, self_interaction=False, bothways=True)
+    nl.update(a_c)
+    direct = np.array([len(nl.get_neighbors(k)[0]) for k in range(len(a_c))])
+    np.testing.assert_array_equal(coordination_numbers(a_c), direct)
+    fractions = hybridisation_fractions(a_c)
+    assert tuple(fractions) == HYBRIDISATION_KEYS
+    assert sum(fractions.values()) == pytest.approx(1.0)
+    assert (fractions["CN2"], fractions["CN3"], fractions["CN4"]) == pytest.approx((0.12, 0.77, 0.11), abs=0.01)
+    cn = coordination_numbers(a_c)
+    assert len(bond_angles(a_c)) == np.sum(cn * (cn - 1) // 2)
+
+
+def test_rdf_of_ideal_gas_is_one():
+    rng = np.random.default_rng(0)
+    gas = Atoms("C2000", positions=rng.uniform(0, 20, (2000, 3)), cell=[20, 20, 20], pbc=True)
+    r, g = rdf(gas, rmax=6.0, bins=60)
+    assert r.shape == g.shape == (60,)
+    assert g[r > 2].mean() == pytest.approx(1.0, abs=0.02)
+
+
+def test_compare_self_is_zero_and_other_density_is_not(a_c, a_c_dense):
+    same = compare(a_c, a_c)
+    assert all(value == 0.0 for value in same.values()), same
+    assert compare([a_c, a_c_dense], [a_c, a_c_dense]) == {k: 0.0 for k in same}
+    other = compare(a_c, a_c_dense)
+    assert set(other) == set(same)
+    for key in ("density", "CN4", "rdf_l1", "rdf_first_peak", "angle_wasserstein", "q6_wasserstein",
+                "voronoi_wasserstein"):
+        assert other[key] > 0, key
+    assert other["density"] == pytest.approx(1.5, abs=0.01)
+    assert compare(measure(a_c), measure(a_c_dense)) == other
+
+
+def test_bad_input(a_c):
+    with pytest.raises(ValueError, match="no 3-D cell"):
+        coordination_numbers(molecule("CH4"))
+    with pytest.raises(ValueError, match="'d2.0_1'.*not periodic"):
+        no_pbc = a_c.copy()
+        no_pbc.pbc = False
+        voronoi_volumes(no_pbc)
+    with pytest.raises(ValueError, match="empty list"):
+        hybridisation_fractions([])
+    with pytest.raises(ValueError, match="#1 .*no 3-D cell"):
+        compare([a_c, molecule("CH4")], a_c)
+
+
+def _cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    analyze.add_arguments(parser)
+    return analyze.run(parser.parse_args(argv))
+
+
+def test_cli_writes_json_and_png(tmp_path, a_c, a_c_dense, capsys):
+    gen, ref = tmp_path / "gen.vasp", tmp_path / "md.vasp"
+    write(gen, a_c, format="vasp", direct=True)
+    write(ref, a_c_dense, format="vasp", direct=True)
+    report, png = tmp_path / "report.json", tmp_path / "report.png"
+    assert _cli([str(gen), "--reference", str(ref), "--json", str(report), "--plot", str(png), "--no-gap"]) == 0
+    assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
+    data = json.loads(report.read_text())
+    assert set(data["panels"]) == {"coordination", "rdf", "angles", "q4", "q6", "voronoi"}
+    assert data["generated"]["hybridisation"] == hybridisation_fractions(a_c)
+    assert data["distances"]["density"] == pytest.approx(compare(a_c, a_c_dense)["density"])
+    angles = data["panels"]["angles"]
+    assert len(angles["edges"]) == len(angles["generated"]) + 1
+    assert "distances:" in capsys.readouterr().out
+
+
+def test_cli_gap_panel_and_its_failure(tmp_path, a_c, monkeypatch, capsys):
+    cell = tmp_path / "a.vasp"
+    write(cell, a_c, format="vasp", direct=True)
+    argv = [str(cell), "--reference", str(cell), "--json", str(tmp_path / "r.json"), "--plot", str(tmp_path / "r.png")]
+
+    fake = types.ModuleType("ase_xanesgen.frontends.gap")
+    fake.gap_energies = lambda atoms, potential=None: np.linspace(-8.0, -7.0, len(atoms))
+    monkeypatch.setitem(sys.modules, "ase_xanesgen.frontends.gap", fake)
+    assert _cli(argv) == 0
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["generated"]["energy_mean_eV"] == pytest.approx(-7.5)
+    assert sum(data["panels"]["energy"]["generated"]) > 0
+
+    def broken(atoms, potential=None):
+        raise FileNotFoundError("no such potential: missing.xml")
+
+    fake.gap_energies = broken
+    assert _cli(argv + ["--potential", "missing.xml"]) == 0
+    assert "GAP panel skipped" in capsys.readouterr().err
+    assert "energy" not in json.loads((tmp_path / "r.json").read_text())["panels"]
+
+
+def test_cli_rejects_structure_without_cell(tmp_path, a_c, capsys):
+    xyz, ref = tmp_path / "mol.xyz", tmp_path / "md.vasp"
+    write(xyz, molecule("CH4"))
+    write(ref, a_c, format="vasp", direct=True)
+    assert _cli([str(xyz), "--reference", str(ref), "--no-gap"]) == 1
+    assert "no 3-D cell" in capsys.readouterr().err
