@@ -1,1 +1,11 @@
-"""ase-xanesgen: diffusion generation of amorphous structures guided by XANES, as an ASE plugin."""
+"""ase-xanesgen: score-based diffusion generation of amorphous structures, steered by carbon K-edge XANES.
+
+Public API: :class:`DiffusionGenerator`, :class:`XANESCalculator`, :func:`gap_energies`.
+"""
+
+from .frontends.gap import gap_energies
+from .frontends.generator import DiffusionGenerator
+from .frontends.xanes_calculator import XANESCalculator
+
+__all__ = ["DiffusionGenerator", "XANESCalculator", "gap_energies"]
+__version__ = "0.1.0"

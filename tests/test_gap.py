@@ -17,15 +17,12 @@ quippy = pytest.importorskip("quippy")
 from ase_xanesgen.frontends import gap  # noqa: E402
 
 #: mean GAP energy per atom (eV) of d2.0_1 with the shipped xml, printed by benchmarks/fit_gap.py
-REGRESSION_D20_1 = PLACEHOLDER
+REGRESSION_D20_1 = -6.597193
 
 
 @pytest.fixture(scope="module")
-def cells() -> list[Atoms]:
-    try:
-        return load_dataset(with_spectra=False)
-    except FileNotFoundError as err:
-        pytest.skip(f"shared a-C data not available: {err}")
+def cells(data_dir) -> list[Atoms]:
+    return load_dataset(data_dir, with_spectra=False)
 
 
 @pytest.fixture(scope="module")
@@ -91,14 +88,14 @@ def test_crystals_below_every_aC_cell(checker, cells):
     assert per_atom["d1.5_1"] > per_atom["d2.0_1"] > per_atom["d2.5_1"]
 
 
-def test_undercoordinated_atoms_higher(checker):
+def test_undercoordinated_atoms_higher(checker, data_dir):
     atoms = load_cell("d1.5_1")
     e = checker.energies(atoms)
     cn = coordination_counts(atoms)
     assert e[cn == 2].mean() > e[cn == 3].mean() + 0.5
 
 
-def test_periodic_images_small_cell(checker):
+def test_periodic_images_small_cell(checker, data_dir):
     """A 2-atom primitive diamond cell (smaller than the cutoff) equals the 216-atom reference per atom."""
     ref = load_reference("diamond")
     a_ref = (ref.get_volume() / len(ref) * 8) ** (1 / 3)
@@ -109,7 +106,7 @@ def test_periodic_images_small_cell(checker):
 # ---------------------------------------------------------------- summary check
 
 
-def test_check_flags_compressed_atom(checker):
+def test_check_flags_compressed_atom(checker, data_dir):
     atoms = load_reference("diamond")
     # push atom 0 half-way towards its nearest neighbour
     d = atoms.get_distances(0, range(1, len(atoms)), mic=True, vector=True)
@@ -124,10 +121,11 @@ def test_check_flags_compressed_atom(checker):
     assert "relax" not in report
 
 
-def test_check_perfect_crystal_flags_nothing(checker):
-    report = checker.check(load_reference("graphite"))
+@pytest.mark.parametrize("name", ["diamond", "graphite"])
+def test_check_crystal_flags_nothing(checker, name, data_dir):
+    report = checker.check(load_reference(name))
     assert report["high_energy"] == []
-    assert report["energy_std"] < 1e-6
+    assert report["energy_std"] < 1e-3  # the shared graphite is not exactly ideal (0.4 meV spread)
 
 
 def test_check_relaxation(checker, cell):

@@ -24,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-budget", type=float, default=None, help="wall-clock seconds for this run")
     parser.add_argument("--val-every", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init", help="prior: start from this run's weights (fresh optimiser and schedule)")
     parser.add_argument("--device", default=None)
 
 
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         from ..train.prior import train_prior
 
         train_prior(args.data, args.out, config, width=pick["width"], layers=pick["layers"],
-                    sigma_max=args.sigma_max, t_power=args.t_power, device=args.device)
+                    sigma_max=args.sigma_max, t_power=args.t_power, device=args.device, init=args.init)
     else:
         from ..train.xanes import train_xanes
 

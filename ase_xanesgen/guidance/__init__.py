@@ -1,0 +1,7 @@
+"""Plug-and-play guides for posterior sampling; sum them with ``+``."""
+
+from .base import Guide, GuidedScore, SumGuide
+from .coordination import CoordinationGuide
+from .xanes import XANESGuide
+
+__all__ = ["CoordinationGuide", "Guide", "GuidedScore", "SumGuide", "XANESGuide"]

@@ -31,3 +31,15 @@ class SpectrumNet(nn.Module):
         """Per-atom spectra ``[N, n_energy]``; differentiable in ``pos``."""
         vec = edge_vectors(pos, cell, batch, edge_index, unit_shifts)
         return F.softplus(self.decoder(self.mgn(z, vec, edge_index)))
+
+
+def spectra_of(model: SpectrumNet, pos: torch.Tensor, z: torch.Tensor, cell: torch.Tensor,
+               batch: torch.Tensor) -> torch.Tensor:
+    """Per-atom spectra ``[N, n_E]`` from positions alone (graph by the torch cell list).
+
+    The one differentiable path positions -> spectra, shared by ``XANESCalculator`` and ``XANESGuide``.
+    """
+    from ..graph.neighbours import radius_graph_pbc
+
+    edge_index, shifts = radius_graph_pbc(pos.detach(), cell, batch, model.cutoff)
+    return model(pos, z, cell, batch, edge_index, shifts)

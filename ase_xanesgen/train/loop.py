@@ -88,13 +88,13 @@ LossFn = Callable[[nn.Module, Batch, torch.Generator], dict[str, torch.Tensor]]
 class Trainer:
     """Runs ``loss_fn(model, batch, generator) -> {"loss": ..., other scalars}`` for ``config.steps`` steps.
 
-    ``val_fn(model) -> dict`` is evaluated on the EMA model. The checkpoint holds the raw and EMA
+    ``val_fn(model) -> dict`` is evaluated on the EMA model; ``init`` starts from another run's weights. The checkpoint holds the raw and EMA
     weights, optimiser, scheduler, step and generator state; ``out/model.pt`` holds the EMA weights only.
     """
 
     def __init__(self, model: nn.Module, train_graphs: list[Data], loss_fn: LossFn, out: str | Path,
                  config: TrainConfig, *, val_fn: Callable[[nn.Module], dict] | None = None,
-                 meta: dict | None = None, device: str | None = None):
+                 meta: dict | None = None, device: str | None = None, init: str | Path | None = None):
         self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
         if self.distributed and not torch.distributed.is_initialized():
             backend = "nccl" if torch.cuda.is_available() else "gloo"
@@ -124,6 +124,10 @@ class Trainer:
         self.net = (nn.parallel.DistributedDataParallel(self.model) if self.distributed else self.model)
         if (self.out / "last.pt").exists():
             self._resume(self.out / "last.pt")
+        elif init is not None:  # fine-tune: weights from another run, fresh optimiser and schedule
+            state = load(init)
+            self.model.load_state_dict(state["raw"] if "raw" in state else state["state_dict"])
+            self.ema.module.load_state_dict(state["ema"]["state_dict"] if "ema" in state else state["state_dict"])
 
     def _lr_factor(self, step: int) -> float:
         c = self.config

@@ -71,7 +71,7 @@ def make_validation(graphs, sde: VESDE, cutoff: float, device: torch.device):
 
 def train_prior(data_dir: str | Path | None, out: str | Path, config: TrainConfig, *, width: int = 128,
                 layers: int = 4, sigma_max: float = 0.8, t_power: float = 1.0, device: str | None = None,
-                use_validation_split: bool = True) -> nn.Module:
+                use_validation_split: bool = True, init: str | Path | None = None) -> nn.Module:
     """Train (or resume) the score model on the shared a-C cells; writes ``out/model.pt`` (EMA weights)."""
     cells = load_dataset(data_dir, with_spectra=False)
     train, val = split_by_topology(cells) if use_validation_split else (cells, [])
@@ -80,7 +80,8 @@ def train_prior(data_dir: str | Path | None, out: str | Path, config: TrainConfi
     graphs = [atoms_to_data(a) for a in train]
     meta = {"sde": {"sigma_max": sigma_max, "t_min": sde.t_min}, "train_cells": [a.info["name"] for a in train],
             "val_cells": [a.info["name"] for a in val], "t_power": t_power}
-    trainer = Trainer(model, graphs, make_loss(sde, model.cutoff, t_power), out, config, meta=meta, device=device)
+    trainer = Trainer(model, graphs, make_loss(sde, model.cutoff, t_power), out, config, meta=meta, device=device,
+                      init=init)
     if val:
         trainer.val_fn = make_validation([atoms_to_data(a) for a in val], sde, model.cutoff, trainer.device)
     return trainer.fit()

@@ -1,0 +1,86 @@
+"""``XANESCalculator``: per-atom carbon K-edge spectra as an ASE property, from a graph network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
+from ase.data import chemical_symbols
+
+from ..data.spectra import energy_grid, store_spectra
+from ..graph.convert import check_cell
+from ..nn.checkpoint import from_dict, load
+from ..nn.spectrum import SpectrumNet, spectra_of
+from ..train.loop import resolve_device
+from ..weights import weight_path
+
+
+def load_spectrum_model(model: SpectrumNet | str | Path | None = None) -> SpectrumNet:
+    """The shipped spectrum network (``None``), a checkpoint path, or a model passed through."""
+    if isinstance(model, SpectrumNet):
+        return model
+    ckpt = load(*weight_path("xanes")) if model is None else load(model)
+    return from_dict(ckpt.get("ema", ckpt))
+
+
+class XANESCalculator(Calculator):
+    """Carbon K-edge XANES of every atom (``"xanes"``, ``[N, 100]``) and of the cell (``"xanes_mean"``, ``[100]``).
+
+    Intensities are on the scale of the shared a-C DFT training files; ``energy_grid`` gives the calibrated
+    axis in eV (``docs/energy_calibration.md``). The network is differentiable in positions, so the same
+    model steers generation (``ase_xanesgen.guidance.XANESGuide``).
+
+    Args:
+        model: a ``SpectrumNet``, a checkpoint path, or ``None`` for the shipped weights.
+        device: ``'cpu'``, ``'cuda'``...; default CUDA when available.
+    """
+
+    implemented_properties = ("xanes", "xanes_mean")
+
+    def __init__(self, model: SpectrumNet | str | Path | None = None, *, device: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.device = resolve_device(device)
+        self.model = load_spectrum_model(model).to(self.device).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @property
+    def energy_grid(self) -> np.ndarray:
+        """``[100]`` eV."""
+        return energy_grid()
+
+    @property
+    def species(self) -> list[int]:
+        return self.model.model_args["species"]
+
+    def calculate(self, atoms: Atoms | None = None, properties=("xanes",), system_changes=all_changes) -> None:
+        super().calculate(atoms, properties, system_changes)
+        atoms = self.atoms
+        if len(atoms) == 0:
+            raise ValueError("XANESCalculator: the structure has no atoms")
+        check_cell(atoms)
+        unknown = sorted({chemical_symbols[z] for z in atoms.numbers if z not in self.species})
+        if unknown:
+            raise ValueError(f"XANESCalculator: species {unknown} not known to the model "
+                             f"(trained for {[chemical_symbols[z] for z in self.species]})")
+        with torch.no_grad():
+            spectra = self.predict_tensor(torch.tensor(atoms.positions, dtype=torch.float32, device=self.device),
+                                          atoms)
+        spectra = spectra.cpu().numpy().astype(float)
+        self.results["xanes"] = spectra
+        self.results["xanes_mean"] = spectra.mean(axis=0)
+
+    def predict_tensor(self, pos: torch.Tensor, atoms: Atoms) -> torch.Tensor:
+        """Differentiable per-atom spectra ``[N, 100]`` of ``pos [N, 3]`` in the cell of ``atoms``."""
+        cell = torch.tensor(np.asarray(atoms.cell), dtype=pos.dtype, device=pos.device)[None]
+        z = torch.tensor(atoms.numbers, dtype=torch.long, device=pos.device)
+        batch = torch.zeros(len(atoms), dtype=torch.long, device=pos.device)
+        return spectra_of(self.model, pos, z, cell, batch)
+
+    def annotate(self, atoms: Atoms) -> Atoms:
+        """Compute and store the spectra in ``atoms.arrays`` (extxyz keeps them; ``ase gui`` colours by
+        ``xanes_pi_star``); returns ``atoms``."""
+        return store_spectra(atoms, self.get_property("xanes", atoms))

@@ -1,0 +1,49 @@
+"""Guide towards target coordination fractions with a smooth (differentiable) coordination number."""
+
+from __future__ import annotations
+
+import torch
+
+from ..data.datasets import CC_BOND_CUTOFF
+from ..diffusion.samplers import System
+from ..graph.neighbours import edge_vectors, radius_graph_pbc
+from .base import Guide
+
+
+def soft_coordination(pos: torch.Tensor, system: System, cutoff: float = CC_BOND_CUTOFF, width: float = 0.05
+                      ) -> torch.Tensor:
+    """``[N]`` sum over neighbours of a Fermi switch ``1 / (1 + exp((d - cutoff) / width))``."""
+    edge_index, shifts = radius_graph_pbc(pos.detach(), system.cell, system.batch, cutoff + 10 * width)
+    d = edge_vectors(pos, system.cell, system.batch, edge_index, shifts).norm(dim=-1)
+    return torch.zeros(pos.shape[0], device=pos.device, dtype=pos.dtype).index_add_(
+        0, edge_index[0], torch.sigmoid((cutoff - d) / width))
+
+
+class CoordinationGuide(Guide):
+    """L2 distance between soft CN2/CN3/CN4 fractions and ``fractions`` (dict with keys ``CN2``, ``CN3``, ``CN4``)."""
+
+    KEYS = ("CN2", "CN3", "CN4")
+
+    def __init__(self, fractions: dict[str, float], weight: float = 1.0, spread: float = 0.35):
+        unknown = set(fractions) - set(self.KEYS)
+        if unknown:
+            raise ValueError(f"unknown coordination keys {sorted(unknown)}; use {self.KEYS}")
+        values = [float(fractions.get(k, 0.0)) for k in self.KEYS]
+        if any(v < 0 or v > 1 for v in values) or sum(values) > 1 + 1e-6:
+            raise ValueError(f"fractions must lie in [0, 1] and sum to <= 1, got {fractions}")
+        self.target = torch.tensor(values)
+        self.weight, self.spread = float(weight), spread
+
+    def __repr__(self) -> str:
+        return f"CoordinationGuide({dict(zip(self.KEYS, self.target.tolist()))}, weight={self.weight})"
+
+    def fractions(self, pos: torch.Tensor, system: System) -> torch.Tensor:
+        """Soft fractions ``[B, 3]``: Gaussian memberships of the soft CN around 2, 3 and 4."""
+        cn = soft_coordination(pos, system)
+        centres = torch.tensor([2.0, 3.0, 4.0], device=pos.device, dtype=pos.dtype)
+        member = torch.exp(-0.5 * ((cn[:, None] - centres) / self.spread) ** 2)
+        total = torch.zeros(system.num_graphs, 3, device=pos.device, dtype=pos.dtype).index_add_(0, system.batch, member)
+        return total / torch.bincount(system.batch, minlength=system.num_graphs)[:, None]
+
+    def residual(self, x0: torch.Tensor, system: System) -> torch.Tensor:
+        return (self.fractions(x0, system) - self.target.to(x0)).norm(dim=1)

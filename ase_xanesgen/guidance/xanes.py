@@ -1,0 +1,56 @@
+"""Guide towards a cell-mean carbon K-edge spectrum with the (differentiable) XANES network."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.spectra import prepare_target
+from ..diffusion.samplers import System
+from ..frontends.xanes_calculator import load_spectrum_model
+from ..nn.spectrum import SpectrumNet, spectra_of
+from .base import Guide
+
+
+class XANESGuide(Guide):
+    """Relative L2 distance ``|F(x0) - y| / |y|`` of each cell's mean spectrum to the target ``y``.
+
+    Args:
+        target: ``[100]`` on the model grid, or intensities on ``energy`` (eV), or a spectrum file; it is
+            resampled and area-normalised to the a-C training scale (``data.spectra.prepare_target``).
+        model: spectrum network (default: shipped).
+        weight: relative weight when guides are summed.
+    """
+
+    def __init__(self, target: np.ndarray | str | os.PathLike, energy: np.ndarray | None = None,
+                 model: SpectrumNet | str | Path | None = None, weight: float = 1.0):
+        self.target = prepare_target(target, energy, pre_edge=0.0 if energy is not None else None)
+        self.model = load_spectrum_model(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.weight = float(weight)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, **kwargs) -> "XANESGuide":
+        """A guide from a measured two-column (energy eV, intensity) file."""
+        from ..data.spectra import read_spectrum
+
+        energy, intensity = read_spectrum(path)
+        return cls(intensity, energy, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"XANESGuide(weight={self.weight})"
+
+    def mean_spectra(self, pos: torch.Tensor, system: System) -> torch.Tensor:
+        """Cell-mean spectra ``[B, 100]``, differentiable in ``pos``."""
+        self.model.to(pos.device)
+        spectra = spectra_of(self.model, pos, system.z, system.cell, system.batch)
+        total = torch.zeros(system.num_graphs, spectra.shape[1], device=pos.device).index_add_(0, system.batch, spectra)
+        return total / torch.bincount(system.batch, minlength=system.num_graphs)[:, None]
+
+    def residual(self, x0: torch.Tensor, system: System) -> torch.Tensor:
+        y = torch.as_tensor(self.target, dtype=x0.dtype, device=x0.device)
+        return (self.mean_spectra(x0, system) - y).norm(dim=1) / y.norm()

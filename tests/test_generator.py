@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.io import read
+from matscipy.neighbours import neighbour_list
+
+from ase_xanesgen import DiffusionGenerator
+from ase_xanesgen.diffusion import PriorScore, System, restart_sample
+from ase_xanesgen.diffusion.samplers import defective_graphs
+
+
+@pytest.fixture(scope="module")
+def gen():
+    return DiffusionGenerator(device="cpu")
+
+
+def small_template(n_atoms=64, density=2.0):
+    side = (n_atoms * 12.011 / (density * 0.602214076)) ** (1 / 3)
+    return Atoms(cell=[side] * 3, pbc=True)
+
+
+def test_short_generation_has_requested_atoms_and_no_close_pairs(gen):
+    atoms = gen.generate(small_template(), density=2.0, seed=0, steps=16)
+    assert len(atoms) == 64 and set(atoms.get_chemical_symbols()) == {"C"}
+    d = neighbour_list("d", atoms, 1.0)
+    assert len(d) == 0, f"pairs closer than 1.0 A: {np.sort(d)[:5]}"
+    assert sum(atoms.info["cn_counts"]) == 64 and "restarts" in atoms.info
+
+
+def test_same_seed_same_cells(gen):
+    a = gen.generate_batch(small_template(), 2.0, n=2, seed=3, steps=6)
+    b = gen.generate_batch(small_template(), 2.0, n=2, seed=3, steps=6)
+    c = gen.generate_batch(small_template(), 2.0, n=2, seed=4, steps=6)
+    assert all(np.allclose(x.positions, y.positions) for x, y in zip(a, b))
+    assert not np.allclose(a[0].positions, c[0].positions)
+    assert not np.allclose(a[0].positions, a[1].positions)  # the batch holds different cells
+
+
+def test_trajectory_is_readable(gen, tmp_path):
+    path = tmp_path / "denoise.traj"
+    gen.generate(small_template(), 2.0, seed=0, steps=5, trajectory=path)
+    frames = read(path, ":")
+    assert len(frames) == 6 and len(frames[-1]) == 64
+
+
+def test_start_time_starts_from_template(gen, cell_2g):
+    out = gen.generate(cell_2g, start_time=0.05, seed=0, steps=20)
+    disp = cell_2g.positions - out.positions
+    frac = np.linalg.solve(cell_2g.cell.array.T, disp.T).T
+    disp = (frac - np.round(frac)) @ cell_2g.cell.array
+    assert np.median(np.linalg.norm(disp, axis=1)) < 0.3  # stays close to the template
+
+
+def planted(cell_2g, kind):
+    atoms = cell_2g.copy()
+    i = 0
+    if kind == "cn5":  # move a distant atom next to a 4-fold atom, opposite its bonds
+        ii, dd = neighbour_list("iD", atoms, 1.85)
+        i = int(np.flatnonzero(np.bincount(ii) == 4)[0])
+        away = -dd[ii == i].sum(0)
+        far = int(np.argmax(atoms.get_distances(i, range(len(atoms)), mic=True)))
+        atoms.positions[far] = atoms.positions[i] + 1.5 * away / np.linalg.norm(away)
+    else:  # isolate atom i: put it in the middle of the largest void
+        from scipy.spatial import cKDTree
+
+        grid = np.stack(np.meshgrid(*[np.linspace(0, 1, 12, endpoint=False)] * 3), -1).reshape(-1, 3) @ atoms.cell.array
+        tree = cKDTree(atoms.positions, boxsize=np.diag(atoms.cell.array) + 1e-9)
+        atoms.positions[i] = grid[np.argmax(tree.query(grid % np.diag(atoms.cell.array))[0])]
+    return atoms
+
+
+@pytest.mark.parametrize("kind", ["cn1", "cn5"])
+def test_restart_triggered_by_planted_defect(gen, cell_2g, kind):
+    atoms = planted(cell_2g, kind)
+    system = System(torch.tensor(atoms.numbers), torch.tensor(atoms.cell.array, dtype=torch.float32)[None],
+                    torch.zeros(len(atoms), dtype=torch.long))
+    pos = torch.tensor(atoms.positions, dtype=torch.float32)
+    assert len(defective_graphs(pos, system)) == 1
+    _, restarts = restart_sample(PriorScore(gen.model, gen.sde), gen.sde, pos, system, steps=4,
+                                 t_start=2 * gen.sde.t_min, t_restart=0.3, max_restarts=2,
+                                 generator=torch.Generator().manual_seed(0))
+    assert restarts.item() >= 1
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(density=0.0), "density"), (dict(density=-1.0), "density"), (dict(density=4.5), "density"),
+    (dict(density=float("nan")), "density"), (dict(density=2.0, n=0), "n must"),
+])
+def test_bad_input_raises(gen, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        gen.generate_batch(small_template(), **kwargs)
+
+
+def test_bad_templates_raise(gen):
+    with pytest.raises(ValueError, match="cell"):
+        gen.generate(Atoms("C"), density=2.0)
+    with pytest.raises(ValueError, match="cell"):
+        gen.generate(Atoms(cell=[[1, 0, 0], [2, 0, 0], [0, 0, 1]], pbc=True), density=2.0)
+    with pytest.raises(ValueError, match="species"):
+        gen.generate(Atoms("Si4", cell=[6] * 3, pbc=True, scaled_positions=np.random.rand(4, 3)), density=2.0)
+    nan = Atoms("C2", cell=[5] * 3, pbc=True, positions=[[0, 0, 0], [np.nan, 0, 0]])
+    with pytest.raises(ValueError, match="NaN"):
+        gen.generate(nan)
