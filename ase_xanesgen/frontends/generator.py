@@ -22,6 +22,8 @@ from ..nn.score import ScoreNet
 from ..train.loop import resolve_device
 from ..weights import weight_path
 
+#: Guidance strength used when ``zeta=None`` (chosen from ``benchmarks/guidance_sweep.py``).
+DEFAULT_ZETA = 5.0
 #: Highest density (g/cm3) accepted per element: beyond what the element can pack.
 MAX_DENSITY = {6: 4.0}
 
@@ -69,15 +71,16 @@ class DiffusionGenerator:
     # ------------------------------------------------------------------ public API
     def generate(self, template: Atoms, density: float | None = None, *, seed: int | None = None,
                  steps: int | None = None, trajectory: str | Path | None = None,
-                 start_time: float | None = None, progress: bool = False, **kwargs) -> Atoms:
+                 start_time: float | None = None, guide=None, zeta: float | None = None,
+                 progress: bool = False) -> Atoms:
         """One denoised structure in the template's cell (see :meth:`generate_batch`)."""
         return self.generate_batch(template, density, n=1, seed=seed, steps=steps, trajectory=trajectory,
-                                   start_time=start_time, progress=progress, **kwargs)[0]
+                                   start_time=start_time, guide=guide, zeta=zeta, progress=progress)[0]
 
     def generate_batch(self, template: Atoms, density: float | None = None, n: int = 8, *,
                        seed: int | None = None, steps: int | None = None, trajectory: str | Path | None = None,
-                       start_time: float | None = None, progress: bool = False,
-                       score_fn: Callable | None = None) -> list[Atoms]:
+                       start_time: float | None = None, guide=None, zeta: float | None = None,
+                       progress: bool = False, callback: Callable | None = None) -> list[Atoms]:
         """``n`` structures denoised together as one batched graph.
 
         Args:
@@ -89,10 +92,15 @@ class DiffusionGenerator:
             trajectory: ``.traj`` path; every step's positions of the first structure are appended as they
                 come, so a crash leaves a readable file.
             start_time: start from the template positions noised to this t (0 < t < 1) instead of noise.
-            score_fn: replaces the prior score (guidance passes prior + likelihood here).
+            guide: a mean spectrum ``[100]`` on the model grid (-> ``XANESGuide``) or any
+                ``ase_xanesgen.guidance.Guide`` (sums of guides too); restart cycles keep it on.
+            zeta: guidance strength (default ``DEFAULT_ZETA``).
+            callback: ``callback(step, t, pos, score)`` after every step.
 
         Returns:
-            ``n`` ``Atoms`` with ``info["restarts"]`` and ``info["cn_counts"]`` (CN 0..8 histogram).
+            ``n`` ``Atoms`` with ``info["restarts"]`` and ``info["cn_counts"]`` (CN 0..8 histogram); guided
+            runs add ``info["guide_residual"]`` (final residual) and ``info["guide_history"]`` (per step:
+            t, mean residual, mean prior-score and likelihood norms).
         """
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
@@ -114,7 +122,10 @@ class DiffusionGenerator:
             pos, _ = self.sde.perturb(pos0, system.cell, system.batch, sigma, generator)
             t_start = start_time
             steps = max(1, math.ceil(steps * start_time))
-        callbacks = []
+        score_fn = PriorScore(self.model, self.sde)
+        if guide is not None:
+            score_fn = self._guided(score_fn, guide, zeta)
+        callbacks = [callback] if callback is not None else []
         bar = tqdm(total=steps, desc="denoise", disable=not progress, dynamic_ncols=True)
         callbacks.append(lambda k, t, p, s: bar.update(1))
         writer = None
@@ -133,7 +144,7 @@ class DiffusionGenerator:
             callbacks.append(write)
         try:
             pos, restarts = restart_sample(
-                score_fn or PriorScore(self.model, self.sde), self.sde, pos, system, steps=steps,
+                score_fn, self.sde, pos, system, steps=steps,
                 t_start=t_start, t_restart=self.t_restart, max_restarts=self.max_restarts, generator=generator,
                 callback=lambda *a: [cb(*a) for cb in callbacks])
             if writer is not None:
@@ -142,7 +153,23 @@ class DiffusionGenerator:
             bar.close()
             if writer is not None:
                 writer.close()
-        return self._to_atoms(atoms, pos, system, restarts)
+        images = self._to_atoms(atoms, pos, system, restarts)
+        if guide is not None:
+            with torch.no_grad():
+                final = score_fn.guide.weighted(pos, system).cpu().numpy()
+            history = np.array([[h[k] for k in ("t", "residual", "prior_norm", "likelihood_norm")]
+                                for h in score_fn.history])
+            for a, r in zip(images, final):
+                a.info["guide_residual"] = float(r)
+                a.info["guide_history"] = history
+        return images
+
+    def _guided(self, prior: PriorScore, guide, zeta: float | None):
+        from ..guidance import Guide, GuidedScore, XANESGuide
+
+        if not isinstance(guide, Guide):
+            guide = XANESGuide(np.asarray(guide, dtype=float))
+        return GuidedScore(prior, guide, DEFAULT_ZETA if zeta is None else zeta)
 
     # ------------------------------------------------------------------ helpers
     def fill(self, template: Atoms, density: float | None) -> Atoms:

@@ -95,7 +95,7 @@ class GuidedScore:
             n_atoms = torch.bincount(system.batch, minlength=system.num_graphs).to(residual)
             (grad,) = torch.autograd.grad((n_atoms * residual).sum(), x_t)
         likelihood = -self.zeta * grad
-        self.history.append({"t": t, "residual": float(residual.mean()),
+        self.history.append({"t": t, "residual": float(residual.detach().mean()),
                              "prior_norm": float(score.norm(dim=-1).mean()),
                              "likelihood_norm": float(likelihood.norm(dim=-1).mean())})
         return score.detach() + likelihood

@@ -48,7 +48,7 @@ class XANESGuide(Guide):
         """Cell-mean spectra ``[B, 100]``, differentiable in ``pos``."""
         self.model.to(pos.device)
         spectra = spectra_of(self.model, pos, system.z, system.cell, system.batch)
-        total = torch.zeros(system.num_graphs, spectra.shape[1], device=pos.device).index_add_(0, system.batch, spectra)
+        total = spectra.new_zeros(system.num_graphs, spectra.shape[1]).index_add_(0, system.batch, spectra)
         return total / torch.bincount(system.batch, minlength=system.num_graphs)[:, None]
 
     def residual(self, x0: torch.Tensor, system: System) -> torch.Tensor:

@@ -32,7 +32,7 @@ def dsm_loss(model: nn.Module, batch: Batch, sde: VESDE, t: torch.Tensor, genera
     edge_index, shifts = radius_graph_pbc(pos_t, batch.cell, batch.batch, cutoff)
     score = model(pos_t, batch.z, batch.cell, batch.batch, edge_index, shifts, t, sigma)
     err = (sigma[batch.batch, None] * score + noise).square().mean(-1)
-    per_graph = torch.zeros(batch.num_graphs, device=err.device).index_add_(0, batch.batch, err)
+    per_graph = err.new_zeros(batch.num_graphs).index_add_(0, batch.batch, err)
     return per_graph / torch.bincount(batch.batch, minlength=batch.num_graphs)
 
 

@@ -32,7 +32,7 @@ def make_validation(graphs, device: torch.device):
     def val_fn(model: nn.Module) -> dict[str, float]:
         model.eval()
         pred = predict_batch(model, batch)
-        mean_p = torch.zeros(batch.num_graphs, pred.shape[1], device=pred.device).index_add_(0, batch.batch, pred)
+        mean_p = pred.new_zeros(batch.num_graphs, pred.shape[1]).index_add_(0, batch.batch, pred)
         mean_t = torch.zeros_like(mean_p).index_add_(0, batch.batch, batch.xanes)
         rel = ((mean_p - mean_t).norm(dim=1) / mean_t.norm(dim=1)).mean()
         return {"loss": float((pred - batch.xanes).square().mean()), "mean_rel_l2": float(rel)}

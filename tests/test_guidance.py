@@ -1,0 +1,98 @@
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.build import bulk
+
+from ase_xanesgen import DiffusionGenerator
+from ase_xanesgen.data.datasets import load_cell
+from ase_xanesgen.diffusion import PriorScore, System
+from ase_xanesgen.guidance import CoordinationGuide, GuidedScore, XANESGuide
+
+
+@pytest.fixture(scope="module")
+def gen():
+    return DiffusionGenerator(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def target_sp(data_dir):
+    return load_cell("d1.5_1", data_dir).arrays["xanes"].mean(0)
+
+
+def tiny_system(dtype=torch.float64):
+    atoms = bulk("C", "diamond", a=3.57, cubic=True) * (2, 1, 1)
+    atoms.rattle(0.15, seed=2)
+    system = System(torch.tensor(atoms.numbers), torch.tensor(atoms.cell.array, dtype=dtype)[None],
+                    torch.zeros(len(atoms), dtype=torch.long))
+    return atoms, system, torch.tensor(atoms.positions, dtype=dtype)
+
+
+def test_likelihood_gradient_is_taken_through_x0(gen, target_sp):
+    model = gen.model.double()
+    try:
+        prior = PriorScore(model, gen.sde)
+        guide = XANESGuide(target_sp)
+        guide.model.double()
+        atoms, system, pos = tiny_system()
+        t, zeta = 0.3, 2.0
+        guided = GuidedScore(prior, guide, zeta)
+        likelihood = (guided(pos, t, system) - prior(pos, t, system)).detach()
+        sigma2 = gen.sde.sigma(torch.tensor(t)).item() ** 2
+
+        def objective(x):  # N * r(x0(x_t)), the DPS objective on the denoised estimate
+            with torch.no_grad():
+                return len(atoms) * guide.residual(x + sigma2 * prior(x, t, system), system).sum().item()
+
+        h = 1e-5
+        for atom, axis in [(0, 0), (3, 1), (9, 2)]:
+            e = torch.zeros_like(pos)
+            e[atom, axis] = h
+            fd = (objective(pos + e) - objective(pos - e)) / (2 * h)
+            assert likelihood[atom, axis].item() == pytest.approx(-zeta * fd, rel=1e-4, abs=1e-8)
+        # and it is not the gradient taken on x_t itself
+        x = pos.clone().requires_grad_(True)
+        (g_xt,) = torch.autograd.grad(len(atoms) * guide.residual(x, system).sum(), x)
+        assert not torch.allclose(likelihood, -zeta * g_xt, rtol=1e-2)
+    finally:
+        gen.model.float()
+
+
+def test_summed_guides_add_gradients(gen, target_sp):
+    prior = PriorScore(gen.model, gen.sde)
+    atoms, system, pos = tiny_system(torch.float32)
+    a = XANESGuide(target_sp)
+    b = CoordinationGuide({"CN3": 0.5, "CN4": 0.5}, weight=0.5)
+    prior_score = prior(pos, 0.2, system)
+    lik = {name: GuidedScore(prior, g, 10.0)(pos, 0.2, system) - prior_score for name, g in
+           {"a": a, "b": b, "sum": a + b}.items()}
+    assert torch.allclose(lik["sum"], lik["a"] + lik["b"], atol=1e-4)
+
+
+def test_guided_steps_lower_spectrum_residual(gen, target_sp):
+    side = (64 * 12.011 / (2.0 * 0.602214076)) ** (1 / 3)
+    template = Atoms(cell=[side] * 3, pbc=True)
+    guide = XANESGuide(target_sp)
+    free = gen.generate_batch(template, 2.0, n=2, seed=0, steps=12, guide=guide, zeta=0.0)
+    guided = gen.generate_batch(template, 2.0, n=2, seed=0, steps=12, guide=guide, zeta=5.0)
+    r_free = np.mean([a.info["guide_residual"] for a in free])
+    r_guided = np.mean([a.info["guide_residual"] for a in guided])
+    assert r_guided < r_free
+    assert guided[0].info["guide_history"].shape[1] == 4
+
+
+@pytest.mark.parametrize("target, match", [
+    (np.full(100, np.nan), "NaN"), (-np.ones(100), "negative"), (np.ones(50), "100"),
+])
+def test_bad_targets_raise(target, match):
+    with pytest.raises(ValueError, match=match):
+        XANESGuide(target)
+
+
+def test_bad_energy_range_and_zeta_raise(gen, target_sp):
+    with pytest.raises(ValueError):
+        XANESGuide(np.ones(100), energy=np.linspace(200, 240, 100))
+    with pytest.raises(ValueError, match="zeta"):
+        gen.generate(Atoms(cell=[8.0] * 3, pbc=True), 2.0, steps=2, guide=target_sp, zeta=-1.0)
+    with pytest.raises(ValueError, match="fractions"):
+        CoordinationGuide({"CN4": 1.5})
