@@ -12,7 +12,7 @@ from typing import Callable, Protocol
 
 import torch
 
-from ..graph.neighbours import radius_graph_pbc, wrap_positions
+from ..graph.neighbours import edge_vectors, radius_graph_pbc, wrap_positions
 from .sde import VESDE
 
 
@@ -88,18 +88,22 @@ def coordination(pos: torch.Tensor, system: System, cutoff: float = 1.85) -> tor
     return torch.bincount(edge_index[0], minlength=pos.shape[0])
 
 
-def defective_graphs(pos: torch.Tensor, system: System, cutoff: float = 1.85) -> torch.Tensor:
-    """Indices of graphs holding a carbon with CN <= 1 or CN >= 5."""
-    cn = coordination(pos, system, cutoff)
+def defective_graphs(pos: torch.Tensor, system: System, cutoff: float = 1.85, min_distance: float = 1.1
+                     ) -> torch.Tensor:
+    """Indices of graphs holding a carbon with CN <= 1 or CN >= 5, or a pair closer than ``min_distance``."""
+    edge_index, shifts = radius_graph_pbc(pos, system.cell, system.batch, cutoff)
+    cn = torch.bincount(edge_index[0], minlength=pos.shape[0])
     bad = ((cn <= 1) | (cn >= 5)) & (system.z == 6)
-    return torch.unique(system.batch[bad])
+    close = edge_vectors(pos, system.cell, system.batch, edge_index, shifts).norm(dim=-1) < min_distance
+    return torch.unique(torch.cat([system.batch[bad], system.batch[edge_index[0, close]]]))
 
 
 def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: System, *, steps: int,
                    t_start: float = 1.0, t_restart: float = 0.35, max_restarts: int = 3,
                    generator: torch.Generator | None = None, callback: Callback | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Euler-Maruyama, then up to ``max_restarts`` cycles on graphs with 1- or 5-coordinated carbons.
+    """Euler-Maruyama, then up to ``max_restarts`` cycles on graphs with 1- or 5-coordinated carbons
+    (or atoms closer than 1.1 A).
 
     A cycle re-noises those graphs from ``t_min`` to ``t_restart`` and denoises them again with
     ``ceil(steps * t_restart)`` steps; defect-free graphs are left as they are. Returns the final positions

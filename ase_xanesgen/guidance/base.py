@@ -96,6 +96,6 @@ class GuidedScore:
             (grad,) = torch.autograd.grad((n_atoms * residual).sum(), x_t)
         likelihood = -self.zeta * grad
         self.history.append({"t": t, "residual": float(residual.detach().mean()),
-                             "prior_norm": float(score.norm(dim=-1).mean()),
+                             "prior_norm": float(score.detach().norm(dim=-1).mean()),
                              "likelihood_norm": float(likelihood.norm(dim=-1).mean())})
         return score.detach() + likelihood

@@ -1,0 +1,130 @@
+"""Spectrum-guided generation figures (issue 6): paper Fig. 5 analogue, zeta sweep, composability, cost.
+
+    python benchmarks/guidance_sweep.py [--n 16] [--steps 64] [--zetas 0 1 3 10 30] [--plot examples/zeta_sweep.png]
+
+At 2.0 g/cm3: unguided cells, cells guided by an sp-rich target (mean DFT spectrum of a 1.5 g/cm3 cell) and by
+an sp3-rich target (3.0 g/cm3 cell). Prints CN fractions, defect fraction, GAP mean energy, and the relative
+L2 distance of the predicted mean spectrum to each target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+from ase import Atoms
+
+from ase_xanesgen import DiffusionGenerator, XANESCalculator, gap_energies
+from ase_xanesgen.analysis import hybridisation_fractions
+from ase_xanesgen.data.datasets import load_cell
+from ase_xanesgen.guidance import CoordinationGuide, XANESGuide
+
+TARGETS = {"sp-rich (1.5 g/cm3 d1.5_1)": "d1.5_1", "sp3-rich (3.0 g/cm3 d0.0_11)": "d0.0_11"}
+
+
+def cell_figures(images: list[Atoms], target: np.ndarray, calc: XANESCalculator) -> dict:
+    fr = [hybridisation_fractions(a) for a in images]
+    mean = np.mean([calc.get_property("xanes_mean", a) for a in images], axis=0)
+    return {"CN2": float(np.mean([f["CN2"] for f in fr])), "CN2_std": float(np.std([f["CN2"] for f in fr])),
+            "CN3": float(np.mean([f["CN3"] for f in fr])),
+            "CN4": float(np.mean([f["CN4"] for f in fr])), "CN4_std": float(np.std([f["CN4"] for f in fr])),
+            "defects": float(np.mean([f["CN<=1"] + f["CN>=5"] for f in fr])),
+            "spectrum_rel_l2": float(np.linalg.norm(mean - target) / np.linalg.norm(target)),
+            "gap_mean_eV": float(np.mean([gap_energies(a).mean() for a in images]))}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=16)
+    p.add_argument("--steps", type=int, default=64)
+    p.add_argument("--zeta", type=float, default=None, help="zeta for the Fig. 5 runs (default: generator's)")
+    p.add_argument("--zetas", type=float, nargs="*", default=[0, 1, 3, 10, 30])
+    p.add_argument("--device", default=None)
+    p.add_argument("--json")
+    p.add_argument("--plot", help="zeta sweep figure (PNG)")
+    args = p.parse_args(argv)
+
+    gen, calc = DiffusionGenerator(device=args.device), XANESCalculator(device="cpu")
+    side = (216 * 12.011 / (2.0 * 0.602214076)) ** (1 / 3)
+    template = Atoms(cell=[side] * 3, pbc=True)
+    results: dict = {}
+    refs = {name: load_cell(cell) for name, cell in TARGETS.items()}
+
+    t0 = time.perf_counter()
+    free = gen.generate_batch(template, 2.0, n=args.n, seed=0, steps=args.steps)
+    t_free = time.perf_counter() - t0
+    md = [load_cell(n) for n in ("d2.0_1", "d0.0_14")]
+    results["md_2.0_gap_mean_eV"] = float(np.mean([gap_energies(a).mean() for a in md]))
+    print(f"MD 2.0 g/cm3 GAP mean energy: {results['md_2.0_gap_mean_eV']:.3f} eV/atom")
+    header = f"{'run':34s} {'CN2':>12s} {'CN4':>12s} {'defect':>6s} {'specL2':>7s} {'GAP eV':>7s}"
+    for name, ref in refs.items():
+        target = ref.arrays["xanes"].mean(0)
+        tf = hybridisation_fractions(ref)
+        guided = gen.generate_batch(template, 2.0, n=args.n, seed=0, steps=args.steps,
+                                    guide=XANESGuide(target), zeta=args.zeta)
+        if not results.get("cost"):
+            t_guided = time.perf_counter() - t0 - t_free
+            results["cost"] = {"unguided_s": t_free, "guided_s": t_guided, "ratio": t_guided / t_free}
+        rows = {"unguided": cell_figures(free, target, calc), "guided": cell_figures(guided, target, calc)}
+        key = "CN2" if "sp-rich" in name else "CN4"
+        u, g = rows["unguided"], rows["guided"]
+        moved = (g[key] - u[key]) / (tf[key] - u[key]) if tf[key] != u[key] else float("nan")
+        rows["target_cell"] = {k: tf[k] for k in ("CN2", "CN3", "CN4")}
+        rows["fraction_moved_toward_target"] = moved
+        rows["beyond_2sigma"] = bool(abs(g[key] - u[key]) > 2 * u[f"{key}_std"])
+        rows["spectrum_l2_ratio"] = u["spectrum_rel_l2"] / g["spectrum_rel_l2"]
+        results[name] = rows
+        print(f"\ntarget {name}: target cell {key} {tf[key]:.3f}\n{header}")
+        for label, r in (("unguided", u), ("guided", g)):
+            print(f"{label:34s} {r['CN2']:.3f}±{r['CN2_std']:.3f} {r['CN4']:.3f}±{r['CN4_std']:.3f} "
+                  f"{r['defects']:6.3f} {r['spectrum_rel_l2']:7.3f} {r['gap_mean_eV']:7.3f}")
+        print(f"moved {moved:.2f} of the way to the target {key}; beyond 2 sigma: {rows['beyond_2sigma']}; "
+              f"spectrum distance unguided/guided = {rows['spectrum_l2_ratio']:.2f}")
+    print(f"\ncost: guided/unguided wall time = {results['cost']['ratio']:.2f}")
+
+    # zeta sweep on the sp3-rich target, and composability with a coordination guide
+    name, ref = list(refs.items())[1]
+    target = ref.arrays["xanes"].mean(0)
+    tf = hybridisation_fractions(ref)
+    sweep = []
+    print(f"\nzeta sweep ({name}):\n{'zeta':>6s} {'specL2':>7s} {'defect':>6s} {'CN4':>6s}")
+    n_sweep = max(2, args.n // 4)
+    for zeta in args.zetas:
+        out = gen.generate_batch(template, 2.0, n=n_sweep, seed=1, steps=args.steps, guide=XANESGuide(target),
+                                 zeta=zeta)
+        r = cell_figures(out, target, calc)
+        sweep.append({"zeta": zeta, **r})
+        print(f"{zeta:6.1f} {r['spectrum_rel_l2']:7.3f} {r['defects']:6.3f} {r['CN4']:6.3f}", flush=True)
+    results["zeta_sweep"] = sweep
+    coord = CoordinationGuide({k: tf[k] for k in ("CN2", "CN3", "CN4")})
+    combos = {"xanes": XANESGuide(target), "coordination": coord, "xanes+coordination": XANESGuide(target) + coord}
+    print(f"\ncomposability:\n{'guide':20s} {'specL2':>7s} {'|dCN4|':>7s} {'defect':>6s}")
+    results["composability"] = {}
+    for label, guide in combos.items():
+        out = gen.generate_batch(template, 2.0, n=n_sweep, seed=2, steps=args.steps, guide=guide, zeta=args.zeta)
+        r = cell_figures(out, target, calc)
+        r["cn4_error"] = abs(r["CN4"] - tf["CN4"])
+        results["composability"][label] = r
+        print(f"{label:20s} {r['spectrum_rel_l2']:7.3f} {r['cn4_error']:7.3f} {r['defects']:6.3f}")
+    if args.plot:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(8, 3.2))
+        ax1, ax2 = fig.subplots(1, 2)
+        z = [s["zeta"] for s in sweep]
+        ax1.plot(z, [s["spectrum_rel_l2"] for s in sweep], "o-")
+        ax1.set(xlabel="zeta", ylabel="relative L2 to target spectrum", xscale="symlog")
+        ax2.plot(z, [s["defects"] for s in sweep], "o-", color="C3")
+        ax2.set(xlabel="zeta", ylabel="CN<=1 + CN>=5 fraction", xscale="symlog")
+        fig.tight_layout()
+        fig.savefig(args.plot, dpi=120)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=1)
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Generation speed on this machine: seconds per 216-atom cell (batched), seconds per step per atom at
+2k / 20k / 100k atoms (flat = O(N)), and peak memory at the largest size.
+
+    python benchmarks/prior_speed.py [--threads 2] [--sizes 2000 20000 100000] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+import torch
+from ase import Atoms
+
+from ase_xanesgen import DiffusionGenerator
+from ase_xanesgen.diffusion import PriorScore, System
+
+
+def cubic(n_atoms: int, density: float = 2.5) -> Atoms:
+    return Atoms(cell=[(n_atoms * 12.011 / (density * 0.602214076)) ** (1 / 3)] * 3, pbc=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--n", type=int, default=8)
+    p.add_argument("--sizes", type=int, nargs="+", default=[2000, 20000, 100000])
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    gen = DiffusionGenerator(device=args.device)
+    gen.generate_batch(cubic(216), 2.5, n=2, seed=0, steps=2)  # warm-up
+    t0 = time.perf_counter()
+    out = gen.generate_batch(cubic(216), 2.5, n=args.n, seed=0)
+    dt = time.perf_counter() - t0
+    restarts = sum(a.info["restarts"] for a in out) / len(out)
+    print(f"{args.n} x 216 atoms, 64 steps + restarts (mean {restarts:.1f}): {dt / args.n:.2f} s per cell")
+    score = PriorScore(gen.model, gen.sde)
+    with torch.no_grad():
+        for n_atoms in args.sizes:
+            atoms = gen.fill(cubic(n_atoms), 2.5)
+            system = gen._system(atoms, 1)
+            pos = gen.sde.prior_sample(system.cell, system.batch, torch.Generator(gen.device).manual_seed(0))
+            score(pos, 0.3, system)
+            t0 = time.perf_counter()
+            reps = 3
+            for _ in range(reps):
+                score(pos, 0.3, system)
+            step = (time.perf_counter() - t0) / reps
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(f"{len(atoms):7d} atoms: {step:.3f} s per step, {step / len(atoms) * 1e6:.2f} us per atom-step, "
+                  f"peak RSS so far {peak:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
