@@ -29,3 +29,20 @@ def test_help_lists_commands(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "generate" in capsys.readouterr().out
+
+
+def test_generate_with_measured_spectrum_guide(tmp_path, data_dir):
+    import numpy as np
+
+    from ase_xanesgen.data.datasets import load_cell
+    from ase_xanesgen.data.spectra import energy_grid
+
+    measured = tmp_path / "measured.csv"
+    y = load_cell("d2.5_1", data_dir).arrays["xanes"].mean(0)
+    np.savetxt(measured, np.column_stack([energy_grid(), 0.01 * y]), delimiter=",", header="energy,intensity")
+    out = tmp_path / "guided.extxyz"
+    rc = main(["generate", "--density", "2.0", "--atoms", "64", "--steps", "4", "--seed", "0", "--guide",
+               str(measured), "--zeta", "5", "--device", "cpu", "-o", str(out)])
+    assert rc == 0
+    atoms = read(out)
+    assert len(atoms) == 64 and np.isfinite(atoms.info["guide_residual"])
