@@ -23,7 +23,7 @@ from ..train.loop import resolve_device
 from ..weights import weight_path
 
 #: Guidance strength used when ``zeta=None`` (chosen from ``benchmarks/guidance_sweep.py``).
-DEFAULT_ZETA = 5.0
+DEFAULT_ZETA = 10.0
 #: Highest density (g/cm3) accepted per element: beyond what the element can pack.
 MAX_DENSITY = {6: 4.0}
 

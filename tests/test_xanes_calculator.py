@@ -1,0 +1,159 @@
+"""XANESCalculator with the shipped weights on the real a-C cells: shapes, caching, extxyz round trip,
+gradient vs finite differences, invariances, bad input, the ``xanesgen predict`` CLI, and accuracy vs a
+coordination-number baseline."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.io import read, write
+
+from ase_xanesgen import XANESCalculator
+from ase_xanesgen.cli.main import main
+from ase_xanesgen.data.datasets import coordination_counts
+from ase_xanesgen.frontends.xanes_calculator import load_spectrum_model
+
+
+@pytest.fixture(scope="module")
+def calc():
+    return XANESCalculator(device="cpu")
+
+
+@pytest.fixture()
+def cell(cell_2g):
+    atoms = cell_2g.copy()
+    atoms.calc = None
+    return atoms
+
+
+def test_spectra_finite_with_right_mean(calc, cell):
+    spectra = calc.get_property("xanes", cell)
+    assert spectra.shape == (len(cell), 100) and spectra.dtype == np.float64
+    assert np.all(np.isfinite(spectra)) and spectra.min() >= 0
+    np.testing.assert_allclose(calc.get_property("xanes_mean", cell), spectra.mean(axis=0), rtol=1e-12)
+    assert calc.energy_grid.shape == (100,) and np.all(np.diff(calc.energy_grid) > 0)
+
+
+def test_caching_recomputes_only_on_change(calc, cell, monkeypatch):
+    calls = []
+    original = calc.predict_tensor
+    monkeypatch.setattr(calc, "predict_tensor", lambda pos, atoms: calls.append(1) or original(pos, atoms))
+    calc.reset()
+    first = calc.get_property("xanes", cell)
+    ref = first.copy()
+    calc.get_property("xanes_mean", cell)
+    calc.get_property("xanes", cell.copy())  # equal atoms, another object
+    assert len(calls) == 1
+    first[:] = -1.0  # results are copies: the cache is not corrupted
+    assert calc.get_property("xanes", cell).min() >= 0
+
+    moved = cell.copy()
+    moved.positions[0] += [0.2, -0.1, 0.15]
+    second = calc.get_property("xanes", moved)
+    assert len(calls) == 2
+    assert np.abs(second[0] - calc.get_property("xanes", moved)[0]).max() == 0  # cached again
+    assert np.abs(second[0] - ref[0]).max() > 1e-4
+
+
+def test_extxyz_round_trip_keeps_per_atom_spectra(calc, cell, tmp_path):
+    calc.annotate(cell)
+    path = tmp_path / "annotated.extxyz"
+    write(path, cell)
+    back = read(path)
+    np.testing.assert_allclose(back.arrays["xanes"], cell.arrays["xanes"], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(back.arrays["xanes_pi_star"], cell.arrays["xanes_pi_star"], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(back.info["xanes_mean"]), cell.arrays["xanes"].mean(0), rtol=1e-6)
+
+
+def test_gradient_matches_finite_differences(cell):
+    """float64 model; scalar = pi*-weighted sum of a few atoms' spectra; central differences, h = 1e-4 Å."""
+    calc = XANESCalculator(model=load_spectrum_model().double(), device="cpu")
+    weights = torch.linspace(1.0, 0.1, 100, dtype=torch.float64)
+    atoms_of_interest = [0, 1, 2]
+
+    def scalar(pos: torch.Tensor) -> torch.Tensor:
+        return (calc.predict_tensor(pos, cell)[atoms_of_interest] * weights).sum()
+
+    pos = torch.tensor(cell.positions, dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(scalar(pos), pos)
+    flat = grad.abs().flatten()
+    picks = torch.argsort(flat, descending=True)[:4].tolist()  # largest components: well above FD noise
+    assert flat[picks[-1]] > 1e-3
+    h = 1e-4
+    with torch.no_grad():
+        for k in picks:
+            a, c = divmod(k, 3)
+            plus, minus = pos.detach().clone(), pos.detach().clone()
+            plus[a, c] += h
+            minus[a, c] -= h
+            fd = (scalar(plus) - scalar(minus)) / (2 * h)
+            assert float(fd) == pytest.approx(float(grad[a, c]), rel=1e-4, abs=1e-8), (a, c)
+
+
+def test_translation_and_permutation_invariance(calc, cell):
+    ref = calc.get_property("xanes", cell)
+    shifted = cell.copy()
+    shifted.translate([1.234, -0.77, 3.1])
+    shifted.wrap()
+    np.testing.assert_allclose(calc.get_property("xanes", shifted), ref, atol=2e-5)
+    perm = np.random.default_rng(0).permutation(len(cell))
+    np.testing.assert_allclose(calc.get_property("xanes", cell[perm]), ref[perm], atol=2e-5)
+
+
+@pytest.mark.parametrize("atoms, match", [
+    (Atoms(cell=[5.0, 5.0, 5.0], pbc=True), "no atoms"),
+    (Atoms("C2", positions=[[0, 0, 0], [1.4, 0, 0]]), "3-D cell"),
+    (Atoms("CSi", positions=[[0, 0, 0], [1.9, 0, 0]], cell=[6.0, 6.0, 6.0], pbc=True), "Si"),
+])
+def test_bad_structures_raise(calc, atoms, match):
+    with pytest.raises(ValueError, match=match):
+        calc.get_property("xanes", atoms)
+
+
+def _read_csv(path):
+    with open(path) as f:
+        rows = list(csv.reader(f))
+    return rows[0], np.array(rows[1:], dtype=float)
+
+
+def test_cli_predict_writes_csv_and_png(cell, data_dir, tmp_path):
+    vasp = data_dir / "train" / "structures" / "d2.0_1.vasp"
+    out, png = tmp_path / "spectra.csv", tmp_path / "spectrum.png"
+    assert main(["predict", str(vasp), "-o", str(out), "--plot", str(png), "--device", "cpu"]) == 0
+    header, table = _read_csv(out)
+    assert header == ["energy_eV", "mean", "sp2", "sp3"] and table.shape == (100, 4)
+    assert np.all(np.isfinite(table)) and np.all(np.diff(table[:, 0]) > 0)
+    np.testing.assert_allclose(table[:, 1], XANESCalculator(device="cpu").get_property("xanes_mean", cell),
+                               rtol=1e-5)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # two images (extxyz) with per-atom columns
+    traj = tmp_path / "two.extxyz"
+    write(traj, [cell, cell.copy()])
+    out2 = tmp_path / "per_atom.csv"
+    assert main(["predict", str(traj), "-o", str(out2), "--per-atom", "--device", "cpu"]) == 0
+    header, table = _read_csv(out2)
+    assert header[:6] == ["energy_eV", "mean", "sp2", "sp3", "image_0", "image_1"]
+    assert len(header) == 6 + 2 * len(cell) and header[6] == "image_0_atom_0"
+    np.testing.assert_allclose(table[:, 4], table[:, 1], rtol=1e-5)
+
+
+def test_cli_predict_missing_file(tmp_path, capsys):
+    assert main(["predict", str(tmp_path / "nope.vasp"), "--device", "cpu"]) == 2
+    assert "nope.vasp" in capsys.readouterr().err
+
+
+def test_beats_coordination_baseline_on_training_cell(calc, cell):
+    """Per-atom MSE vs the DFT spectra is below that of the per-CN mean spectra of this very cell."""
+    target = cell.arrays["xanes"]
+    cn = coordination_counts(cell)
+    baseline = np.zeros_like(target)
+    for k in np.unique(cn):
+        baseline[cn == k] = target[cn == k].mean(axis=0)
+    mse = np.mean((calc.get_property("xanes", cell) - target) ** 2)
+    mse_baseline = np.mean((baseline - target) ** 2)
+    assert mse < 0.85 * mse_baseline, (mse, mse_baseline)
