@@ -96,3 +96,23 @@ def test_bad_energy_range_and_zeta_raise(gen, target_sp):
         gen.generate(Atoms(cell=[8.0] * 3, pbc=True), 2.0, steps=2, guide=target_sp, zeta=-1.0)
     with pytest.raises(ValueError, match="fractions"):
         CoordinationGuide({"CN4": 1.5})
+
+
+def test_rdf_guide_matches_analysis_and_rejects_bad_targets(cell_2g):
+    from ase_xanesgen.analysis import rdf
+    from ase_xanesgen.guidance import RDFGuide
+
+    r, g = rdf(cell_2g, rmax=5.0, bins=250)
+    guide = RDFGuide(r, g, smear=0.03)
+    system = System(torch.tensor(cell_2g.numbers), torch.tensor(cell_2g.cell.array, dtype=torch.float64)[None],
+                    torch.zeros(len(cell_2g), dtype=torch.long))
+    pos = torch.tensor(cell_2g.positions)
+    smooth = guide.rdf(pos, system)[0].numpy()
+    # the smoothed g(r) of the cell is close to its own histogram g(r): small residual vs a shifted cell
+    assert guide.residual(pos, system).item() < 0.25
+    assert guide.residual(pos * 1.05, System(system.z, system.cell * 1.05, system.batch)).item() > 0.4
+    assert np.all(np.isfinite(smooth))
+    with pytest.raises(ValueError, match="cover"):
+        RDFGuide(np.linspace(1.5, 3, 10), np.ones(10))
+    with pytest.raises(ValueError, match="NaN"):
+        RDFGuide(np.linspace(0, 5, 10), np.full(10, np.nan))

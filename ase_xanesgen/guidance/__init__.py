@@ -2,6 +2,7 @@
 
 from .base import Guide, GuidedScore, SumGuide
 from .coordination import CoordinationGuide
+from .pdf import RDFGuide
 from .xanes import XANESGuide
 
-__all__ = ["CoordinationGuide", "Guide", "GuidedScore", "SumGuide", "XANESGuide"]
+__all__ = ["CoordinationGuide", "Guide", "GuidedScore", "RDFGuide", "SumGuide", "XANESGuide"]
