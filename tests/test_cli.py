@@ -46,3 +46,16 @@ def test_generate_with_measured_spectrum_guide(tmp_path, data_dir):
     assert rc == 0
     atoms = read(out)
     assert len(atoms) == 64 and np.isfinite(atoms.info["guide_residual"])
+
+
+def test_generate_from_template_file(tmp_path, data_dir):
+    from ase.io import write
+
+    from ase_xanesgen.data.datasets import load_cell
+
+    template = tmp_path / "template.vasp"
+    write(template, load_cell("d2.0_1", data_dir))
+    out = tmp_path / "from_template.traj"
+    assert main(["generate", "--template", str(template), "--steps", "3", "--seed", "1", "--device", "cpu",
+                 "-o", str(out)]) == 0
+    assert len(read(out)) == 216

@@ -8,7 +8,8 @@ ATOMIC_MASS_C = 12.011
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--density", type=float, required=True, help="g/cm3")
+    parser.add_argument("--density", type=float, default=None,
+                        help="g/cm3 (required unless --template gives the atoms to use as they are)")
     parser.add_argument("--atoms", type=int, default=216, help="atoms per cell (cubic cell sized to the density)")
     parser.add_argument("--template", help="structure file whose cell (and species) to use instead of --atoms")
     parser.add_argument("--n", type=int, default=1, help="number of cells, denoised as one batch")
@@ -29,8 +30,11 @@ def template_for(args: argparse.Namespace):
 
     if args.template:
         template = read(args.template)
-        return template if len(template) and args.density is None else Atoms(
-            symbols=template.get_chemical_symbols(), cell=template.cell, pbc=True)
+        if args.density is None:
+            return template  # its atoms as they are, positions re-drawn
+        return Atoms(symbols=template.get_chemical_symbols(), cell=template.cell, pbc=True)
+    if args.density is None:
+        raise ValueError("--density is required without --template")
     if args.atoms < 1:
         raise ValueError(f"--atoms must be >= 1, got {args.atoms}")
     if args.density <= 0:
