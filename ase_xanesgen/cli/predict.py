@@ -39,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", type=Path, metavar="SPECTRUM.png",
                         help="draw the mean and the sp2 (CN3) / sp3 (CN4) means")
     parser.add_argument("--model", metavar="PATH", help="spectrum checkpoint (default: the shipped weights)")
-    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: $XANESGEN_DEVICE, else CUDA if available)")
+    parser.add_argument("--device", default=None,
+                        help="cpu, cuda, ... (default: $XANESGEN_DEVICE, else CUDA if available)")
     parser.add_argument("--cutoff", type=float, default=1.85, help="C-C bond cut-off in Å for sp2/sp3 (default: 1.85)")
 
 
@@ -52,9 +53,7 @@ def _read_images(paths: list[str]) -> list:
             raise FileNotFoundError(f"no such file: {path}")
         try:
             frames = read(path, index=":")
-        except (ValueError, FileNotFoundError):
-            raise
-        except Exception as exc:  # ASE raises many types for unreadable files; report them uniformly
+        except Exception as exc:  # ASE raises many types for unreadable files; report them as ValueError
             raise ValueError(f"cannot read {path}: {type(exc).__name__}: {exc}") from None
         if not frames:
             raise ValueError(f"{path}: contains no structures")

@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-budget", type=float, default=None, help="wall-clock seconds for this run")
     parser.add_argument("--val-every", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--init", help="prior: start from this run's weights (fresh optimiser and schedule)")
+    parser.add_argument("--init", help="start from this run's weights (fresh optimiser and schedule)")
     parser.add_argument("--device", default=None)
 
 
@@ -44,6 +44,6 @@ def run(args: argparse.Namespace) -> int:
         from ..train.xanes import train_xanes
 
         train_xanes(args.data, args.out, config, width=pick["width"], layers=pick["layers"],
-                    exclude_density=args.exclude_density, device=args.device)
+                    exclude_density=args.exclude_density, device=args.device, init=args.init)
     print(f"weights: {args.out}/model.pt")
     return 0

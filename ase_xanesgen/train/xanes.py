@@ -41,7 +41,8 @@ def make_validation(graphs, device: torch.device):
 
 
 def train_xanes(data_dir: str | Path | None, out: str | Path, config: TrainConfig, *, width: int = 64,
-                layers: int = 3, exclude_density: float | None = None, device: str | None = None) -> nn.Module:
+                layers: int = 3, exclude_density: float | None = None, device: str | None = None,
+                init: str | Path | None = None) -> nn.Module:
     """Train (or resume) the spectrum model; ``exclude_density`` leaves that density out entirely."""
     cells = load_dataset(data_dir)
     if exclude_density is not None:
@@ -51,7 +52,7 @@ def train_xanes(data_dir: str | Path | None, out: str | Path, config: TrainConfi
     graphs = [atoms_to_data(a, cutoff=model.cutoff) for a in train]
     meta = {"train_cells": [a.info["name"] for a in train], "val_cells": [a.info["name"] for a in val],
             "exclude_density": exclude_density}
-    trainer = Trainer(model, graphs, xanes_loss, out, config, meta=meta, device=device)
+    trainer = Trainer(model, graphs, xanes_loss, out, config, meta=meta, device=device, init=init)
     if val:
         trainer.val_fn = make_validation([atoms_to_data(a, cutoff=model.cutoff) for a in val], trainer.device)
     return trainer.fit()
