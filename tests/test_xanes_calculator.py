@@ -157,3 +157,10 @@ def test_beats_coordination_baseline_on_training_cell(calc, cell):
     mse = np.mean((calc.get_property("xanes", cell) - target) ** 2)
     mse_baseline = np.mean((baseline - target) ** 2)
     assert mse < 0.85 * mse_baseline, (mse, mse_baseline)
+
+
+def test_non_periodic_structure_raises(cell_2g):
+    atoms = cell_2g.copy()
+    atoms.pbc = (True, True, False)
+    with pytest.raises(ValueError, match="periodic"):
+        XANESCalculator(device="cpu").get_property("xanes", atoms)

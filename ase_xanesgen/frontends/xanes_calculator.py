@@ -62,6 +62,8 @@ class XANESCalculator(Calculator):
         if len(atoms) == 0:
             raise ValueError("XANESCalculator: the structure has no atoms")
         check_cell(atoms)
+        if not atoms.pbc.all():
+            raise ValueError(f"XANESCalculator: needs a structure periodic along all three axes, got pbc={atoms.pbc}")
         unknown = sorted({chemical_symbols[z] for z in atoms.numbers if z not in self.species})
         if unknown:
             raise ValueError(f"XANESCalculator: species {unknown} not known to the model "
