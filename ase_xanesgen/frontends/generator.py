@@ -13,7 +13,7 @@ from ase.data import atomic_masses, chemical_symbols
 from ase.units import _amu
 from tqdm.auto import tqdm
 
-from ..diffusion.samplers import System, restart_sample
+from ..diffusion.samplers import System, coordination, restart_sample
 from ..diffusion.score_fn import PriorScore
 from ..diffusion.sde import VESDE
 from ..graph.convert import check_cell
@@ -213,8 +213,6 @@ class DiffusionGenerator:
         return System(z, cell.unsqueeze(0).repeat(n, 1, 1), batch)
 
     def _to_atoms(self, atoms: Atoms, pos: torch.Tensor, system: System, restarts: torch.Tensor) -> list[Atoms]:
-        from ..diffusion.samplers import coordination
-
         cn = coordination(pos, system).cpu().numpy()
         pos = pos.detach().cpu().numpy()
         out, n0 = [], len(atoms)
