@@ -73,11 +73,11 @@ def test_guided_steps_lower_spectrum_residual(gen, target_sp):
     side = (64 * 12.011 / (2.0 * 0.602214076)) ** (1 / 3)
     template = Atoms(cell=[side] * 3, pbc=True)
     guide = XANESGuide(target_sp)
-    free = gen.generate_batch(template, 2.0, n=2, seed=0, steps=12, guide=guide, zeta=0.0)
-    guided = gen.generate_batch(template, 2.0, n=2, seed=0, steps=12, guide=guide, zeta=5.0)
+    free = gen.generate_batch(template, 2.0, n=4, seed=0, steps=24, guide=guide, zeta=0.0)
+    guided = gen.generate_batch(template, 2.0, n=4, seed=0, steps=24, guide=guide, zeta=10.0)
     r_free = np.mean([a.info["guide_residual"] for a in free])
     r_guided = np.mean([a.info["guide_residual"] for a in guided])
-    assert r_guided < r_free
+    assert r_guided < 0.8 * r_free  # measured: 0.052 vs 0.116
     assert guided[0].info["guide_history"].shape[1] == 4
 
 
