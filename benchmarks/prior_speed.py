@@ -14,7 +14,7 @@ import torch
 from ase import Atoms
 
 from ase_xanesgen import DiffusionGenerator
-from ase_xanesgen.diffusion import PriorScore, System
+from ase_xanesgen.diffusion import PriorScore
 
 
 def cubic(n_atoms: int, density: float = 2.5) -> Atoms:
