@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from torch_geometric.nn import global_mean_pool
 
 from ..data.datasets import CC_BOND_CUTOFF
 from ..diffusion.samplers import System
@@ -42,8 +43,7 @@ class CoordinationGuide(Guide):
         cn = soft_coordination(pos, system)
         centres = torch.tensor([2.0, 3.0, 4.0], device=pos.device, dtype=pos.dtype)
         member = torch.exp(-0.5 * ((cn[:, None] - centres) / self.spread) ** 2)
-        total = torch.zeros(system.num_graphs, 3, device=pos.device, dtype=pos.dtype).index_add_(0, system.batch, member)
-        return total / torch.bincount(system.batch, minlength=system.num_graphs)[:, None]
+        return global_mean_pool(member, system.batch, size=system.num_graphs)
 
     def residual(self, x0: torch.Tensor, system: System) -> torch.Tensor:
         return (self.fractions(x0, system) - self.target.to(x0)).norm(dim=1)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch_geometric.nn import global_mean_pool
 
 from ..data.spectra import prepare_target
 from ..diffusion.samplers import System
@@ -48,8 +49,7 @@ class XANESGuide(Guide):
         """Cell-mean spectra ``[B, 100]``, differentiable in ``pos``."""
         self.model.to(pos.device)
         spectra = spectra_of(self.model, pos, system.z, system.cell, system.batch)
-        total = spectra.new_zeros(system.num_graphs, spectra.shape[1]).index_add_(0, system.batch, spectra)
-        return total / torch.bincount(system.batch, minlength=system.num_graphs)[:, None]
+        return global_mean_pool(spectra, system.batch, size=system.num_graphs)
 
     def residual(self, x0: torch.Tensor, system: System) -> torch.Tensor:
         y = torch.as_tensor(self.target, dtype=x0.dtype, device=x0.device)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from torch_geometric.nn import global_mean_pool
 from torch import nn
 from torch_geometric.data import Batch
 
@@ -32,8 +33,7 @@ def dsm_loss(model: nn.Module, batch: Batch, sde: VESDE, t: torch.Tensor, genera
     edge_index, shifts = radius_graph_pbc(pos_t, batch.cell, batch.batch, cutoff)
     score = model(pos_t, batch.z, batch.cell, batch.batch, edge_index, shifts, t, sigma)
     err = (sigma[batch.batch, None] * score + noise).square().mean(-1)
-    per_graph = err.new_zeros(batch.num_graphs).index_add_(0, batch.batch, err)
-    return per_graph / torch.bincount(batch.batch, minlength=batch.num_graphs)
+    return global_mean_pool(err[:, None], batch.batch, size=batch.num_graphs)[:, 0]
 
 
 def make_loss(sde: VESDE, cutoff: float, t_power: float):

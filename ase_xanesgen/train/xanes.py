@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from torch_geometric.nn import global_mean_pool
 from torch import nn
 from torch_geometric.data import Batch
 
@@ -32,8 +33,8 @@ def make_validation(graphs, device: torch.device):
     def val_fn(model: nn.Module) -> dict[str, float]:
         model.eval()
         pred = predict_batch(model, batch)
-        mean_p = pred.new_zeros(batch.num_graphs, pred.shape[1]).index_add_(0, batch.batch, pred)
-        mean_t = torch.zeros_like(mean_p).index_add_(0, batch.batch, batch.xanes)
+        mean_p = global_mean_pool(pred, batch.batch, size=batch.num_graphs)
+        mean_t = global_mean_pool(batch.xanes, batch.batch, size=batch.num_graphs)
         rel = ((mean_p - mean_t).norm(dim=1) / mean_t.norm(dim=1)).mean()
         return {"loss": float((pred - batch.xanes).square().mean()), "mean_rel_l2": float(rel)}
 
