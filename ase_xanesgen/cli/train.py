@@ -25,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-every", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--init", help="start from this run's weights (fresh optimiser and schedule)")
+    parser.add_argument("--no-balance", action="store_true",
+                        help="prior: draw cells uniformly instead of every density equally often")
     parser.add_argument("--device", default=None)
 
 
@@ -39,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
         from ..train.prior import train_prior
 
         train_prior(args.data, args.out, config, width=pick["width"], layers=pick["layers"],
-                    sigma_max=args.sigma_max, t_power=args.t_power, device=args.device, init=args.init)
+                    sigma_max=args.sigma_max, t_power=args.t_power, device=args.device, init=args.init,
+                    balance_densities=not args.no_balance)
     else:
         from ..train.xanes import train_xanes
 

@@ -54,7 +54,22 @@ class MeshGraphNet(nn.Module):
         e = self.edge_encoder(torch.cat([vec / self.cutoff, self.rbf(dist)], dim=-1))
         src, dst = edge_index[1], edge_index[0]  # message from neighbour j to centre i
         for edge_mlp, node_mlp in zip(self.edge_mlps, self.node_mlps):
-            e = e + edge_mlp(torch.cat([e, h[dst], h[src]], dim=-1))
+            e = e + edge_update(edge_mlp, e, h, dst, src)
             agg = torch.zeros_like(h).index_add_(0, dst, env * e)
             h = h + node_mlp(torch.cat([h, agg, *extra], dim=-1))
         return h
+
+
+def edge_update(mlp: MLP, e: torch.Tensor, h: torch.Tensor, dst: torch.Tensor, src: torch.Tensor
+                ) -> torch.Tensor:
+    """``mlp(cat[e, h[dst], h[src]])`` with the node thirds of the first layer applied per node, then gathered.
+
+    Same weights and result as the concatenation, but the ``[E, 3w] x [3w, w]`` product (most of the cost,
+    with ~14 edges per atom) shrinks to ``[E, w] x [w, w]`` plus two ``[N, w] x [w, w]``.
+    """
+    first, *rest = mlp
+    w_e, w_dst, w_src = first.weight.split(e.shape[-1], dim=1)
+    x = torch.addmm(first.bias, e, w_e.T) + (h @ w_dst.T)[dst] + (h @ w_src.T)[src]
+    for layer in rest:
+        x = layer(x)
+    return x

@@ -18,7 +18,7 @@ from typing import Callable
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from torch.utils.data.distributed import DistributedSampler
 from torch_geometric.data import Batch, Data
 from tqdm.auto import tqdm
@@ -88,13 +88,16 @@ LossFn = Callable[[nn.Module, Batch, torch.Generator], dict[str, torch.Tensor]]
 class Trainer:
     """Runs ``loss_fn(model, batch, generator) -> {"loss": ..., other scalars}`` for ``config.steps`` steps.
 
-    ``val_fn(model) -> dict`` is evaluated on the EMA model; ``init`` starts from another run's weights. The checkpoint holds the raw and EMA
-    weights, optimiser, scheduler, step and generator state; ``out/model.pt`` holds the EMA weights only.
+    ``val_fn(model) -> dict`` is evaluated on the EMA model; ``init`` starts from another run's weights;
+    ``weights`` (one per training graph) draw graphs with replacement in proportion (e.g. to balance densities).
+    The checkpoint holds the raw and EMA weights, optimiser, scheduler, step and generator state;
+    ``out/model.pt`` holds the EMA weights only.
     """
 
     def __init__(self, model: nn.Module, train_graphs: list[Data], loss_fn: LossFn, out: str | Path,
                  config: TrainConfig, *, val_fn: Callable[[nn.Module], dict] | None = None,
-                 meta: dict | None = None, device: str | None = None, init: str | Path | None = None):
+                 meta: dict | None = None, device: str | None = None, init: str | Path | None = None,
+                 weights: list[float] | None = None):
         self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
         if self.distributed and not torch.distributed.is_initialized():
             backend = "nccl" if torch.cuda.is_available() else "gloo"
@@ -116,7 +119,13 @@ class Trainer:
         self.step = 0
         self.generator = torch.Generator().manual_seed(config.seed + 1000 * self.rank)
         dataset = RepeatDataset(train_graphs, config.batch_size * 64)
-        sampler = DistributedSampler(dataset, seed=config.seed) if self.distributed else None
+        world = torch.distributed.get_world_size() if self.distributed else 1
+        if weights is not None:  # each rank draws its own weighted stream
+            item_weights = torch.tensor(weights, dtype=torch.double).repeat(len(dataset) // len(weights) + 1)
+            sampler = WeightedRandomSampler(item_weights[:len(dataset)], len(dataset) // world,
+                                            generator=torch.Generator().manual_seed(config.seed + self.rank))
+        else:
+            sampler = DistributedSampler(dataset, seed=config.seed) if self.distributed else None
         self.sampler = sampler
         self.loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=sampler is None,
                                  sampler=sampler, collate_fn=Batch.from_data_list, drop_last=True,
@@ -174,7 +183,7 @@ class Trainer:
         epoch, t0, running, start_step, fitted = 0, time.time(), {}, self.step, False
         try:
             while self.step < self.config.steps and not stop["flag"]:
-                if self.sampler is not None:
+                if isinstance(self.sampler, DistributedSampler):
                     self.sampler.set_epoch(epoch)
                 epoch += 1
                 for batch in self.loader:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from ase import Atoms
 from torch_geometric.nn import global_mean_pool
 from torch import nn
 from torch_geometric.data import Batch
 
-from ..data.datasets import load_dataset, split_by_topology
+from ..data.datasets import density_of, load_dataset, split_by_topology
 from ..diffusion.sde import VESDE
 from ..graph.convert import atoms_to_data
 from ..graph.neighbours import radius_graph_pbc, wrap_positions
@@ -69,19 +70,30 @@ def make_validation(graphs, sde: VESDE, cutoff: float, device: torch.device):
     return val_fn
 
 
+def density_weights(cells: list[Atoms], bin_width: float = 0.5) -> list[float]:
+    """Per-cell sampling weights ``1 / (cells in the same density bin)``: every density bin drawn equally."""
+    bins = [round(density_of(a) / bin_width) for a in cells]
+    return [1.0 / bins.count(b) for b in bins]
+
+
 def train_prior(data_dir: str | Path | None, out: str | Path, config: TrainConfig, *, width: int = 128,
                 layers: int = 4, sigma_max: float = 0.8, t_power: float = 1.0, device: str | None = None,
-                use_validation_split: bool = True, init: str | Path | None = None) -> nn.Module:
-    """Train (or resume) the score model on the shared a-C cells; writes ``out/model.pt`` (EMA weights)."""
+                use_validation_split: bool = True, init: str | Path | None = None,
+                balance_densities: bool = True) -> nn.Module:
+    """Train (or resume) the score model on the shared a-C cells; writes ``out/model.pt`` (EMA weights).
+
+    ``balance_densities`` draws every density equally often: the shared set holds 12 training cells at
+    1.5 g/cm3 but 2 at 3.5, and an unbalanced prior learns the sp3-rich end least.
+    """
     cells = load_dataset(data_dir, with_spectra=False)
     train, val = split_by_topology(cells) if use_validation_split else (cells, [])
     sde = VESDE(sigma_max=sigma_max)
     model = ScoreNet(species=[6], width=width, layers=layers)
     graphs = [atoms_to_data(a) for a in train]
     meta = {"sde": {"sigma_max": sigma_max, "t_min": sde.t_min}, "train_cells": [a.info["name"] for a in train],
-            "val_cells": [a.info["name"] for a in val], "t_power": t_power}
+            "val_cells": [a.info["name"] for a in val], "t_power": t_power, "balance_densities": balance_densities}
     trainer = Trainer(model, graphs, make_loss(sde, model.cutoff, t_power), out, config, meta=meta, device=device,
-                      init=init)
+                      init=init, weights=density_weights(train) if balance_densities else None)
     if val:
         trainer.val_fn = make_validation([atoms_to_data(a) for a in val], sde, model.cutoff, trainer.device)
     return trainer.fit()
