@@ -1,7 +1,8 @@
 """Structure figures of generated a-C against the MD cells (issue 3 targets).
 
 For each density: ``--n`` cells of 216 atoms in one batch; CN2/CN3/CN4 fractions vs MD, defect fraction
-(CN <= 1 plus CN >= 5), RDF first peak, mean C-C-C angle, closest pair, restarts, seconds per cell.
+(CN <= 1 plus CN >= 5), RDF first peak, mean C-C-C angle (and its spread), closest pair, GAP mean energy
+(shipped potential), restarts, seconds per cell.
 
     python benchmarks/prior_structure.py [--checkpoint runs/prior/model.pt] [--n 8] [--steps 64]
     python benchmarks/prior_structure.py --large 4096   # one 4,096-atom cell at 2.5 g/cm3
@@ -16,6 +17,7 @@ import time
 import numpy as np
 from ase import Atoms
 
+from ase_xanesgen import gap_energies
 from ase_xanesgen.analysis import bond_angles, hybridisation_fractions, rdf_first_peak
 from ase_xanesgen.data.datasets import density_of, load_dataset
 from ase_xanesgen.frontends.generator import DiffusionGenerator
@@ -45,7 +47,10 @@ def evaluate(generated: list[Atoms], reference: list[Atoms]) -> dict:
     out["defects"] = float(np.mean([f["CN<=1"] + f["CN>=5"] for f in gen_f]))
     out["rdf_peak_gen"], out["rdf_peak_md"] = rdf_first_peak(generated), rdf_first_peak(reference)
     out["angle_gen"], out["angle_md"] = float(np.mean(bond_angles(generated))), float(np.mean(bond_angles(reference)))
+    out["angle_std_gen"], out["angle_std_md"] = float(np.std(bond_angles(generated))), float(np.std(bond_angles(reference)))
     out["min_pair"] = min(min_pair_distance(a) for a in generated)
+    out["gap_gen"], out["gap_md"] = (float(np.mean([gap_energies(a).mean() for a in cells]))
+                                     for cells in (generated, reference))
     out["restarts"] = float(np.mean([a.info["restarts"] for a in generated]))
     out["pass"] = bool(out["max_cn_error"] <= 0.05 and out["defects"] < 0.01
                        and abs(out["rdf_peak_gen"] - out["rdf_peak_md"]) <= 0.03
@@ -62,17 +67,22 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--densities", type=float, nargs="+", default=list(DENSITIES))
     p.add_argument("--large", type=int, default=0, help="also one cell of this many atoms at 2.5 g/cm3")
+    p.add_argument("--refine-steps", type=int, default=None, help="default: the generator's")
+    p.add_argument("--max-restarts", type=int, default=None, help="default: the generator's")
     p.add_argument("--device", default=None)
     p.add_argument("--json", help="write the figures here")
     args = p.parse_args(argv)
 
     kwargs = {"device": args.device}
+    kwargs.update({k: v for k, v in (("refine_steps", args.refine_steps), ("max_restarts", args.max_restarts))
+                   if v is not None})
     gen = DiffusionGenerator.from_checkpoint(args.checkpoint, **kwargs) if args.checkpoint \
         else DiffusionGenerator(**kwargs)
     cells = load_dataset(args.data, with_spectra=False)
     results = {}
     print(f"{'rho':>4} | {'CN2 gen/md':>11} {'CN3 gen/md':>11} {'CN4 gen/md':>11} | {'max|d|':>6} "
-          f"{'defect':>6} | {'rdf gen/md':>11} | {'angle gen/md':>13} | {'dmin':>5} {'rst':>4} {'s/cell':>6} ok")
+          f"{'defect':>6} | {'rdf gen/md':>11} | {'angle gen/md':>13} {'spread':>9} | {'GAP eV gen/md':>13} | "
+          f"{'dmin':>5} {'rst':>4} {'s/cell':>6} ok")
     for rho in args.densities:
         ref = md_reference(cells, rho)
         side = (216 * 12.011 / (rho * 0.602214076)) ** (1 / 3)  # 216 atoms at rho, Angstrom
@@ -84,7 +94,8 @@ def main(argv: list[str] | None = None) -> dict:
         results[rho] = r
         print(f"{rho:4.1f} | " + " ".join(f"{r[k + '_gen']:.3f}/{r[k + '_md']:.2f}" for k in KEYS)
               + f" | {r['max_cn_error']:6.3f} {r['defects']:6.3f} | {r['rdf_peak_gen']:.3f}/{r['rdf_peak_md']:.3f}"
-              f" | {r['angle_gen']:6.2f}/{r['angle_md']:6.2f} | {r['min_pair']:5.2f} {r['restarts']:4.1f}"
+              f" | {r['angle_gen']:6.2f}/{r['angle_md']:6.2f} {r['angle_std_gen']:4.1f}/{r['angle_std_md']:4.1f}"
+              f" | {r['gap_gen']:6.3f}/{r['gap_md']:6.3f} | {r['min_pair']:5.2f} {r['restarts']:4.1f}"
               f" {dt:6.2f} {'yes' if r['pass'] else 'NO'}", flush=True)
     if args.large:
         side = (args.large * 12.011 / (2.5 * 0.602214076)) ** (1 / 3)

@@ -33,7 +33,8 @@ class DiffusionGenerator:
 
     ``DiffusionGenerator()`` loads the shipped amorphous-carbon weights; ``from_checkpoint(path)`` any
     checkpoint written by ``xanesgen train prior``. Sampling is Euler-Maruyama on the VE SDE from uniform
-    positions (t = 1), followed by restart cycles while a carbon has CN <= 1 or CN >= 5 (C-C 1.85 A).
+    positions (t = 1) and ``refine_steps`` noise-free denoising iterations at small t, followed by restart
+    cycles while a carbon has CN <= 1 or CN >= 5 (C-C 1.85 A).
 
     Args:
         model: a ``ScoreNet``; ``None`` loads the shipped weights.
@@ -42,7 +43,7 @@ class DiffusionGenerator:
     """
 
     def __init__(self, model: ScoreNet | None = None, sde: VESDE | None = None, *, device: str | None = None,
-                 steps: int = 64, t_restart: float = 0.35, max_restarts: int = 3):
+                 steps: int = 64, t_restart: float = 0.35, max_restarts: int = 3, refine_steps: int = 10):
         if model is None:
             ckpt = load(*weight_path("prior"))
             model = from_dict(ckpt)
@@ -53,6 +54,7 @@ class DiffusionGenerator:
             p.requires_grad_(False)
         self.sde = sde or VESDE()
         self.steps, self.t_restart, self.max_restarts = steps, t_restart, max_restarts
+        self.refine_steps = refine_steps
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, **kwargs) -> "DiffusionGenerator":
@@ -145,7 +147,8 @@ class DiffusionGenerator:
         try:
             pos, restarts = restart_sample(
                 score_fn, self.sde, pos, system, steps=steps,
-                t_start=t_start, t_restart=self.t_restart, max_restarts=self.max_restarts, generator=generator,
+                t_start=t_start, t_restart=self.t_restart, max_restarts=self.max_restarts,
+                refine_steps=self.refine_steps, generator=generator,
                 callback=lambda *a: [cb(*a) for cb in callbacks])
             if writer is not None:
                 write(steps, self.sde.t_min, pos, pos)

@@ -3,6 +3,6 @@
 from .base import Guide, GuidedScore, SumGuide
 from .coordination import CoordinationGuide
 from .pdf import RDFGuide
-from .xanes import XANESGuide
+from .xanes import XANESGuide, spectrum_guide
 
-__all__ = ["CoordinationGuide", "Guide", "GuidedScore", "RDFGuide", "SumGuide", "XANESGuide"]
+__all__ = ["CoordinationGuide", "Guide", "GuidedScore", "RDFGuide", "SumGuide", "XANESGuide", "spectrum_guide"]

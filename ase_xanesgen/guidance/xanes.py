@@ -10,10 +10,12 @@ import torch
 from torch_geometric.nn import global_mean_pool
 
 from ..data.spectra import prepare_target
+from ..data.unmixing import unmix_coordination
 from ..diffusion.samplers import System
 from ..frontends.xanes_calculator import load_spectrum_model
 from ..nn.spectrum import SpectrumNet, spectra_of
 from .base import Guide
+from .coordination import CoordinationGuide
 
 
 class XANESGuide(Guide):
@@ -54,3 +56,19 @@ class XANESGuide(Guide):
     def residual(self, x0: torch.Tensor, system: System) -> torch.Tensor:
         y = torch.as_tensor(self.target, dtype=x0.dtype, device=x0.device)
         return (self.mean_spectra(x0, system) - y).norm(dim=1) / y.norm()
+
+
+def spectrum_guide(target: np.ndarray | str | os.PathLike, energy: np.ndarray | None = None, *,
+                   coordination_weight: float = 1.0, model: SpectrumNet | str | Path | None = None) -> Guide:
+    """Guide to a spectrum and to the bonding it implies: ``XANESGuide`` plus a ``CoordinationGuide`` towards
+    the CN2/CN3/CN4 fractions unmixed from the same spectrum (``data.unmixing``).
+
+    The spectrum network alone can match a spectrum with too little change in bonding (many local motifs
+    give similar cell means); the unmixed fractions pin the sp / sp2 / sp3 balance the spectrum reports.
+    ``coordination_weight=0`` gives the plain ``XANESGuide``.
+    """
+    guide = XANESGuide(target, energy, model=model)
+    if coordination_weight == 0:
+        return guide
+    fractions = unmix_coordination(guide.target)
+    return guide + CoordinationGuide(fractions, weight=coordination_weight)
