@@ -18,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trajectory", help="write the denoising path of the first cell (.traj, for ase gui)")
     parser.add_argument("--guide", help="measured spectrum (energy/intensity columns) to steer towards")
     parser.add_argument("--zeta", type=float, default=None, help="guidance strength")
+    parser.add_argument("--coordination-weight", type=float, default=1.0,
+                        help="weight of the coordination fractions unmixed from the spectrum (0: spectrum only)")
     parser.add_argument("--checkpoint", help="prior weights (default: shipped)")
     parser.add_argument("--device", default=None)
     parser.add_argument("-o", "--output", required=True, help="output file: .traj, .extxyz, .vasp, .cif, ...")
@@ -55,9 +57,12 @@ def run(args: argparse.Namespace) -> int:
     template = template_for(args)
     extra = {}
     if args.guide:
-        from ..guidance import XANESGuide
+        from ..data.spectra import read_spectrum
+        from ..guidance import spectrum_guide
 
-        extra = {"guide": XANESGuide.from_file(args.guide), "zeta": args.zeta}
+        energy, intensity = read_spectrum(args.guide)
+        guide = spectrum_guide(intensity, energy, coordination_weight=args.coordination_weight)
+        extra = {"guide": guide, "zeta": args.zeta}
     images = gen.generate_batch(template, args.density, n=args.n, seed=args.seed, steps=args.steps,
                                 trajectory=args.trajectory, progress=True, **extra)
     out = Path(args.output)

@@ -3,7 +3,7 @@
 The classic reading of a-C XANES (the pi* share gives the sp2 fraction) made quantitative: the cell-mean
 spectrum is, to first order, the CN-weighted mean of per-coordination spectra, so non-negative least squares
 on the mean DFT spectra of 2-, 3- and 4-coordinated carbons (training split only) with the fractions summing
-to one returns CN2 / CN3 / CN4. On the held-out DFT cells this recovers the fractions within 0.05
+to one returns CN2 / CN3 / CN4. On the held-out DFT cells this recovers the fractions within 0.07
 (``tests/test_unmixing.py``). It assumes spectra on the DFT scale and energy axis (``prepare_target``); an
 experimental spectrum with other broadening gives a rougher estimate.
 

@@ -87,9 +87,10 @@ def refine(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: System, *, 
     """Noise-free denoising iterations ``x <- x + sigma(t)^2 s(x, t)`` (Tweedie) with t annealed from
     ``t_high`` to ``t_low``.
 
-    Gradient ascent on the learned log-density at small noise: it settles bond lengths and angles that the
-    last stochastic steps leave jittered (on the shipped prior, 20 iterations lower the GAP energy of
-    2.0 g/cm3 cells by ~0.2 eV/atom and cut 5-coordinated atoms at 3.5 g/cm3 by a fifth).
+    Gradient ascent on the learned log-density at small noise, i.e. a relaxation on the learned landscape: it
+    settles bond lengths and angles that the last stochastic steps leave jittered. On the shipped prior, 10
+    iterations bring a 2.0 g/cm3 MD cell rattled by 0.08 A from -6.18 back to -6.66 eV/atom (GAP; MD -6.60),
+    lower generated cells by ~0.2 eV/atom and cut 5-coordinated atoms at 3.5 g/cm3 by a fifth.
     """
     for k, t in enumerate(torch.linspace(t_high, t_low, steps).tolist()):
         score = score_fn(pos, t, system)
@@ -123,8 +124,10 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
     with 1- or 5-coordinated carbons (or atoms closer than 1.1 A).
 
     A cycle re-noises those graphs from ``t_min`` to ``t_restart`` and denoises (and refines) them again with
-    ``ceil(steps * t_restart)`` steps; defect-free graphs are left as they are. Returns the final positions
-    and the number of restarts per graph ``[B]``.
+    ``ceil(steps * t_restart)`` steps; defect-free graphs are left as they are. The refinement uses
+    ``score_fn`` too, so a guide stays on (refining guided cells on the prior alone undid a third of the
+    guided CN shift without lowering their GAP energy). Returns the final positions and the number of
+    restarts per graph ``[B]``.
     """
     pos = euler_maruyama(score_fn, sde, pos, system, steps=steps, t_start=t_start, generator=generator,
                          callback=callback)

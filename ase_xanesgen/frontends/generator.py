@@ -94,8 +94,9 @@ class DiffusionGenerator:
             trajectory: ``.traj`` path; every step's positions of the first structure are appended as they
                 come, so a crash leaves a readable file.
             start_time: start from the template positions noised to this t (0 < t < 1) instead of noise.
-            guide: a mean spectrum ``[100]`` on the model grid (-> ``XANESGuide``) or any
-                ``ase_xanesgen.guidance.Guide`` (sums of guides too); restart cycles keep it on.
+            guide: a mean spectrum ``[100]`` on the model grid (-> ``guidance.spectrum_guide``: the
+                spectrum plus the coordination fractions unmixed from it) or any ``ase_xanesgen.guidance.Guide``
+                (sums of guides too; ``XANESGuide`` alone for the spectrum only); restart cycles keep it on.
             zeta: guidance strength (default ``DEFAULT_ZETA``).
             callback: ``callback(step, t, pos, score)`` after every step.
 
@@ -168,10 +169,10 @@ class DiffusionGenerator:
         return images
 
     def _guided(self, prior: PriorScore, guide, zeta: float | None):
-        from ..guidance import Guide, GuidedScore, XANESGuide
+        from ..guidance import Guide, GuidedScore, spectrum_guide
 
         if not isinstance(guide, Guide):
-            guide = XANESGuide(np.asarray(guide, dtype=float))
+            guide = spectrum_guide(np.asarray(guide, dtype=float))
         return GuidedScore(prior, guide, DEFAULT_ZETA if zeta is None else zeta)
 
     # ------------------------------------------------------------------ helpers

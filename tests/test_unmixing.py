@@ -1,0 +1,41 @@
+import numpy as np
+import pytest
+
+from ase_xanesgen.analysis import hybridisation_fractions
+from ase_xanesgen.data.datasets import load_cell, load_dataset, split_by_topology
+from ase_xanesgen.data.unmixing import coordination_spectra, shipped_coordination_spectra, unmix_coordination
+from ase_xanesgen.guidance import CoordinationGuide, XANESGuide, spectrum_guide
+
+
+@pytest.mark.parametrize("name", ["d1.5_9", "d0.0_15", "d2.5_4", "d3.5_2"])  # the held-out topologies
+def test_unmixing_recovers_held_out_fractions(data_dir, name):
+    cell = load_cell(name, data_dir)
+    fractions = unmix_coordination(cell.arrays["xanes"].mean(0))
+    true = hybridisation_fractions(cell)
+    assert sum(fractions.values()) == pytest.approx(1.0)
+    for key, value in fractions.items():
+        assert value == pytest.approx(true[key], abs=0.08)  # measured: <= 0.07 (3.5 g/cm3 CN2)
+
+
+def test_shipped_components_rebuild_from_the_training_split(data_dir):
+    train, _ = split_by_topology(load_dataset(data_dir))
+    np.testing.assert_allclose(coordination_spectra(train), shipped_coordination_spectra(), rtol=1e-6)
+
+
+def test_unmixing_rejects_bad_input(cell_2g):
+    y = cell_2g.arrays["xanes"].mean(0)
+    with pytest.raises(ValueError, match="NaN"):
+        unmix_coordination(np.where(np.arange(100) == 5, np.nan, y))
+    with pytest.raises(ValueError, match="components"):
+        unmix_coordination(y, components=np.ones((2, 100)))
+
+
+def test_spectrum_guide_adds_the_unmixed_coordination(cell_2g):
+    y = cell_2g.arrays["xanes"].mean(0)
+    guide = spectrum_guide(y, coordination_weight=0.5)
+    xanes, coord = guide.terms()
+    assert isinstance(xanes, XANESGuide) and isinstance(coord, CoordinationGuide)
+    assert coord.weight == 0.5
+    expected = unmix_coordination(y)
+    np.testing.assert_allclose(coord.target.numpy(), [expected[k] for k in CoordinationGuide.KEYS], atol=1e-6)
+    assert isinstance(spectrum_guide(y, coordination_weight=0), XANESGuide)
