@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trajectory", help="write the denoising path of the first cell (.traj, for ase gui)")
     parser.add_argument("--guide", help="measured spectrum (energy/intensity columns) to steer towards")
     parser.add_argument("--zeta", type=float, default=None, help="guidance strength")
-    parser.add_argument("--coordination-weight", type=float, default=1.0,
+    parser.add_argument("--coordination-weight", type=float, default=0.5,
                         help="weight of the coordination fractions unmixed from the spectrum (0: spectrum only)")
     parser.add_argument("--checkpoint", help="prior weights (default: shipped)")
     parser.add_argument("--device", default=None)
