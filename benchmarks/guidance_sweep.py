@@ -40,9 +40,13 @@ def step_cost(gen: DiffusionGenerator, template: Atoms, target: np.ndarray, n: i
     for label, fn in (("unguided_step_s", prior), ("guided_step_s", guided)):
         with torch.no_grad() if fn is prior else torch.enable_grad():
             fn(pos, 0.3, system)
+            if pos.is_cuda:
+                torch.cuda.synchronize()
             t0 = time.perf_counter()
             for _ in range(reps):
                 fn(pos, 0.3, system)
+            if pos.is_cuda:
+                torch.cuda.synchronize()
         out[label] = (time.perf_counter() - t0) / reps
     out["step_ratio"] = out["guided_step_s"] / out["unguided_step_s"]
     return out
@@ -101,7 +105,8 @@ def main(argv: list[str] | None = None) -> dict:
         rows["target_cell"] = {k: tf[k] for k in ("CN2", "CN3", "CN4")}
         for label in ("guided", "xanes_only"):
             g = rows[label]
-            rows[f"{label}_fraction_moved"] = (g[key] - u[key]) / (tf[key] - u[key])
+            gap = tf[key] - u[key]
+            rows[f"{label}_fraction_moved"] = (g[key] - u[key]) / gap if gap else float("nan")
             rows[f"{label}_beyond_2sigma"] = bool(abs(g[key] - u[key]) > 2 * u[f"{key}_std"])
             rows[f"{label}_spectrum_l2_ratio"] = u["spectrum_rel_l2"] / g["spectrum_rel_l2"]
         results[name] = rows

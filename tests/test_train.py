@@ -46,3 +46,39 @@ def test_trainer_resumes_from_last_checkpoint(data_dir, tmp_path):
         assert torch.equal(a, b)
     second.fit()
     assert second.step == 5 and (tmp_path / "model.pt").exists()
+
+
+def test_density_weights_draw_every_density_equally(data_dir):
+    from collections import Counter
+
+    from ase_xanesgen.data.datasets import density_of, load_dataset, split_by_topology
+    from ase_xanesgen.train.prior import density_weights
+
+    train, _ = split_by_topology(load_dataset(data_dir, with_spectra=False))
+    weights = density_weights(train)
+    per_density = Counter()
+    for atoms, w in zip(train, weights):
+        per_density[round(density_of(atoms) * 2) / 2] += w
+    assert sorted(per_density) == [1.5, 2.0, 2.5, 3.0, 3.5]
+    assert all(abs(total - 1.0) < 1e-9 for total in per_density.values())
+
+
+def test_weighted_trainer_needs_one_weight_per_graph(cell_2g, tmp_path):
+    import pytest
+
+    graphs = [atoms_to_data(cell_2g)] * 3
+    with pytest.raises(ValueError, match="one per training graph"):
+        Trainer(ScoreNet(width=16, layers=1), graphs, make_loss(VESDE(), 3.0, 1.0), tmp_path, TrainConfig(steps=1),
+                weights=[1.0, 2.0], device="cpu")
+
+
+def test_edge_update_equals_the_concatenated_mlp():
+    from ase_xanesgen.nn.blocks import MLP
+    from ase_xanesgen.nn.meshgraphnet import edge_update
+
+    g = torch.Generator().manual_seed(0)
+    mlp = MLP(3 * 32, 32, 32)
+    e, h = torch.randn(200, 32, generator=g), torch.randn(40, 32, generator=g)
+    dst, src = torch.randint(0, 40, (200,), generator=g), torch.randint(0, 40, (200,), generator=g)
+    expected = mlp(torch.cat([e, h[dst], h[src]], dim=-1))
+    assert torch.allclose(edge_update(mlp, e, h, dst, src), expected, atol=1e-5)

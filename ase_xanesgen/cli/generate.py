@@ -18,8 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trajectory", help="write the denoising path of the first cell (.traj, for ase gui)")
     parser.add_argument("--guide", help="measured spectrum (energy/intensity columns) to steer towards")
     parser.add_argument("--zeta", type=float, default=None, help="guidance strength")
-    parser.add_argument("--coordination-weight", type=float, default=0.5,
-                        help="weight of the coordination fractions unmixed from the spectrum (0: spectrum only)")
+    parser.add_argument("--coordination-weight", type=float, default=None,
+                        help="weight of the coordination fractions unmixed from the spectrum (0: spectrum only; default 0.5)")
+    parser.add_argument("--refine-steps", type=int, default=10,
+                        help="noise-free denoising iterations after each pass (0: none)")
     parser.add_argument("--checkpoint", help="prior weights (default: shipped)")
     parser.add_argument("--device", default=None)
     parser.add_argument("-o", "--output", required=True, help="output file: .traj, .extxyz, .vasp, .cif, ...")
@@ -52,8 +54,9 @@ def run(args: argparse.Namespace) -> int:
 
     from ..frontends.generator import DiffusionGenerator
 
-    gen = (DiffusionGenerator.from_checkpoint(args.checkpoint, device=args.device) if args.checkpoint
-           else DiffusionGenerator(device=args.device))
+    options = {"device": args.device, "refine_steps": args.refine_steps}
+    gen = (DiffusionGenerator.from_checkpoint(args.checkpoint, **options) if args.checkpoint
+           else DiffusionGenerator(**options))
     template = template_for(args)
     extra = {}
     if args.guide:
@@ -61,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         from ..guidance import spectrum_guide
 
         energy, intensity = read_spectrum(args.guide)
-        guide = spectrum_guide(intensity, energy, coordination_weight=args.coordination_weight)
+        weight = {} if args.coordination_weight is None else {"coordination_weight": args.coordination_weight}
+        guide = spectrum_guide(intensity, energy, **weight)
         extra = {"guide": guide, "zeta": args.zeta}
     images = gen.generate_batch(template, args.density, n=args.n, seed=args.seed, steps=args.steps,
                                 trajectory=args.trajectory, progress=True, **extra)

@@ -82,8 +82,13 @@ def euler_maruyama(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
     return pos
 
 
+#: noise levels (t) of the refinement: annealed from the first to the second
+REFINE_T = (0.06, 0.01)
+
+
 def refine(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: System, *, steps: int,
-           t_high: float = 0.06, t_low: float = 0.01, callback: Callback | None = None) -> torch.Tensor:
+           t_high: float = REFINE_T[0], t_low: float = REFINE_T[1], callback: Callback | None = None
+           ) -> torch.Tensor:
     """Noise-free denoising iterations ``x <- x + sigma(t)^2 s(x, t)`` (Tweedie) with t annealed from
     ``t_high`` to ``t_low``.
 
@@ -131,8 +136,9 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
     """
     pos = euler_maruyama(score_fn, sde, pos, system, steps=steps, t_start=t_start, generator=generator,
                          callback=callback)
-    if refine_steps:
-        pos = refine(score_fn, sde, pos, system, steps=refine_steps)
+    if refine_steps:  # never refine from more noise than the run started with (start_time runs)
+        t_high = min(REFINE_T[0], t_start)
+        pos = refine(score_fn, sde, pos, system, steps=refine_steps, t_high=t_high, t_low=min(REFINE_T[1], t_high))
     restarts = torch.zeros(system.num_graphs, dtype=torch.long, device=pos.device)
     sub_steps = max(1, math.ceil(steps * t_restart))
     extra = math.sqrt(sde.sigma_max**2 * (t_restart**2 - sde.t_min**2))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,7 @@ import torch
 from torch_geometric.nn import global_mean_pool
 
 from ..data.spectra import prepare_target
-from ..data.unmixing import unmix_coordination
+from ..data.unmixing import POOR_FIT, unmix_coordination
 from ..diffusion.samplers import System
 from ..frontends.xanes_calculator import load_spectrum_model
 from ..nn.spectrum import SpectrumNet, spectra_of
@@ -73,8 +75,14 @@ def spectrum_guide(target: np.ndarray | str | os.PathLike, energy: np.ndarray | 
     give similar cell means); the unmixed fractions pin the sp / sp2 / sp3 balance the spectrum reports.
     ``coordination_weight=0`` gives the plain ``XANESGuide``.
     """
+    if not (math.isfinite(coordination_weight) and coordination_weight >= 0):
+        raise ValueError(f"coordination_weight must be a finite number >= 0, got {coordination_weight}")
     guide = XANESGuide(target, energy, model=model)
     if coordination_weight == 0:
         return guide
-    fractions = unmix_coordination(guide.target)
+    fractions, misfit = unmix_coordination(guide.target, return_residual=True)
+    if misfit > POOR_FIT:
+        warnings.warn(f"the target spectrum is a poor mix of the sp/sp2/sp3 components (relative misfit "
+                      f"{misfit:.2f} > {POOR_FIT}): the unmixed fractions {fractions} may mislead; consider "
+                      "coordination_weight=0", stacklevel=2)
     return guide + CoordinationGuide(fractions, weight=coordination_weight)

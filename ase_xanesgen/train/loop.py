@@ -120,9 +120,10 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(config.seed + 1000 * self.rank)
         dataset = RepeatDataset(train_graphs, config.batch_size * 64)
         world = torch.distributed.get_world_size() if self.distributed else 1
-        if weights is not None:  # each rank draws its own weighted stream
-            item_weights = torch.tensor(weights, dtype=torch.double).repeat(len(dataset) // len(weights) + 1)
-            sampler = WeightedRandomSampler(item_weights[:len(dataset)], len(dataset) // world,
+        if weights is not None:  # indices < len(graphs) suffice (RepeatDataset maps k -> k % n); one stream per rank
+            if len(weights) != len(train_graphs):
+                raise ValueError(f"weights: expected one per training graph ({len(train_graphs)}), got {len(weights)}")
+            sampler = WeightedRandomSampler(torch.tensor(weights, dtype=torch.double), len(dataset) // world,
                                             generator=torch.Generator().manual_seed(config.seed + self.rank))
         else:
             sampler = DistributedSampler(dataset, seed=config.seed) if self.distributed else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -72,7 +73,7 @@ def make_validation(graphs, sde: VESDE, cutoff: float, device: torch.device):
 
 def density_weights(cells: list[Atoms], bin_width: float = 0.5) -> list[float]:
     """Per-cell sampling weights ``1 / (cells in the same density bin)``: every density bin drawn equally."""
-    bins = [round(density_of(a) / bin_width) for a in cells]
+    bins = [math.floor(density_of(a) / bin_width + 0.5) for a in cells]
     return [1.0 / bins.count(b) for b in bins]
 
 
@@ -82,7 +83,7 @@ def train_prior(data_dir: str | Path | None, out: str | Path, config: TrainConfi
                 balance_densities: bool = True) -> nn.Module:
     """Train (or resume) the score model on the shared a-C cells; writes ``out/model.pt`` (EMA weights).
 
-    ``balance_densities`` draws every density equally often: the shared set holds 12 training cells at
+    ``balance_densities`` draws every density equally often: the training split holds 11 cells at
     1.5 g/cm3 but 2 at 3.5, and an unbalanced prior learns the sp3-rich end least.
     """
     cells = load_dataset(data_dir, with_spectra=False)
