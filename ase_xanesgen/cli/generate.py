@@ -20,8 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zeta", type=float, default=None, help="guidance strength")
     parser.add_argument("--coordination-weight", type=float, default=None,
                         help="weight of the coordination fractions unmixed from the spectrum (0: spectrum only; default 0.5)")
-    parser.add_argument("--refine-steps", type=int, default=10,
-                        help="noise-free denoising iterations after each pass (0: none)")
+    parser.add_argument("--refine-steps", type=int, default=None,
+                        help="noise-free denoising iterations after each pass (0: none; default 10)")
     parser.add_argument("--checkpoint", help="prior weights (default: shipped)")
     parser.add_argument("--device", default=None)
     parser.add_argument("-o", "--output", required=True, help="output file: .traj, .extxyz, .vasp, .cif, ...")
@@ -54,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
 
     from ..frontends.generator import DiffusionGenerator
 
-    options = {"device": args.device, "refine_steps": args.refine_steps}
+    options = {"device": args.device}
+    if args.refine_steps is not None:
+        options["refine_steps"] = args.refine_steps
     gen = (DiffusionGenerator.from_checkpoint(args.checkpoint, **options) if args.checkpoint
            else DiffusionGenerator(**options))
     template = template_for(args)

@@ -134,11 +134,15 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
     guided CN shift without lowering their GAP energy). Returns the final positions and the number of
     restarts per graph ``[B]``.
     """
-    pos = euler_maruyama(score_fn, sde, pos, system, steps=steps, t_start=t_start, generator=generator,
-                         callback=callback)
-    if refine_steps:  # never refine from more noise than the run started with (start_time runs)
-        t_high = min(REFINE_T[0], t_start)
-        pos = refine(score_fn, sde, pos, system, steps=refine_steps, t_high=t_high, t_low=min(REFINE_T[1], t_high))
+    def settle(p: torch.Tensor, part: System, t_from: float) -> torch.Tensor:
+        """Refine a denoised pass, never from more noise than the pass started with (start_time runs)."""
+        if not refine_steps:
+            return p
+        t_high = min(REFINE_T[0], t_from)
+        return refine(score_fn, sde, p, part, steps=refine_steps, t_high=t_high, t_low=min(REFINE_T[1], t_high))
+
+    pos = settle(euler_maruyama(score_fn, sde, pos, system, steps=steps, t_start=t_start, generator=generator,
+                                callback=callback), system, t_start)
     restarts = torch.zeros(system.num_graphs, dtype=torch.long, device=pos.device)
     sub_steps = max(1, math.ceil(steps * t_restart))
     extra = math.sqrt(sde.sigma_max**2 * (t_restart**2 - sde.t_min**2))
@@ -150,8 +154,8 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
         noise = torch.randn(pos[mask].shape, generator=generator, device=pos.device, dtype=pos.dtype)
         start = wrap_positions(pos[mask] + extra * noise, sub.cell, sub.batch)
         pos = pos.clone()
-        sub_pos = euler_maruyama(score_fn, sde, start, sub, steps=sub_steps, t_start=t_restart, generator=generator)
-        pos[mask] = refine(score_fn, sde, sub_pos, sub, steps=refine_steps) if refine_steps else sub_pos
+        pos[mask] = settle(euler_maruyama(score_fn, sde, start, sub, steps=sub_steps, t_start=t_restart,
+                                          generator=generator), sub, t_restart)
         restarts[graphs] += 1
     return pos, restarts
 

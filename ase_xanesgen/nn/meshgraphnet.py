@@ -97,8 +97,8 @@ def edge_update(mlp: MLP, e: torch.Tensor, h: torch.Tensor, dst: torch.Tensor, s
 
 @torch.no_grad()
 def edge_layer_chunked(mlp: MLP, e: torch.Tensor, h: torch.Tensor, dst: torch.Tensor, src: torch.Tensor,
-                       env: torch.Tensor, chunk: int = EDGE_CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
-    """One processor layer's edge half, ``EDGE_CHUNK`` edges at a time, updating ``e`` in place (no autograd).
+                       env: torch.Tensor, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One processor layer's edge half, ``chunk`` edges at a time, updating ``e`` in place (no autograd).
 
     Returns the updated ``e`` and the enveloped sum of incoming edges per node, as the unchunked path.
     """
