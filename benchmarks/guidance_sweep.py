@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"\ncomposability:\n{'guide':20s} {'specL2':>7s} {'|dCN4|':>7s} {'defect':>6s}")
     results["composability"] = {}
     for label, guide in combos.items():
-        out = gen.generate_batch(template, 2.0, n=n_sweep, seed=2, steps=args.steps, guide=guide, zeta=args.zeta)
+        out = gen.generate_batch(template, 2.0, n=max(2, args.n // 2), seed=2, steps=args.steps, guide=guide,
+                                 zeta=args.zeta)
         r = cell_figures(out, target, calc)
         r["cn4_error"] = abs(r["CN4"] - tf["CN4"])
         results["composability"][label] = r

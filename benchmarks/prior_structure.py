@@ -19,6 +19,7 @@ from ase import Atoms
 
 from ase_xanesgen import gap_energies
 from ase_xanesgen.analysis import bond_angles, hybridisation_fractions, rdf_first_peak
+from ase_xanesgen.cli.generate import add_sampler_arguments, sampler_options
 from ase_xanesgen.data.datasets import density_of, load_dataset
 from ase_xanesgen.frontends.generator import DiffusionGenerator
 
@@ -68,15 +69,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--densities", type=float, nargs="+", default=list(DENSITIES))
     p.add_argument("--large", type=int, default=0, help="also one cell of this many atoms at 2.5 g/cm3")
-    p.add_argument("--refine-steps", type=int, default=None, help="default: the generator's")
-    p.add_argument("--max-restarts", type=int, default=None, help="default: the generator's")
+    add_sampler_arguments(p)
     p.add_argument("--device", default=None)
     p.add_argument("--json", help="write the figures here")
     args = p.parse_args(argv)
 
-    kwargs = {"device": args.device}
-    kwargs.update({k: v for k, v in (("refine_steps", args.refine_steps), ("max_restarts", args.max_restarts))
-                   if v is not None})
+    kwargs = {"device": args.device, **sampler_options(args)}
     gen = DiffusionGenerator.from_checkpoint(args.checkpoint, **kwargs) if args.checkpoint \
         else DiffusionGenerator(**kwargs)
     cells = load_dataset(args.data, with_spectra=False)

@@ -7,7 +7,7 @@ from matscipy.neighbours import neighbour_list
 
 from ase_xanesgen import DiffusionGenerator
 from ase_xanesgen.diffusion import PriorScore, System, restart_sample
-from ase_xanesgen.diffusion.samplers import defective_graphs
+from ase_xanesgen.diffusion.samplers import defective_atoms, defective_graphs, euler_maruyama, neighbourhood
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +83,25 @@ def test_restart_triggered_by_planted_defect(gen, cell_2g, kind):
     assert restarts.item() >= 1
 
 
+def test_local_restart_repairs_the_defect_and_leaves_the_rest(gen, cell_2g):
+    atoms = planted(cell_2g, "cn5")
+    system = System(torch.tensor(atoms.numbers), torch.tensor(atoms.cell.array, dtype=torch.float32)[None],
+                    torch.zeros(len(atoms), dtype=torch.long))
+    pos = torch.tensor(atoms.cell.scaled_positions(atoms.positions) % 1.0 @ atoms.cell.array, dtype=torch.float32)
+    bad = defective_atoms(pos, system)
+    mobile = neighbourhood(bad, pos, system, 3.0)
+    assert bad.any() and bad.sum() < mobile.sum() < 60  # the planted atoms and their surroundings only
+    score = PriorScore(gen.model, gen.sde)
+    with torch.no_grad():
+        out = euler_maruyama(score, gen.sde, pos, system, steps=3, t_start=0.3, mobile=mobile,
+                             generator=torch.Generator().manual_seed(0))
+        assert torch.equal(out[~mobile], pos[~mobile]) and not torch.allclose(out[mobile], pos[mobile])
+        fixed, restarts = restart_sample(score, gen.sde, pos, system, steps=2, t_start=2 * gen.sde.t_min,
+                                         t_restart=0.3, max_restarts=2, refine_steps=10, restart_radius=3.0,
+                                         generator=torch.Generator().manual_seed(0))
+    assert restarts.item() >= 1 and not defective_atoms(fixed, system).any()
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(density=0.0), "density"), (dict(density=-1.0), "density"), (dict(density=4.5), "density"),
     (dict(density=float("nan")), "density"), (dict(density=2.0, n=0), "n must"),
@@ -121,3 +140,12 @@ def test_refine_relaxes_a_rattled_md_cell(gen, cell_2g):
     e_md, e_rattled, e_refined = (gap_energies(a).mean() for a in (cell_2g, rattled, refined))
     assert e_rattled > e_md + 0.3  # measured: -6.18 vs -6.60 eV/atom
     assert e_refined < e_md + 0.05  # measured: -6.66
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(refine_steps=-1), "refine_steps"), (dict(refine_from=0.0), "refine_from"),
+    (dict(refine_from=1.5), "refine_from"), (dict(restart_radius=0.0), "restart_radius"),
+])
+def test_bad_sampler_settings_raise(gen, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        DiffusionGenerator(gen.model, gen.sde, device="cpu", **kwargs)

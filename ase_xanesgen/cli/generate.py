@@ -20,11 +20,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zeta", type=float, default=None, help="guidance strength")
     parser.add_argument("--coordination-weight", type=float, default=None,
                         help="weight of the coordination fractions unmixed from the spectrum (0: spectrum only; default 0.5)")
-    parser.add_argument("--refine-steps", type=int, default=None,
-                        help="noise-free denoising iterations after each pass (0: none; default 10)")
+    add_sampler_arguments(parser)
     parser.add_argument("--checkpoint", help="prior weights (default: shipped)")
     parser.add_argument("--device", default=None)
     parser.add_argument("-o", "--output", required=True, help="output file: .traj, .extxyz, .vasp, .cif, ...")
+
+
+def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
+    """Refinement and restart settings of ``DiffusionGenerator`` (default: the generator's)."""
+    parser.add_argument("--refine-steps", type=int, default=None,
+                        help="noise-free denoising iterations after each pass (0: none)")
+    parser.add_argument("--refine-from", type=float, default=None, help="noise level t the refinement starts from")
+    parser.add_argument("--max-restarts", type=int, default=None, help="restart cycles on cells with defects")
+    parser.add_argument("--restart-radius", type=float, default=None,
+                        help="restart cycles re-noise the atoms within this many A of a defect (0: the whole cell)")
+
+
+def sampler_options(args: argparse.Namespace) -> dict:
+    """``DiffusionGenerator`` keyword arguments from :func:`add_sampler_arguments`' options that were given."""
+    names = ("refine_steps", "refine_from", "max_restarts", "restart_radius")
+    options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    if options.get("restart_radius") == 0:
+        options["restart_radius"] = None
+    return options
 
 
 def template_for(args: argparse.Namespace):
@@ -54,9 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..frontends.generator import DiffusionGenerator
 
-    options = {"device": args.device}
-    if args.refine_steps is not None:
-        options["refine_steps"] = args.refine_steps
+    options = {"device": args.device, **sampler_options(args)}
     gen = (DiffusionGenerator.from_checkpoint(args.checkpoint, **options) if args.checkpoint
            else DiffusionGenerator(**options))
     template = template_for(args)

@@ -64,10 +64,11 @@ def em_step(pos: torch.Tensor, score: torch.Tensor, sde: VESDE, t: float, dt: fl
 
 def euler_maruyama(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: System, *, steps: int,
                    t_start: float = 1.0, generator: torch.Generator | None = None,
-                   callback: Callback | None = None) -> torch.Tensor:
+                   callback: Callback | None = None, mobile: torch.Tensor | None = None) -> torch.Tensor:
     """Integrate the reverse SDE from ``t_start`` to ``sde.t_min`` in ``steps`` uniform steps.
 
-    The last step adds no noise, so the result is the denoised estimate at ``t_min``.
+    The last step adds no noise, so the result is the denoised estimate at ``t_min``. With a ``mobile``
+    mask ``[N]`` only those atoms move; the others stay where they are (local restarts).
     """
     ts = torch.linspace(t_start, sde.t_min, steps + 1).tolist()
     for k in range(steps):
@@ -76,14 +77,18 @@ def euler_maruyama(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
         noise = None
         if k < steps - 1:
             noise = torch.randn(pos.shape, generator=generator, device=pos.device, dtype=pos.dtype)
-        pos = wrap_positions(em_step(pos, score, sde, t, dt, noise), system.cell, system.batch)
+        pos = _move(pos, wrap_positions(em_step(pos, score, sde, t, dt, noise), system.cell, system.batch), mobile)
         if callback is not None:
             callback(k, ts[k + 1], pos, score)
     return pos
 
 
+def _move(old: torch.Tensor, new: torch.Tensor, mobile: torch.Tensor | None) -> torch.Tensor:
+    return new if mobile is None else torch.where(mobile[:, None], new, old)
+
+
 #: noise levels (t) of the refinement: annealed from the first to the second
-REFINE_T = (0.06, 0.01)
+REFINE_T = (0.3, 0.01)
 
 
 def refine(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: System, *, steps: int,
@@ -92,10 +97,12 @@ def refine(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: System, *, 
     """Noise-free denoising iterations ``x <- x + sigma(t)^2 s(x, t)`` (Tweedie) with t annealed from
     ``t_high`` to ``t_low``.
 
-    Gradient ascent on the learned log-density at small noise, i.e. a relaxation on the learned landscape: it
-    settles bond lengths and angles that the last stochastic steps leave jittered. On the shipped prior, 10
-    iterations bring a 2.0 g/cm3 MD cell rattled by 0.08 A from -6.18 back to -6.66 eV/atom (GAP; MD -6.60),
-    lower generated cells by ~0.2 eV/atom and cut 5-coordinated atoms at 3.5 g/cm3 by a fifth.
+    Each iteration jumps to the denoised estimate ``E[x_0 | x_t = x]``: annealed mode seeking on the learned
+    density, i.e. a zero-temperature quench on the learned landscape after the stochastic pass. It settles
+    the bond lengths and angles (and the sp2/sp3 balance) that the stochastic steps leave too disordered:
+    annealing from t = 0.3 (sigma 0.24 A) over 40 iterations brings the generated CN fractions within 0.03 of
+    MD at 1.5-3.5 g/cm3 (from 0.13 off at 3.5) and the GAP energies to within 0.1 eV/atom of MD
+    (``benchmarks/prior_structure.py``, docs/prior_model.md).
     """
     for k, t in enumerate(torch.linspace(t_high, t_low, steps).tolist()):
         score = score_fn(pos, t, system)
@@ -111,34 +118,52 @@ def coordination(pos: torch.Tensor, system: System, cutoff: float = 1.85) -> tor
     return torch.bincount(edge_index[0], minlength=pos.shape[0])
 
 
-def defective_graphs(pos: torch.Tensor, system: System, cutoff: float = 1.85, min_distance: float = 1.1
-                     ) -> torch.Tensor:
-    """Indices of graphs holding a carbon with CN <= 1 or CN >= 5, or a pair closer than ``min_distance``."""
+def defective_atoms(pos: torch.Tensor, system: System, cutoff: float = 1.85, min_distance: float = 1.1
+                    ) -> torch.Tensor:
+    """Mask ``[N]`` of carbons with CN <= 1 or CN >= 5 and of atoms in a pair closer than ``min_distance``."""
     edge_index, shifts = radius_graph_pbc(pos, system.cell, system.batch, cutoff)
     cn = torch.bincount(edge_index[0], minlength=pos.shape[0])
     bad = ((cn <= 1) | (cn >= 5)) & (system.z == 6)
     close = edge_vectors(pos, system.cell, system.batch, edge_index, shifts).norm(dim=-1) < min_distance
-    return torch.unique(torch.cat([system.batch[bad], system.batch[edge_index[0, close]]]))
+    bad[edge_index[0, close]] = True
+    return bad
+
+
+def defective_graphs(pos: torch.Tensor, system: System, cutoff: float = 1.85, min_distance: float = 1.1
+                     ) -> torch.Tensor:
+    """Indices of graphs holding a carbon with CN <= 1 or CN >= 5, or a pair closer than ``min_distance``."""
+    return torch.unique(system.batch[defective_atoms(pos, system, cutoff, min_distance)])
+
+
+def neighbourhood(mask: torch.Tensor, pos: torch.Tensor, system: System, radius: float) -> torch.Tensor:
+    """The masked atoms and every atom within ``radius`` (periodic) of one of them."""
+    edge_index, _ = radius_graph_pbc(pos, system.cell, system.batch, radius)
+    out = mask.clone()
+    out[edge_index[0, mask[edge_index[1]]]] = True
+    return out
 
 
 def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: System, *, steps: int,
                    t_start: float = 1.0, t_restart: float = 0.35, max_restarts: int = 3, refine_steps: int = 0,
-                   generator: torch.Generator | None = None, callback: Callback | None = None
+                   refine_from: float = REFINE_T[0], generator: torch.Generator | None = None,
+                   callback: Callback | None = None, restart_radius: float | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Euler-Maruyama (plus ``refine_steps`` of :func:`refine`), then up to ``max_restarts`` cycles on graphs
-    with 1- or 5-coordinated carbons (or atoms closer than 1.1 A).
+    """Euler-Maruyama (plus ``refine_steps`` of :func:`refine` from ``t = refine_from``), then up to
+    ``max_restarts`` cycles on graphs with 1- or 5-coordinated carbons (or atoms closer than 1.1 A).
 
     A cycle re-noises those graphs from ``t_min`` to ``t_restart`` and denoises (and refines) them again with
-    ``ceil(steps * t_restart)`` steps; defect-free graphs are left as they are. The refinement uses
-    ``score_fn`` too, so a guide stays on (refining guided cells on the prior alone undid a third of the
-    guided CN shift without lowering their GAP energy). Returns the final positions and the number of
-    restarts per graph ``[B]``.
+    ``ceil(steps * t_restart)`` steps; defect-free graphs are left as they are. With ``restart_radius`` (A)
+    only the defective atoms and their neighbours within that radius are re-noised and denoised, the rest of
+    the cell waits in place, and the refinement then relaxes the whole cell: a cycle repairs the defects
+    instead of redrawing a cell that holds new ones at the model's usual rate. The refinement uses ``score_fn`` too, so a guide stays on (refining guided cells
+    on the prior alone undid a third of the guided CN shift without lowering their GAP energy). Returns the
+    final positions and the number of restarts per graph ``[B]``.
     """
     def settle(p: torch.Tensor, part: System, t_from: float) -> torch.Tensor:
         """Refine a denoised pass, never from more noise than the pass started with (start_time runs)."""
         if not refine_steps:
             return p
-        t_high = min(REFINE_T[0], t_from)
+        t_high = min(refine_from, t_from)
         return refine(score_fn, sde, p, part, steps=refine_steps, t_high=t_high, t_low=min(REFINE_T[1], t_high))
 
     pos = settle(euler_maruyama(score_fn, sde, pos, system, steps=steps, t_start=t_start, generator=generator,
@@ -147,15 +172,17 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
     sub_steps = max(1, math.ceil(steps * t_restart))
     extra = math.sqrt(sde.sigma_max**2 * (t_restart**2 - sde.t_min**2))
     for _ in range(max_restarts):
-        graphs = defective_graphs(pos, system)
+        bad = defective_atoms(pos, system)
+        graphs = torch.unique(system.batch[bad])
         if len(graphs) == 0:
             break
         sub, mask = system.subset(graphs)
+        mobile = None if restart_radius is None else neighbourhood(bad[mask], pos[mask], sub, restart_radius)
         noise = torch.randn(pos[mask].shape, generator=generator, device=pos.device, dtype=pos.dtype)
-        start = wrap_positions(pos[mask] + extra * noise, sub.cell, sub.batch)
+        start = _move(pos[mask], wrap_positions(pos[mask] + extra * noise, sub.cell, sub.batch), mobile)
         pos = pos.clone()
         pos[mask] = settle(euler_maruyama(score_fn, sde, start, sub, steps=sub_steps, t_start=t_restart,
-                                          generator=generator), sub, t_restart)
+                                          generator=generator, mobile=mobile), sub, t_restart)
         restarts[graphs] += 1
     return pos, restarts
 

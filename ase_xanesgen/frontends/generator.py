@@ -13,7 +13,7 @@ from ase.data import atomic_masses, chemical_symbols
 from ase.units import _amu
 from tqdm.auto import tqdm
 
-from ..diffusion.samplers import System, coordination, restart_sample
+from ..diffusion.samplers import REFINE_T, System, coordination, restart_sample
 from ..diffusion.score_fn import PriorScore
 from ..diffusion.sde import VESDE
 from ..graph.convert import check_cell
@@ -33,17 +33,23 @@ class DiffusionGenerator:
 
     ``DiffusionGenerator()`` loads the shipped amorphous-carbon weights; ``from_checkpoint(path)`` any
     checkpoint written by ``xanesgen train prior``. Sampling is Euler-Maruyama on the VE SDE from uniform
-    positions (t = 1) and ``refine_steps`` noise-free denoising iterations at small t, followed by restart
-    cycles while a carbon has CN <= 1 or CN >= 5 (C-C 1.85 A).
+    positions (t = 1), then ``refine_steps`` noise-free denoising iterations annealed from ``t = refine_from``
+    to 0.01 (a quench on the learned density, ``diffusion.samplers.refine``), followed by restart cycles while
+    a carbon has CN <= 1 or CN >= 5 (C-C 1.85 A).
 
     Args:
         model: a ``ScoreNet``; ``None`` loads the shipped weights.
         sde: the noise schedule the model was trained with.
         device: ``'cpu'``, ``'cuda'``, ...; default CUDA when available.
+        steps: Euler-Maruyama steps from t = 1.
+        t_restart, max_restarts: noise level and number of restart cycles on defective cells.
+        restart_radius: re-noise only the atoms within this many A of a defect (``None``: the whole cell).
+        refine_steps, refine_from: length and starting noise level of the refinement (0 steps: none).
     """
 
     def __init__(self, model: ScoreNet | None = None, sde: VESDE | None = None, *, device: str | None = None,
-                 steps: int = 64, t_restart: float = 0.35, max_restarts: int = 3, refine_steps: int = 10):
+                 steps: int = 64, t_restart: float = 0.35, max_restarts: int = 6, refine_steps: int = 40,
+                 refine_from: float = REFINE_T[0], restart_radius: float | None = 3.0):
         if model is None:
             ckpt = load(*weight_path("prior"))
             model = from_dict(ckpt)
@@ -55,8 +61,12 @@ class DiffusionGenerator:
         self.sde = sde or VESDE()
         if refine_steps < 0 or max_restarts < 0:
             raise ValueError(f"refine_steps and max_restarts must be >= 0, got {refine_steps}, {max_restarts}")
+        if not 0.0 < refine_from < 1.0:
+            raise ValueError(f"refine_from must be in (0, 1), got {refine_from}")
         self.steps, self.t_restart, self.max_restarts = steps, t_restart, max_restarts
-        self.refine_steps = refine_steps
+        if restart_radius is not None and restart_radius <= 0:
+            raise ValueError(f"restart_radius must be > 0 (or None: whole-cell restarts), got {restart_radius}")
+        self.refine_steps, self.refine_from, self.restart_radius = refine_steps, refine_from, restart_radius
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, **kwargs) -> "DiffusionGenerator":
@@ -106,7 +116,8 @@ class DiffusionGenerator:
             ``n`` ``Atoms`` with ``info["restarts"]`` and ``info["cn_counts"]`` (CN 0..8 histogram); guided
             runs add ``info["guide_residual"]`` (final residual) and ``info["guide_history"]`` (per score
             evaluation: t, mean residual, mean prior-score and likelihood norms; t runs 1 -> 0.001 over the
-            Euler-Maruyama steps, 0.06 -> 0.01 over each refinement, 0.35 -> 0.001 over each restart).
+            Euler-Maruyama steps, ``refine_from`` -> 0.01 over each refinement, 0.35 -> 0.001 over each
+            restart).
         """
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
@@ -152,7 +163,8 @@ class DiffusionGenerator:
             pos, restarts = restart_sample(
                 score_fn, self.sde, pos, system, steps=steps,
                 t_start=t_start, t_restart=self.t_restart, max_restarts=self.max_restarts,
-                refine_steps=self.refine_steps, generator=generator,
+                refine_steps=self.refine_steps, refine_from=self.refine_from, restart_radius=self.restart_radius,
+                generator=generator,
                 callback=lambda *a: [cb(*a) for cb in callbacks])
             if writer is not None:
                 write(steps, self.sde.t_min, pos, pos)
