@@ -144,7 +144,8 @@ def test_refine_relaxes_a_rattled_md_cell(gen, cell_2g):
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(refine_steps=-1), "refine_steps"), (dict(refine_from=0.0), "refine_from"),
-    (dict(refine_from=1.5), "refine_from"), (dict(restart_radius=0.0), "restart_radius"),
+    (dict(refine_from=1.5), "refine_from"), (dict(guided_refine_from=0.0), "guided_refine_from"),
+    (dict(restart_radius=0.0), "restart_radius"),
 ])
 def test_bad_sampler_settings_raise(gen, kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -69,6 +69,15 @@ def test_summed_guides_add_gradients(gen, target_sp):
     assert torch.allclose(lik["sum"], lik["a"] + lik["b"], atol=1e-4)
 
 
+def test_guided_runs_refine_from_their_own_noise_level(gen, target_sp):
+    short = DiffusionGenerator(gen.model, gen.sde, device="cpu", refine_steps=3, max_restarts=0)
+    side = (64 * 12.011 / (2.0 * 0.602214076)) ** (1 / 3)
+    out = short.generate(Atoms(cell=[side] * 3, pbc=True), 2.0, seed=0, steps=4, guide=XANESGuide(target_sp))
+    t = out.info["guide_history"][:, 0]
+    assert len(t) == 7 and t[4] == pytest.approx(short.guided_refine_from) and t[-1] == pytest.approx(0.01)
+    assert short.guided_refine_from < short.refine_from
+
+
 def test_guided_steps_lower_spectrum_residual(gen, target_sp):
     side = (64 * 12.011 / (2.0 * 0.602214076)) ** (1 / 3)
     template = Atoms(cell=[side] * 3, pbc=True)

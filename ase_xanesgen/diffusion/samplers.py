@@ -101,8 +101,13 @@ def refine(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: System, *, 
     density, i.e. a zero-temperature quench on the learned landscape after the stochastic pass. It settles
     the bond lengths and angles (and the sp2/sp3 balance) that the stochastic steps leave too disordered:
     annealing from t = 0.3 (sigma 0.24 A) over 40 iterations brings the generated CN fractions within 0.03 of
-    MD at 1.5-3.5 g/cm3 (from 0.13 off at 3.5) and the GAP energies to within 0.1 eV/atom of MD
+    MD at 1.5-3.5 g/cm3 (from 0.13 off at 3.5) and the GAP energies to within 0.15 eV/atom of MD
     (``benchmarks/prior_structure.py``, docs/prior_model.md).
+
+    With a guide in ``score_fn`` the iterations follow the posterior; guided runs start them lower
+    (``DiffusionGenerator(guided_refine_from=0.06)``): from t = 0.3 each full Tweedie jump pulls with the guide
+    too, ~15x harder in sum than the whole stochastic pass below 0.3 (GAP +0.5 eV/atom for an sp-rich target at
+    2.0 g/cm3), while the prior's quench alone undoes the guided bonding.
     """
     for k, t in enumerate(torch.linspace(t_high, t_low, steps).tolist()):
         score = score_fn(pos, t, system)

@@ -24,6 +24,8 @@ from ..weights import weight_path
 
 #: Guidance strength used when ``zeta=None`` (chosen from ``benchmarks/guidance_sweep.py``).
 DEFAULT_ZETA = 10.0
+#: Where the refinement of guided runs starts (t): bonds settle, the guided bonding stays.
+GUIDED_REFINE_FROM = 0.06
 #: Highest density (g/cm3) accepted per element: beyond what the element can pack.
 MAX_DENSITY = {6: 4.0}
 
@@ -45,11 +47,16 @@ class DiffusionGenerator:
         t_restart, max_restarts: noise level and number of restart cycles on defective cells.
         restart_radius: re-noise only the atoms within this many A of a defect (``None``: the whole cell).
         refine_steps, refine_from: length and starting noise level of the refinement (0 steps: none).
+        guided_refine_from: the refinement's starting noise level when a guide is on. From t = 0.3 the guided
+            quench drives cells off the prior (GAP +0.5 eV/atom, sp-rich target at 2.0 g/cm3) and a prior-only
+            quench undoes the guided bonding (an sp3-rich target kept 0.2 of its CN4 shift), so guided runs
+            only settle bonds (docs/guidance.md).
     """
 
     def __init__(self, model: ScoreNet | None = None, sde: VESDE | None = None, *, device: str | None = None,
                  steps: int = 64, t_restart: float = 0.35, max_restarts: int = 6, refine_steps: int = 40,
-                 refine_from: float = REFINE_T[0], restart_radius: float | None = 3.0):
+                 refine_from: float = REFINE_T[0], guided_refine_from: float = GUIDED_REFINE_FROM,
+                 restart_radius: float | None = 3.0):
         if model is None:
             ckpt = load(*weight_path("prior"))
             model = from_dict(ckpt)
@@ -61,12 +68,14 @@ class DiffusionGenerator:
         self.sde = sde or VESDE()
         if refine_steps < 0 or max_restarts < 0:
             raise ValueError(f"refine_steps and max_restarts must be >= 0, got {refine_steps}, {max_restarts}")
-        if not 0.0 < refine_from < 1.0:
-            raise ValueError(f"refine_from must be in (0, 1), got {refine_from}")
+        for name, value in (("refine_from", refine_from), ("guided_refine_from", guided_refine_from)):
+            if not 0.0 < value < 1.0:
+                raise ValueError(f"{name} must be in (0, 1), got {value}")
         self.steps, self.t_restart, self.max_restarts = steps, t_restart, max_restarts
         if restart_radius is not None and restart_radius <= 0:
             raise ValueError(f"restart_radius must be > 0 (or None: whole-cell restarts), got {restart_radius}")
         self.refine_steps, self.refine_from, self.restart_radius = refine_steps, refine_from, restart_radius
+        self.guided_refine_from = guided_refine_from
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, **kwargs) -> "DiffusionGenerator":
@@ -116,7 +125,7 @@ class DiffusionGenerator:
             ``n`` ``Atoms`` with ``info["restarts"]`` and ``info["cn_counts"]`` (CN 0..8 histogram); guided
             runs add ``info["guide_residual"]`` (final residual) and ``info["guide_history"]`` (per score
             evaluation: t, mean residual, mean prior-score and likelihood norms; t runs 1 -> 0.001 over the
-            Euler-Maruyama steps, ``refine_from`` -> 0.01 over each refinement, 0.35 -> 0.001 over each
+            Euler-Maruyama steps, ``guided_refine_from`` -> 0.01 over each refinement, 0.35 -> 0.001 over each
             restart).
         """
         if n < 1:
@@ -163,7 +172,8 @@ class DiffusionGenerator:
             pos, restarts = restart_sample(
                 score_fn, self.sde, pos, system, steps=steps,
                 t_start=t_start, t_restart=self.t_restart, max_restarts=self.max_restarts,
-                refine_steps=self.refine_steps, refine_from=self.refine_from, restart_radius=self.restart_radius,
+                refine_steps=self.refine_steps, restart_radius=self.restart_radius,
+                refine_from=self.refine_from if guide is None else self.guided_refine_from,
                 generator=generator,
                 callback=lambda *a: [cb(*a) for cb in callbacks])
             if writer is not None:
