@@ -160,9 +160,9 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
     ``ceil(steps * t_restart)`` steps; defect-free graphs are left as they are. With ``restart_radius`` (A)
     only the defective atoms and their neighbours within that radius are re-noised and denoised, the rest of
     the cell waits in place, and the refinement then relaxes the whole cell: a cycle repairs the defects
-    instead of redrawing a cell that holds new ones at the model's usual rate. The refinement uses ``score_fn`` too, so a guide stays on (refining guided cells
-    on the prior alone undid a third of the guided CN shift without lowering their GAP energy). Returns the
-    final positions and the number of restarts per graph ``[B]``.
+    instead of redrawing a cell that holds new ones at the model's usual rate (3.5 g/cm3: 0.6 % defects after
+    up to 6 local cycles against 2.6 % after 3 whole-cell ones). The refinement uses ``score_fn`` too, so a
+    guide stays on. Returns the final positions and the number of restarts per graph ``[B]``.
     """
     def settle(p: torch.Tensor, part: System, t_from: float) -> torch.Tensor:
         """Refine a denoised pass, never from more noise than the pass started with (start_time runs)."""
