@@ -2,6 +2,8 @@
 
     python benchmarks/guided_refinement.py [--starts 0.3 0.06] [--n 8] [--target d1.5_9]
 
+(run by path from the repository root: it imports ``cell_figures`` from ``guidance_sweep.py`` beside it)
+
 2.0 g/cm3 cells guided (default spectrum guide, default zeta) by the mean DFT spectrum of a held-out cell; the
 unguided cells of the same seed for reference. Figures as in ``guidance_sweep.py``.
 """
@@ -31,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'guided_refine_from':>18s} {'CN2':>6s} {'CN4':>6s} {'specL2':>7s} {'GAP eV':>7s}")
     runs = [("unguided", None)] + [(f"{t:g}", t) for t in args.starts]
     for label, start in runs:
-        gen = DiffusionGenerator(guided_refine_from=start) if start else DiffusionGenerator()
+        gen = DiffusionGenerator() if start is None else DiffusionGenerator(guided_refine_from=start)
         out = gen.generate_batch(template, 2.0, n=args.n, seed=0, guide=None if start is None else target)
         r = cell_figures(out, target, calc)
         print(f"{label:>18s} {r['CN2']:6.3f} {r['CN4']:6.3f} {r['spectrum_rel_l2']:7.3f} {r['gap_mean_eV']:7.3f}",

@@ -37,7 +37,7 @@ class DiffusionGenerator:
     checkpoint written by ``xanesgen train prior``. Sampling is Euler-Maruyama on the VE SDE from uniform
     positions (t = 1), then ``refine_steps`` noise-free denoising iterations annealed from ``t = refine_from``
     to 0.01 (a quench on the learned density, ``diffusion.samplers.refine``), followed by restart cycles while
-    a carbon has CN <= 1 or CN >= 5 (C-C 1.85 A).
+    a carbon has CN <= 1 or CN >= 5 (C-C 1.85 A) or two atoms are closer than 1.1 A.
 
     Args:
         model: a ``ScoreNet``; ``None`` loads the shipped weights.
@@ -72,7 +72,7 @@ class DiffusionGenerator:
             if not 0.0 < value < 1.0:
                 raise ValueError(f"{name} must be in (0, 1), got {value}")
         self.steps, self.t_restart, self.max_restarts = steps, t_restart, max_restarts
-        if restart_radius is not None and restart_radius <= 0:
+        if restart_radius is not None and not (math.isfinite(restart_radius) and restart_radius > 0):
             raise ValueError(f"restart_radius must be > 0 (or None: whole-cell restarts), got {restart_radius}")
         self.refine_steps, self.refine_from, self.restart_radius = refine_steps, refine_from, restart_radius
         self.guided_refine_from = guided_refine_from
@@ -125,8 +125,8 @@ class DiffusionGenerator:
             ``n`` ``Atoms`` with ``info["restarts"]`` and ``info["cn_counts"]`` (CN 0..8 histogram); guided
             runs add ``info["guide_residual"]`` (final residual) and ``info["guide_history"]`` (per score
             evaluation: t, mean residual, mean prior-score and likelihood norms; t runs 1 -> 0.001 over the
-            Euler-Maruyama steps, ``guided_refine_from`` -> 0.01 over each refinement, 0.35 -> 0.001 over each
-            restart).
+            Euler-Maruyama steps, ``guided_refine_from`` (or ``start_time`` if lower) -> 0.01 over each
+            refinement, ``t_restart`` -> 0.001 over each restart).
         """
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
