@@ -26,16 +26,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
     p.add_argument("--n", type=int, default=8)
+    p.add_argument("--steps", type=int, default=None, help="Euler-Maruyama steps (default: the generator's)")
     p.add_argument("--sizes", type=int, nargs="+", default=[2000, 20000, 100000])
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     gen = DiffusionGenerator(device=args.device)
     gen.generate_batch(cubic(216), 2.5, n=2, seed=0, steps=2)  # warm-up
     t0 = time.perf_counter()
-    out = gen.generate_batch(cubic(216), 2.5, n=args.n, seed=0)
+    out = gen.generate_batch(cubic(216), 2.5, n=args.n, seed=0, steps=args.steps)
     dt = time.perf_counter() - t0
     restarts = sum(a.info["restarts"] for a in out) / len(out)
-    print(f"{args.n} x 216 atoms, 64 steps + restarts (mean {restarts:.1f}): {dt / args.n:.2f} s per cell")
+    steps = args.steps or gen.steps
+    print(f"{args.n} x 216 atoms, {steps} steps + {gen.refine_steps} refinement + restarts (mean {restarts:.1f}): "
+          f"{dt / args.n:.2f} s per cell")
     score = PriorScore(gen.model, gen.sde)
     with torch.no_grad():
         for n_atoms in args.sizes:
