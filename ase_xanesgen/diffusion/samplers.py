@@ -179,9 +179,10 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
         if len(graphs) == 0:
             break
         sub, mask = system.subset(graphs)
-        mobile = None if restart_radius is None else neighbourhood(bad[mask], pos[mask], sub, restart_radius)
-        noise = torch.randn(pos[mask].shape, generator=generator, device=pos.device, dtype=pos.dtype)
-        start = _move(pos[mask], wrap_positions(pos[mask] + extra * noise, sub.cell, sub.batch), mobile)
+        clean = pos[mask]
+        mobile = None if restart_radius is None else neighbourhood(bad[mask], clean, sub, restart_radius)
+        noise = torch.randn(clean.shape, generator=generator, device=pos.device, dtype=pos.dtype)
+        start = _move(clean, wrap_positions(clean + extra * noise, sub.cell, sub.batch), mobile)
         pos = pos.clone()
         pos[mask] = settle(euler_maruyama(score_fn, sde, start, sub, steps=sub_steps, t_start=t_restart,
                                           generator=generator, mobile=mobile), sub, t_restart)
