@@ -7,7 +7,7 @@ from matscipy.neighbours import neighbour_list
 
 from ase_xanesgen import DiffusionGenerator
 from ase_xanesgen.diffusion import PriorScore, System, restart_sample
-from ase_xanesgen.diffusion.samplers import defective_atoms, euler_maruyama, neighbourhood
+from ase_xanesgen.diffusion.samplers import defective_atoms, euler_maruyama, handoff, neighbourhood
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,16 @@ def test_trajectory_is_readable(gen, tmp_path):
     path = tmp_path / "denoise.traj"
     gen.generate(small_template(), 2.0, seed=0, steps=5, trajectory=path)
     frames = read(path, ":")
-    assert len(frames) == 6 and len(frames[-1]) == 64
+    # 4 Euler-Maruyama steps to t = 0.3 (on the 5-step grid), the 40-step quench, then the final cell
+    assert len(frames) == 4 + gen.refine_steps + 1 and len(frames[-1]) == 64
+    ts = [f.info["t"] for f in frames]
+    assert ts[3] == pytest.approx(gen.refine_from) and ts[-2] == pytest.approx(0.01)
+
+
+def test_handoff_stops_the_stochastic_pass_where_the_refinement_starts():
+    assert handoff(64, 1.0, 1e-3, 40, 0.3) == (45, 0.3)  # same step size, stopped at t = 0.3
+    assert handoff(64, 1.0, 1e-3, 0, 0.3) == (64, 1.0)  # no refinement: down to t_min
+    assert handoff(20, 0.05, 1e-3, 40, 0.3) == (20, 0.05)  # start_time below refine_from: as before
 
 
 def test_start_time_starts_from_template(gen, cell_2g):

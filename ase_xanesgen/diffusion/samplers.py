@@ -63,19 +63,20 @@ def em_step(pos: torch.Tensor, score: torch.Tensor, sde: VESDE, t: float, dt: fl
 
 
 def euler_maruyama(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: System, *, steps: int,
-                   t_start: float = 1.0, generator: torch.Generator | None = None,
+                   t_start: float = 1.0, t_end: float | None = None, generator: torch.Generator | None = None,
                    callback: Callback | None = None, mobile: torch.Tensor | None = None) -> torch.Tensor:
-    """Integrate the reverse SDE from ``t_start`` to ``sde.t_min`` in ``steps`` uniform steps.
+    """Integrate the reverse SDE from ``t_start`` to ``t_end`` (default ``sde.t_min``) in ``steps`` uniform steps.
 
-    The last step adds no noise, so the result is the denoised estimate at ``t_min``. With a ``mobile``
-    mask ``[N]`` only those atoms move; the others stay where they are (local restarts).
+    To ``t_min`` the last step adds no noise, so the result is the denoised estimate; to a higher ``t_end``
+    it is a sample at that noise level. With a ``mobile`` mask ``[N]`` only those atoms move; the others stay
+    where they are (local restarts).
     """
-    ts = torch.linspace(t_start, sde.t_min, steps + 1).tolist()
+    ts = torch.linspace(t_start, sde.t_min if t_end is None else t_end, steps + 1).tolist()
     for k in range(steps):
         t, dt = ts[k], ts[k] - ts[k + 1]
         score = score_fn(pos, t, system)
         noise = None
-        if k < steps - 1:
+        if k < steps - 1 or t_end is not None:
             noise = torch.randn(pos.shape, generator=generator, device=pos.device, dtype=pos.dtype)
         pos = _move(pos, wrap_positions(em_step(pos, score, sde, t, dt, noise), system.cell, system.batch), mobile)
         if callback is not None:
@@ -117,6 +118,23 @@ def refine(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: System, *, 
     return pos
 
 
+def handoff(steps: int, t_start: float, t_min: float, refine_steps: int, refine_from: float
+            ) -> tuple[int, float]:
+    """Euler-Maruyama steps of a pass and the noise level where the refinement takes over from them.
+
+    With a refinement starting below ``t_start`` the stochastic pass stops there, at the same step size, and
+    the quench starts from that noisy sample: its first Tweedie jump is the denoised estimate at ``refine_from``
+    itself, so integrating on to ``t_min`` first would only be undone (at 2.5 g/cm3: 45 + 40 score evaluations
+    instead of 64 + 40, same structure figures; docs/prior_model.md). Otherwise (no refinement, or a
+    ``start_time`` run from below ``refine_from``) the pass runs to ``t_min`` and the refinement, if any, starts
+    at ``t_start``: ``(steps, t_start)``.
+    """
+    t_high = min(refine_from, t_start)
+    if not refine_steps or t_high >= t_start:
+        return steps, t_start
+    return max(1, round(steps * (t_start - t_high) / (t_start - t_min))), t_high
+
+
 def coordination(pos: torch.Tensor, system: System, cutoff: float = 1.85) -> torch.Tensor:
     """Coordination numbers ``[N]`` within ``cutoff`` (periodic)."""
     edge_index, _ = radius_graph_pbc(pos, system.cell, system.batch, cutoff)
@@ -147,29 +165,34 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
                    refine_from: float = REFINE_T[0], generator: torch.Generator | None = None,
                    callback: Callback | None = None, restart_radius: float | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Euler-Maruyama (plus ``refine_steps`` of :func:`refine` from ``t = refine_from``), then up to
-    ``max_restarts`` cycles on graphs with 1- or 5-coordinated carbons (or atoms closer than 1.1 A).
+    """Euler-Maruyama handed over to ``refine_steps`` of :func:`refine` at ``t = refine_from`` (:func:`handoff`),
+    then up to ``max_restarts`` cycles on graphs with 1- or 5-coordinated carbons (or atoms closer than 1.1 A).
 
-    A cycle re-noises those graphs from ``t_min`` to ``t_restart`` and denoises (and refines) them again with
-    ``ceil(steps * t_restart)`` steps; defect-free graphs are left as they are. With ``restart_radius`` (A)
+    A cycle re-noises those graphs from ``t_min`` to ``t_restart`` and denoises (and refines) them again on
+    the schedule of ``ceil(steps * t_restart)`` steps; defect-free graphs are left as they are. With ``restart_radius`` (A)
     only the defective atoms and their neighbours within that radius are re-noised and denoised, the rest of
     the cell waits in place, and the refinement then relaxes the whole cell: a cycle repairs the defects
     instead of redrawing a cell that holds new ones at the model's usual rate (3.5 g/cm3: 0.6 % defects after
     up to 6 local cycles against 2.6 % after 3 whole-cell ones). The refinement uses ``score_fn`` too, so a
     guide stays on. The network is told ``t`` for the whole cell while the waiting atoms sit clean, an
     inpainting-style approximation judged by the structure benchmark. (``DiffusionGenerator`` uses
-    ``max_restarts=6, restart_radius=3.0``.) Returns the final positions and the number of restarts per
+    ``max_restarts=10, restart_radius=3.0``.) ``callback`` sees every score evaluation of the first pass,
+    stochastic and refining. Returns the final positions and the number of restarts per
     graph ``[B]``.
     """
-    def settle(p: torch.Tensor, part: System, t_from: float) -> torch.Tensor:
-        """Refine a denoised pass, never from more noise than the pass started with (start_time runs)."""
+    def denoise(p: torch.Tensor, part: System, t_from: float, n_steps: int, mobile: torch.Tensor | None = None,
+                cb: Callback | None = None) -> torch.Tensor:
+        """One pass: Euler-Maruyama from ``t_from``, handed over to the refinement (see :func:`handoff`)."""
+        em_steps, t_high = handoff(n_steps, t_from, sde.t_min, refine_steps, refine_from)
+        p = euler_maruyama(score_fn, sde, p, part, steps=em_steps, t_start=t_from,
+                           t_end=None if t_high == t_from else t_high, generator=generator, callback=cb,
+                           mobile=mobile)
         if not refine_steps:
             return p
-        t_high = min(refine_from, t_from)
-        return refine(score_fn, sde, p, part, steps=refine_steps, t_high=t_high, t_low=min(REFINE_T[1], t_high))
+        return refine(score_fn, sde, p, part, steps=refine_steps, t_high=t_high, t_low=min(REFINE_T[1], t_high),
+                      callback=cb)
 
-    pos = settle(euler_maruyama(score_fn, sde, pos, system, steps=steps, t_start=t_start, generator=generator,
-                                callback=callback), system, t_start)
+    pos = denoise(pos, system, t_start, steps, cb=callback)
     restarts = torch.zeros(system.num_graphs, dtype=torch.long, device=pos.device)
     sub_steps = max(1, math.ceil(steps * t_restart))
     extra = math.sqrt(sde.sigma_max**2 * (t_restart**2 - sde.t_min**2))
@@ -184,8 +207,7 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
         noise = torch.randn(clean.shape, generator=generator, device=pos.device, dtype=pos.dtype)
         start = _move(clean, wrap_positions(clean + extra * noise, sub.cell, sub.batch), mobile)
         pos = pos.clone()
-        pos[mask] = settle(euler_maruyama(score_fn, sde, start, sub, steps=sub_steps, t_start=t_restart,
-                                          generator=generator, mobile=mobile), sub, t_restart)
+        pos[mask] = denoise(start, sub, t_restart, sub_steps, mobile)
         restarts[graphs] += 1
     return pos, restarts
 

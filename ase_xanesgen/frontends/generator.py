@@ -13,7 +13,7 @@ from ase.data import atomic_masses, chemical_symbols
 from ase.units import _amu
 from tqdm.auto import tqdm
 
-from ..diffusion.samplers import REFINE_T, System, coordination, restart_sample
+from ..diffusion.samplers import REFINE_T, System, coordination, handoff, restart_sample
 from ..diffusion.score_fn import PriorScore
 from ..diffusion.sde import VESDE
 from ..graph.convert import check_cell
@@ -35,15 +35,16 @@ class DiffusionGenerator:
 
     ``DiffusionGenerator()`` loads the shipped amorphous-carbon weights; ``from_checkpoint(path)`` any
     checkpoint written by ``xanesgen train prior``. Sampling is Euler-Maruyama on the VE SDE from uniform
-    positions (t = 1), then ``refine_steps`` noise-free denoising iterations annealed from ``t = refine_from``
-    to 0.01 (a quench on the learned density, ``diffusion.samplers.refine``), followed by restart cycles while
+    positions (t = 1) down to ``t = refine_from``, where ``refine_steps`` noise-free denoising iterations take
+    over, annealed to 0.01 (a quench on the learned density, ``diffusion.samplers.refine`` and ``handoff``),
+    followed by restart cycles while
     a carbon has CN <= 1 or CN >= 5 (C-C 1.85 A) or two atoms are closer than 1.1 A.
 
     Args:
         model: a ``ScoreNet``; ``None`` loads the shipped weights.
         sde: the noise schedule the model was trained with.
         device: ``'cpu'``, ``'cuda'``, ...; default CUDA when available.
-        steps: Euler-Maruyama steps from t = 1.
+        steps: Euler-Maruyama steps from t = 1 to 0.001 (the pass stops at ``refine_from`` on that grid).
         t_restart, max_restarts: noise level and number of restart cycles on defective cells.
         restart_radius: re-noise only the atoms within this many A of a defect (``None``: the whole cell).
         refine_steps, refine_from: length and starting noise level of the refinement (0 steps: none).
@@ -54,7 +55,7 @@ class DiffusionGenerator:
     """
 
     def __init__(self, model: ScoreNet | None = None, sde: VESDE | None = None, *, device: str | None = None,
-                 steps: int = 64, t_restart: float = 0.35, max_restarts: int = 6, refine_steps: int = 40,
+                 steps: int = 64, t_restart: float = 0.35, max_restarts: int = 10, refine_steps: int = 40,
                  refine_from: float = REFINE_T[0], guided_refine_from: float = GUIDED_REFINE_FROM,
                  restart_radius: float | None = 3.0):
         if model is None:
@@ -111,7 +112,7 @@ class DiffusionGenerator:
                 used as they are (count and species).
             density: g/cm3; sets the atom count to ``round(density * volume / mass)``.
             seed: same seed, same structures on the same device.
-            steps: Euler-Maruyama steps from t = 1 (default 64).
+            steps: Euler-Maruyama steps from t = 1 to 0.001 on whose grid the pass runs (default 64).
             trajectory: ``.traj`` path; every step's positions of the first structure are appended as they
                 come, so a crash leaves a readable file.
             start_time: start from the template positions noised to this t (0 < t < 1) instead of noise.
@@ -124,9 +125,9 @@ class DiffusionGenerator:
         Returns:
             ``n`` ``Atoms`` with ``info["restarts"]`` and ``info["cn_counts"]`` (CN 0..8 histogram); guided
             runs add ``info["guide_residual"]`` (final residual) and ``info["guide_history"]`` (per score
-            evaluation: t, mean residual, mean prior-score and likelihood norms; t runs 1 -> 0.001 over the
-            Euler-Maruyama steps, ``guided_refine_from`` (or ``start_time`` if lower) -> 0.01 over each
-            refinement, ``t_restart`` -> 0.001 over each restart).
+            evaluation: t, mean residual, mean prior-score and likelihood norms; t runs 1 ->
+            ``guided_refine_from`` over the Euler-Maruyama steps, then -> 0.01 over the refinement, and
+            ``t_restart`` -> ``guided_refine_from`` -> 0.01 over each restart).
         """
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
@@ -152,7 +153,9 @@ class DiffusionGenerator:
         if guide is not None:
             score_fn = self._guided(score_fn, guide, zeta)
         callbacks = [callback] if callback is not None else []
-        bar = tqdm(total=steps, desc="denoise", disable=not progress, dynamic_ncols=True)
+        refine_from = self.refine_from if guide is None else self.guided_refine_from
+        em_steps, _ = handoff(steps, t_start, self.sde.t_min, self.refine_steps, refine_from)
+        bar = tqdm(total=em_steps + self.refine_steps, desc="denoise", disable=not progress, dynamic_ncols=True)
         callbacks.append(lambda k, t, p, s: bar.update(1))
         writer = None
         if trajectory is not None:
@@ -169,15 +172,14 @@ class DiffusionGenerator:
 
             callbacks.append(write)
         try:
-            pos, restarts = restart_sample(
-                score_fn, self.sde, pos, system, steps=steps,
-                t_start=t_start, t_restart=self.t_restart, max_restarts=self.max_restarts,
-                refine_steps=self.refine_steps, restart_radius=self.restart_radius,
-                refine_from=self.refine_from if guide is None else self.guided_refine_from,
-                generator=generator,
-                callback=lambda *a: [cb(*a) for cb in callbacks])
+            with torch.no_grad():  # a guide switches gradients back on for its own term
+                pos, restarts = restart_sample(
+                    score_fn, self.sde, pos, system, steps=steps, t_start=t_start, t_restart=self.t_restart,
+                    max_restarts=self.max_restarts, refine_steps=self.refine_steps,
+                    restart_radius=self.restart_radius, refine_from=refine_from, generator=generator,
+                    callback=lambda *a: [cb(*a) for cb in callbacks])
             if writer is not None:
-                write(steps, self.sde.t_min, pos, pos)
+                write(-1, self.sde.t_min, pos, pos)
         finally:
             bar.close()
             if writer is not None:

@@ -92,38 +92,45 @@ def radius_graph_pbc(
     nb = nbins[batch]
 
     def flat(b3: torch.Tensor, nbg: torch.Tensor) -> torch.Tensor:
-        return (b3[:, 0] * nbg[:, 1] + b3[:, 1]) * nbg[:, 2] + b3[:, 2]
+        return (b3[..., 0] * nbg[..., 1] + b3[..., 1]) * nbg[..., 2] + b3[..., 2]
 
     bins_per_graph = nbins.prod(1)
     graph_offset = torch.cumsum(bins_per_graph, 0) - bins_per_graph
-    gbin = graph_offset[batch] + flat(bin3, nb)
+    base = graph_offset[batch]  # [N]
+    gbin = base + flat(bin3, nb)
     order = torch.argsort(gbin)
     counts = torch.bincount(gbin, minlength=int(bins_per_graph.sum()))
     starts = torch.cumsum(counts, 0) - counts
     max_occ = int(counts.max())
-    slots = torch.arange(max_occ, device=device)
-    atoms_i = torch.arange(n, device=device)
-
+    offsets = torch.tensor(list(itertools.product(*[range(-r, r + 1) for r in reach.tolist()])), device=device)
+    # candidate pairs (offset k, atom i, slot m) in groups of offsets: one set of tensor ops per group
+    # instead of per offset, with at most ~CANDIDATE_BLOCK candidates alive at a time
+    group = max(1, CANDIDATE_BLOCK // max(1, n * max_occ))
     edges_i, edges_j, edges_s = [], [], []
-    ranges = [range(-int(r), int(r) + 1) for r in reach.tolist()]
-    for offset in itertools.product(*ranges):
-        off = torch.tensor(offset, device=device)
-        nb3 = bin3 + off
-        shift = torch.div(nb3, nb, rounding_mode="floor")  # image of the neighbour bin
-        nb3 = nb3 - shift * nb
-        target = graph_offset[batch] + flat(nb3, nb)  # [N]
+    for off in offsets.split(group):
+        nb3 = bin3[None] + off[:, None, :]  # [K, N, 3]
+        shift = torch.div(nb3, nb[None], rounding_mode="floor")  # image of the neighbour bin
+        target = (base[None] + flat(nb3 - shift * nb[None], nb[None])).view(-1)  # [K * N]
+        # the shifted image of the centre atom, so a candidate needs one gather per side
+        centre = (wrapped[None] - torch.einsum("kni,nij->knj", shift.to(pos.dtype), cell[batch])).reshape(-1, 3)
         cnt = counts[target]
-        valid = slots[None, :] < cnt[:, None]  # [N, max_occ]
-        ii = atoms_i[:, None].expand(-1, max_occ)[valid]
-        jj = order[(starts[target][:, None] + slots[None, :])[valid]]
-        ss = shift[:, None, :].expand(-1, max_occ, -1)[valid]
-        vec = wrapped[jj] - wrapped[ii] + torch.einsum("ei,eij->ej", ss.to(pos.dtype), cell[batch[ii]])
-        keep = (vec.square().sum(-1) < cutoff * cutoff) & ~((ii == jj) & (ss == 0).all(-1))
-        edges_i.append(ii[keep])
+        kn = torch.repeat_interleave(cnt)  # candidate -> (offset, atom) row, offset-major
+        # candidate c of row r is atom order[starts[target[r]] + c - first[r]], first[r] = its first candidate
+        jump = starts[target] - (torch.cumsum(cnt, 0) - cnt)
+        jj = order[torch.arange(kn.shape[0], device=device) + jump[kn]]
+        d2 = (wrapped[jj] - centre[kn]).square().sum(-1)
+        # an atom's own zero-shift image is at exactly zero distance; its other images are not
+        keep = (d2 < cutoff * cutoff) & ((jj != kn % n) | (d2 > 0))
+        kn = kn[keep]
+        edges_i.append(kn % n)
         edges_j.append(jj[keep])
-        edges_s.append(ss[keep])
+        edges_s.append(shift.view(-1, 3)[kn])
     ei = torch.cat(edges_i)
     ej = torch.cat(edges_j)
     # shifts relative to the unwrapped input positions
     es = torch.cat(edges_s) + (wrap_shift[ei] - wrap_shift[ej]).long()
     return torch.stack([ei, ej]), es
+
+
+#: candidate pairs examined per vectorised block of :func:`radius_graph_pbc` (bounds its temporary memory)
+CANDIDATE_BLOCK = 1 << 22
