@@ -43,7 +43,7 @@ def edge_vectors(
     """``D [E, 3]`` from i to the shifted image of j; differentiable in ``pos`` and ``cell``."""
     i, j = edge_index
     shift = torch.einsum("ei,eij->ej", unit_shifts.to(pos.dtype), cell[batch[i]])
-    return pos[j] - pos[i] + shift
+    return pos.index_select(0, j) - pos.index_select(0, i) + shift
 
 
 @torch.no_grad()

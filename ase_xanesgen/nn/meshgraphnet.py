@@ -66,7 +66,7 @@ class MeshGraphNet(nn.Module):
 
 #: edges per chunk when no gradient is needed (sampling): keeps each layer's edge temporaries in cache, so the
 #: cost per atom stays flat from thousands to 100k atoms instead of becoming memory-bound
-EDGE_CHUNK = 16384
+EDGE_CHUNK = 4096
 
 
 def node_projections(mlp: MLP, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,7 +92,7 @@ def edge_update(mlp: MLP, e: torch.Tensor, h: torch.Tensor, dst: torch.Tensor, s
     with ~14 edges per atom) shrinks to ``[E, w] x [w, w]`` plus two ``[N, w] x [w, w]``.
     """
     a, b = node_projections(mlp, h)
-    return edge_mlp_rest(mlp, e, a[dst], b[src])
+    return edge_mlp_rest(mlp, e, a.index_select(0, dst), b.index_select(0, src))
 
 
 @torch.no_grad()
@@ -106,6 +106,6 @@ def edge_layer_chunked(mlp: MLP, e: torch.Tensor, h: torch.Tensor, dst: torch.Te
     agg = torch.zeros_like(h)
     for start in range(0, e.shape[0], chunk):
         part = slice(start, start + chunk)
-        e[part] += edge_mlp_rest(mlp, e[part], a[dst[part]], b[src[part]])
+        e[part] += edge_mlp_rest(mlp, e[part], a.index_select(0, dst[part]), b.index_select(0, src[part]))
         agg.index_add_(0, dst[part], env[part] * e[part])
     return e, agg
