@@ -39,8 +39,11 @@ def test_same_seed_same_cells(gen):
 
 def test_trajectory_is_readable(gen, tmp_path):
     path = tmp_path / "denoise.traj"
-    gen.generate(small_template(), 2.0, seed=0, steps=5, trajectory=path)
+    seen = []
+    gen.generate_batch(small_template(), 2.0, n=1, seed=0, steps=5, trajectory=path,
+                       callback=lambda k, t, p, s: seen.append(k))
     frames = read(path, ":")
+    assert seen[:4 + gen.refine_steps] == list(range(4 + gen.refine_steps))  # numbered on into the quench
     # 4 Euler-Maruyama steps to t = 0.3 (on the 5-step grid), the 40-step quench, then the final cell
     assert len(frames) == 4 + gen.refine_steps + 1 and len(frames[-1]) == 64
     ts = [f.info["t"] for f in frames]

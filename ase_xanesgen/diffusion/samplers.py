@@ -20,7 +20,8 @@ class ScoreFn(Protocol):
     def __call__(self, pos: torch.Tensor, t: float, system: "System") -> torch.Tensor: ...
 
 
-#: ``callback(step, t, pos, score)`` after each step (``pos`` wrapped).
+#: ``callback(step, t, pos, score)`` after each step (``pos`` wrapped): for an Euler-Maruyama step ``t`` is the
+#: noise level reached, for a refinement step the level its Tweedie jump was taken at.
 Callback = Callable[[int, float, torch.Tensor, torch.Tensor], None]
 
 
@@ -122,12 +123,12 @@ def handoff(steps: int, t_start: float, t_min: float, refine_steps: int, refine_
             ) -> tuple[int, float]:
     """Euler-Maruyama steps of a pass and the noise level where the refinement takes over from them.
 
-    With a refinement starting below ``t_start`` the stochastic pass stops there, at the same step size, and
-    the quench starts from that noisy sample: its first Tweedie jump is the denoised estimate at ``refine_from``
+    With a refinement starting below ``t_start`` the stochastic pass stops there, at about the same step size,
+    and the quench starts from that noisy sample: its first Tweedie jump is the denoised estimate at ``refine_from``
     itself, so integrating on to ``t_min`` first would only be undone (at 2.5 g/cm3: 45 + 40 score evaluations
-    instead of 64 + 40, same structure figures; docs/prior_model.md). Otherwise (no refinement, or a
-    ``start_time`` run from below ``refine_from``) the pass runs to ``t_min`` and the refinement, if any, starts
-    at ``t_start``: ``(steps, t_start)``.
+    instead of 64 + 40, every structure target still met; docs/prior_model.md). Otherwise (no refinement, or a
+    ``start_time`` run from below ``refine_from``, kept as before this hand-off) the pass runs to ``t_min`` and
+    the refinement, if any, starts at ``t_start``: ``(steps, t_start)``.
     """
     t_high = min(refine_from, t_start)
     if not refine_steps or t_high >= t_start:
@@ -189,8 +190,9 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
                            mobile=mobile)
         if not refine_steps:
             return p
+        numbered = None if cb is None else (lambda k, *rest: cb(em_steps + k, *rest))
         return refine(score_fn, sde, p, part, steps=refine_steps, t_high=t_high, t_low=min(REFINE_T[1], t_high),
-                      callback=cb)
+                      callback=numbered)
 
     pos = denoise(pos, system, t_start, steps, cb=callback)
     restarts = torch.zeros(system.num_graphs, dtype=torch.long, device=pos.device)

@@ -120,14 +120,16 @@ class DiffusionGenerator:
                 spectrum plus the coordination fractions unmixed from it) or any ``ase_xanesgen.guidance.Guide``
                 (sums of guides too; ``XANESGuide`` alone for the spectrum only); restart cycles keep it on.
             zeta: guidance strength (default ``DEFAULT_ZETA``).
-            callback: ``callback(step, t, pos, score)`` after every step.
+            callback: ``callback(step, t, pos, score)`` after every step of the first pass, numbered on from
+                the Euler-Maruyama steps into the refinement (``diffusion.samplers.Callback``).
 
         Returns:
             ``n`` ``Atoms`` with ``info["restarts"]`` and ``info["cn_counts"]`` (CN 0..8 histogram); guided
             runs add ``info["guide_residual"]`` (final residual) and ``info["guide_history"]`` (per score
-            evaluation: t, mean residual, mean prior-score and likelihood norms; t runs 1 ->
-            ``guided_refine_from`` over the Euler-Maruyama steps, then -> 0.01 over the refinement, and
-            ``t_restart`` -> ``guided_refine_from`` -> 0.01 over each restart).
+            evaluation: t, mean residual, mean prior-score and likelihood norms; t runs 1 (or
+            ``start_time``) -> ``guided_refine_from`` over the Euler-Maruyama steps, then -> 0.01 over the
+            refinement, and ``t_restart`` -> ``guided_refine_from`` -> 0.01 over each restart; a ``start_time``
+            below ``guided_refine_from`` runs to 0.001 first and refines from ``start_time``).
         """
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")

@@ -118,6 +118,8 @@ def radius_graph_pbc(
         # candidate c of row r is atom order[starts[target[r]] + c - first[r]], first[r] = its first candidate
         jump = starts[target] - (torch.cumsum(cnt, 0) - cnt)
         jj = order[torch.arange(kn.shape[0], device=device) + jump[kn]]
+        # (w_j - (w_i - S C) is not bit-for-bit antisymmetric: a pair within ~1e-7 A of the cut-off could
+        # be kept one way only, where the envelope is zero anyway)
         d2 = (wrapped[jj] - centre[kn]).square().sum(-1)
         # an atom's own zero-shift image is at exactly zero distance; its other images are not
         keep = (d2 < cutoff * cutoff) & ((jj != kn % n) | (d2 > 0))
