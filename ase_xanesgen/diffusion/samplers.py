@@ -175,8 +175,8 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
     denoised, the rest of the cell waits in place, and the refinement then relaxes the whole cell: a cycle
     repairs the defects instead of redrawing a cell that holds new ones at the model's usual rate (3.5 g/cm3:
     0.6 % defects after up to 6 local cycles against 2.6 % after 3 whole-cell ones, session 3). The refinement
-    uses ``score_fn`` too, so a guide stays on. The network is told ``t`` for the whole cell while the waiting atoms sit clean, an
-    inpainting-style approximation judged by the structure benchmark. (``DiffusionGenerator`` uses
+    uses ``score_fn`` too, so a guide stays on. The network is told ``t`` for the whole cell while the waiting
+    atoms sit clean, an inpainting-style approximation judged by the structure benchmark. (``DiffusionGenerator`` uses
     ``max_restarts=10, restart_radius=3.0``.) ``callback`` sees every score evaluation of the first pass,
     stochastic and refining. Returns the final positions and the number of restarts per
     graph ``[B]``.
