@@ -51,7 +51,7 @@ def test_trajectory_is_readable(gen, tmp_path):
 
 
 def test_handoff_stops_the_stochastic_pass_where_the_refinement_starts():
-    assert handoff(64, 1.0, 1e-3, 40, 0.3) == (45, 0.3)  # same step size, stopped at t = 0.3
+    assert handoff(64, 1.0, 1e-3, 40, 0.3) == (45, 0.3)  # about the same step size, stopped at t = 0.3
     assert handoff(64, 1.0, 1e-3, 0, 0.3) == (64, 1.0)  # no refinement: down to t_min
     assert handoff(20, 0.05, 1e-3, 40, 0.3) == (20, 0.05)  # start_time below refine_from: as before
 

@@ -37,8 +37,8 @@ class DiffusionGenerator:
     checkpoint written by ``xanesgen train prior``. Sampling is Euler-Maruyama on the VE SDE from uniform
     positions (t = 1) down to ``t = refine_from``, where ``refine_steps`` noise-free denoising iterations take
     over, annealed to 0.01 (a quench on the learned density, ``diffusion.samplers.refine`` and ``handoff``),
-    followed by restart cycles while
-    a carbon has CN <= 1 or CN >= 5 (C-C 1.85 A) or two atoms are closer than 1.1 A.
+    followed by restart cycles while a carbon has CN <= 1 or CN >= 5 (C-C 1.85 A) or two atoms are closer than
+    1.1 A.
 
     Args:
         model: a ``ScoreNet``; ``None`` loads the shipped weights.
