@@ -38,8 +38,8 @@ class TrainConfig:
     ckpt_every: int = 500
     val_every: int = 500
     seed: int = 0
-    #: wall-clock seconds for this run: after 50 steps the total step count is set so the
-    #: cosine schedule ends on time (for leased GPU time)
+    #: wall-clock seconds for this run: after 50 steps (or 10 % of it) the total step count is set so the
+    #: cosine schedule ends on time, and re-set at 25/50/75 % from the pace since then (warm-up excluded)
     time_budget: float | None = None
 
 
@@ -181,7 +181,8 @@ class Trainer:
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
         bar = tqdm(total=self.config.steps, initial=self.step, disable=self.rank != 0, desc="train",
                    dynamic_ncols=True, mininterval=2.0)
-        epoch, t0, running, start_step, fitted = 0, time.time(), {}, self.step, False
+        epoch, t0, running, start_step = 0, time.time(), {}, self.step
+        anchor, refits = None, [0.25, 0.5, 0.75]  # (elapsed, steps) at the first fit; later fits as budget fractions
         try:
             while self.step < self.config.steps and not stop["flag"]:
                 if isinstance(self.sampler, DistributedSampler):
@@ -196,10 +197,14 @@ class Trainer:
                     running["n"] = running.get("n", 0) + 1
                     bar.update(1)
                     if self.config.time_budget:
-                        elapsed = time.time() - t0
-                        if self.step - start_step == 50 or elapsed > 0.1 * self.config.time_budget and not fitted:
-                            self._fit_to_budget(elapsed, self.step - start_step)
-                            bar.total, fitted = self.config.steps, True
+                        elapsed, done = time.time() - t0, self.step - start_step
+                        if anchor is None and (done == 50 or elapsed > 0.1 * self.config.time_budget):
+                            anchor = (elapsed, done)
+                            self._fit_to_budget(elapsed, elapsed / done)
+                        elif anchor and refits and elapsed > refits[0] * self.config.time_budget:
+                            refits.pop(0)
+                            self._fit_to_budget(elapsed, (elapsed - anchor[0]) / max(1, done - anchor[1]))
+                        bar.total = self.config.steps
                         if elapsed > self.config.time_budget:
                             self.config.steps = self.step  # hard stop: the budget is spent
                     if self.step % 50 == 0:
@@ -222,9 +227,9 @@ class Trainer:
             signal.signal(signal.SIGTERM, previous)
         return self.ema.module
 
-    def _fit_to_budget(self, elapsed: float, done: int) -> None:
+    def _fit_to_budget(self, elapsed: float, rate: float) -> None:
+        """Set the total step count so that the remaining steps at ``rate`` s/step fill the budget."""
         remaining = self.config.time_budget - elapsed
-        rate = elapsed / done
         self.config.steps = self.step + max(0, int(remaining / (rate * 1.05)))
         self.meta["train_config"]["steps"] = self.config.steps
         if self.rank == 0:
