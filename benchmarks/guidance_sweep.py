@@ -85,12 +85,15 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--steps", type=int, default=64)
     p.add_argument("--zeta", type=float, default=None, help="zeta for the Fig. 5 runs (default: generator's)")
     p.add_argument("--zetas", type=float, nargs="*", default=[0, 1, 3, 10, 30])
+    p.add_argument("--checkpoint", help="prior model.pt / last.pt (default: shipped weights)")
     p.add_argument("--device", default=None)
     p.add_argument("--json")
     p.add_argument("--plot", help="zeta sweep figure (PNG)")
     args = p.parse_args(argv)
 
-    gen, calc = DiffusionGenerator(device=args.device), XANESCalculator(device="cpu")
+    gen = (DiffusionGenerator.from_checkpoint(args.checkpoint, device=args.device) if args.checkpoint
+           else DiffusionGenerator(device=args.device))
+    calc = XANESCalculator(device="cpu")
     side = (216 * 12.011 / (2.0 * 0.602214076)) ** (1 / 3)
     template = Atoms(cell=[side] * 3, pbc=True)
     results: dict = {}

@@ -101,3 +101,27 @@ def test_chunked_inference_equals_the_full_forward(cell_2g, monkeypatch):
         monkeypatch.setattr(mgn, "EDGE_CHUNK", 500)  # ~6 chunks of this cell's ~3,000 edges
         chunked = gen.model(pos, z, cell, batch, edge_index, shifts, t, gen.sde.sigma(t))
     assert torch.allclose(chunked, full, atol=1e-5)
+
+
+def test_shipped_prior_is_the_average_of_its_committed_ingredients():
+    """weights/prior.pt is rebuilt bit for bit by ``ship prior checkpoints/prior/last.pt checkpoints/prior/gpu_s5.pt``,
+    and averaging refuses checkpoints of another architecture or weights that do not sum to one."""
+    import pytest
+
+    from ase_xanesgen.nn.checkpoint import average, load, to_dict
+    from ase_xanesgen.weights import ship
+
+    root = ship.HERE.parents[1] / "checkpoints" / "prior"
+    shipped = load(ship.HERE / "prior.pt")
+    ingredients = [load(root / "last.pt")["ema"], load(root / "gpu_s5.pt")]
+    soup = average(ingredients)
+    for key, value in shipped["state_dict"].items():
+        assert torch.equal(soup["state_dict"][key], value), key
+    trained = [k for k, v in shipped["state_dict"].items() if v.is_floating_point()
+               and not torch.equal(ingredients[0]["state_dict"][k], ingredients[1]["state_dict"][k])]
+    assert len(trained) > 40  # a real mix: every weight matrix differs between the two runs
+    assert [a["step"] for a in shipped["meta"]["average_of"]] == [6500, 12269]
+    with pytest.raises(ValueError, match="share model_name"):
+        average([ingredients[0], to_dict(ScoreNet(width=32, layers=2))])
+    with pytest.raises(ValueError, match="sum to 1"):
+        average(ingredients, [0.7, 0.7])

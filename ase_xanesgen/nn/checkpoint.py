@@ -48,3 +48,26 @@ def load(path: str | Path, sha256: str | None = None) -> dict:
         if digest != sha256:
             raise ValueError(f"checksum mismatch for {path}: {digest} != {sha256}")
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def average(checkpoints: list[dict], weights: list[float] | None = None) -> dict:
+    """Weight-space average of checkpoints of one architecture (a "model soup", Wortsman et al. 2022).
+
+    Meaningful for runs that share a lineage (one fine-tuned from the other), where the loss is close to
+    convex between them; the result keeps the first checkpoint's ``model_args`` and meta, plus ``meta["average_of"]``.
+    """
+    if not checkpoints:
+        raise ValueError("average needs at least one checkpoint")
+    weights = [1.0 / len(checkpoints)] * len(checkpoints) if weights is None else list(weights)
+    if len(weights) != len(checkpoints) or abs(sum(weights) - 1) > 1e-6 or min(weights) < 0:
+        raise ValueError(f"weights must be one per checkpoint, >= 0 and sum to 1, got {weights}")
+    first = checkpoints[0]
+    for other in checkpoints[1:]:
+        if other["model_name"] != first["model_name"] or other["model_args"] != first["model_args"]:
+            raise ValueError("checkpoints to average must share model_name and model_args")
+    state = {k: sum(w * c["state_dict"][k] for w, c in zip(weights, checkpoints)) if v.is_floating_point() else v
+             for k, v in first["state_dict"].items()}
+    meta = dict(first["meta"], average_of=[{"step": c["meta"].get("step"), "weight": w}
+                                           for c, w in zip(checkpoints, weights)])
+    return dict(first, state_dict=state, meta=meta)
+
