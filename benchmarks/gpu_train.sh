@@ -2,10 +2,11 @@
 # One leased-GPU call: continue the prior with two recipes side by side for BUDGET seconds each and copy every
 # run's resumable state (last.pt, log.jsonl, train.log) to $OUT. Benchmark the results afterwards on any machine:
 #   python benchmarks/prior_structure.py --n 8 --checkpoint OUT/<recipe>_last.pt
-# Usage: OUT=dir BUDGET=420 INIT=checkpoints/prior/continued_s4.pt bash benchmarks/gpu_train.sh
+# Usage: OUT=dir BUDGET=470 INIT=checkpoints/prior/gpu_s5.pt bash benchmarks/gpu_train.sh (session 5 ran BUDGET=470
+# from continued_s4.pt, now in git history)
 # Needs XANESGEN_DATA (the a-C folder) and the package importable (see docs/prior_model.md for the wheels).
 set -u
-OUT=${OUT:-out}; BUDGET=${BUDGET:-420}; INIT=${INIT:-checkpoints/prior/continued_s4.pt}; PY=${PY:-python3}
+OUT=${OUT:-out}; BUDGET=${BUDGET:-470}; INIT=${INIT:-checkpoints/prior/gpu_s5.pt}; PY=${PY:-python3}
 BATCH=${BATCH:-32}; mkdir -p "$OUT" runs
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=4
 declare -A RECIPES=(
@@ -13,12 +14,13 @@ declare -A RECIPES=(
   [uniform]="--lr 1e-4 --no-balance"
 )
 for name in "${!RECIPES[@]}"; do
+  rm -rf "runs/gpu_$name"  # a left-over last.pt would be resumed instead of starting from INIT
   $PY -m ase_xanesgen.cli.main train prior --out "runs/gpu_$name" --init "$INIT" --batch-size "$BATCH" \
     --steps 1000000 --time-budget "$BUDGET" --val-every 500 ${RECIPES[$name]} > "runs/gpu_$name.log" 2>&1 &
 done
 wait
 for name in "${!RECIPES[@]}"; do
-  echo "== $name: ${RECIPES[$name]}"; grep -E "time budget|resumed|Error|error" "runs/gpu_$name.log"
+  echo "== $name: ${RECIPES[$name]}"; tr '\r' '\n' < "runs/gpu_$name.log" | grep -E "time budget|resumed|Error"
   tail -n 2 "runs/gpu_$name/log.jsonl"
   cp "runs/gpu_$name/last.pt" "$OUT/${name}_last.pt"; cp "runs/gpu_$name/log.jsonl" "$OUT/${name}_log.jsonl"
   cp "runs/gpu_$name.log" "$OUT/${name}_train.log"

@@ -48,6 +48,23 @@ def test_trainer_resumes_from_last_checkpoint(data_dir, tmp_path):
     assert second.step == 5 and (tmp_path / "model.pt").exists()
 
 
+
+def test_time_budget_refit_never_raises_the_learning_rate(data_dir, tmp_path):
+    """A re-fit that lengthens the schedule mid-decay (the first fit counted CUDA warm-up) continues the cosine
+    from where it is instead of jumping back up it."""
+    graphs = [atoms_to_data(load_cell("d2.0_1", data_dir))]
+    config = TrainConfig(steps=1000, batch_size=1, warmup=200, time_budget=100.0)
+    trainer = Trainer(ScoreNet(width=16, layers=1), graphs, make_loss(VESDE(), 3.0, 1.0), tmp_path, config,
+                      device="cpu")
+    trainer.step = 600
+    before = trainer._lr_factor(600)
+    trainer._fit_to_budget(elapsed=25.0, rate=0.025)  # 75 s left at 25 ms/step: ~2,857 more steps
+    assert trainer.config.steps > 3000
+    factors = [trainer._lr_factor(k) for k in range(600, trainer.config.steps + 1, 50)]
+    assert factors[0] == before
+    assert all(b <= a for a, b in zip(factors, factors[1:]))
+    assert abs(trainer._lr_factor(trainer.config.steps) - config.lr_min / config.lr) < 1e-9
+
 def test_density_weights_draw_every_density_equally(data_dir):
     from collections import Counter
 
@@ -112,15 +129,20 @@ def test_shipped_prior_is_the_average_of_its_committed_ingredients():
     from ase_xanesgen.weights import ship
 
     root = ship.HERE.parents[1] / "checkpoints" / "prior"
+    if not root.is_dir():
+        pytest.skip("needs the source checkout (checkpoints/ is not installed with the package)")
     shipped = load(ship.HERE / "prior.pt")
     ingredients = [load(root / "last.pt")["ema"], load(root / "gpu_s5.pt")]
     soup = average(ingredients)
     for key, value in shipped["state_dict"].items():
         assert torch.equal(soup["state_dict"][key], value), key
+    key = "mgn.edge_mlps.0.0.weight"
+    halfway = (ingredients[0]["state_dict"][key] + ingredients[1]["state_dict"][key]) / 2
+    torch.testing.assert_close(shipped["state_dict"][key], halfway)
     trained = [k for k, v in shipped["state_dict"].items() if v.is_floating_point()
                and not torch.equal(ingredients[0]["state_dict"][k], ingredients[1]["state_dict"][k])]
     assert len(trained) > 40  # a real mix: every weight matrix differs between the two runs
-    assert [a["step"] for a in shipped["meta"]["average_of"]] == [6500, 12269]
+    assert [a["step"] for a in shipped["meta"]["average_of"]] == [6500, 12269] and "step" not in shipped["meta"]
     with pytest.raises(ValueError, match="share model_name"):
         average([ingredients[0], to_dict(ScoreNet(width=32, layers=2))])
     with pytest.raises(ValueError, match="sum to 1"):

@@ -54,7 +54,8 @@ def average(checkpoints: list[dict], weights: list[float] | None = None) -> dict
     """Weight-space average of checkpoints of one architecture (a "model soup", Wortsman et al. 2022).
 
     Meaningful for runs that share a lineage (one fine-tuned from the other), where the loss is close to
-    convex between them; the result keeps the first checkpoint's ``model_args`` and meta, plus ``meta["average_of"]``.
+    convex between them. The meta is the first checkpoint's without its own ``step`` and ``train_config``; each
+    ingredient's are kept in ``meta["average_of"]``.
     """
     if not checkpoints:
         raise ValueError("average needs at least one checkpoint")
@@ -65,9 +66,12 @@ def average(checkpoints: list[dict], weights: list[float] | None = None) -> dict
     for other in checkpoints[1:]:
         if other["model_name"] != first["model_name"] or other["model_args"] != first["model_args"]:
             raise ValueError("checkpoints to average must share model_name and model_args")
+        if other["meta"].get("sde") != first["meta"].get("sde"):
+            raise ValueError(f"checkpoints to average must share the SDE: {first['meta'].get('sde')} "
+                             f"!= {other['meta'].get('sde')}")
     state = {k: sum(w * c["state_dict"][k] for w, c in zip(weights, checkpoints)) if v.is_floating_point() else v
              for k, v in first["state_dict"].items()}
-    meta = dict(first["meta"], average_of=[{"step": c["meta"].get("step"), "weight": w}
-                                           for c, w in zip(checkpoints, weights)])
+    meta = {k: v for k, v in first["meta"].items() if k not in ("step", "train_config")}
+    meta["average_of"] = [{"step": c["meta"].get("step"), "weight": w, "train_config": c["meta"].get("train_config")}
+                          for c, w in zip(checkpoints, weights)]
     return dict(first, state_dict=state, meta=meta)
-

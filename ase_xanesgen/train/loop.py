@@ -115,6 +115,7 @@ class Trainer:
         self.ema = torch.optim.swa_utils.AveragedModel(
             self.model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(config.ema))
         self.opt = torch.optim.RAdam(self.model.parameters(), lr=config.lr)
+        self._decay_from = (config.warmup, 0.0)  # (step, cosine progress) the decay continues from
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_factor)
         self.step = 0
         self.generator = torch.Generator().manual_seed(config.seed + 1000 * self.rank)
@@ -143,9 +144,13 @@ class Trainer:
         c = self.config
         if step < c.warmup:
             return (step + 1) / c.warmup
-        progress = min(1.0, (step - c.warmup) / max(1, c.steps - c.warmup))
         floor = c.lr_min / c.lr
-        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * self._progress(step)))
+
+    def _progress(self, step: int) -> float:
+        """Cosine progress in [0, 1]: linear from ``_decay_from`` to ``config.steps``."""
+        s0, p0 = self._decay_from
+        return min(1.0, p0 + (1 - p0) * max(0, step - s0) / max(1, self.config.steps - s0))
 
     def _resume(self, path: Path) -> None:
         state = load(path)
@@ -204,9 +209,9 @@ class Trainer:
                         elif anchor and refits and elapsed > refits[0] * self.config.time_budget:
                             refits.pop(0)
                             self._fit_to_budget(elapsed, (elapsed - anchor[0]) / max(1, done - anchor[1]))
-                        bar.total = self.config.steps
                         if elapsed > self.config.time_budget:
                             self.config.steps = self.step  # hard stop: the budget is spent
+                        bar.total = self.config.steps
                     if self.step % 50 == 0:
                         bar.set_postfix(loss=f"{running['loss'] / running['n']:.4f}")
                     if self.step % self.config.val_every == 0 or self.step == self.config.steps:
@@ -230,6 +235,8 @@ class Trainer:
     def _fit_to_budget(self, elapsed: float, rate: float) -> None:
         """Set the total step count so that the remaining steps at ``rate`` s/step fill the budget."""
         remaining = self.config.time_budget - elapsed
+        if self.step >= self.config.warmup:  # the decay goes on from where it is: the learning rate never rises
+            self._decay_from = (self.step, self._progress(self.step))
         self.config.steps = self.step + max(0, int(remaining / (rate * 1.05)))
         self.meta["train_config"]["steps"] = self.config.steps
         if self.rank == 0:
