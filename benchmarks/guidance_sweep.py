@@ -1,6 +1,7 @@
 """Spectrum-guided generation figures (issue 6): paper Fig. 5 analogue, zeta sweep, composability, cost.
 
     python benchmarks/guidance_sweep.py [--n 16] [--steps 64] [--zetas 0 1 3 10 30] [--plot examples/zeta_sweep.png]
+        [--checkpoint prior.pt] [--guided-refine-from 0.1 ...]
 
 At 2.0 g/cm3: unguided cells, and cells guided by an sp-rich target (mean DFT spectrum of the held-out
 1.5 g/cm3 cell) and by an sp3-rich target (held-out 2.5 g/cm3 cell), with the generator's default guide for a
@@ -22,6 +23,7 @@ from ase import Atoms
 from ase_xanesgen import DiffusionGenerator, XANESCalculator, gap_energies
 from ase_xanesgen.analysis import hybridisation_fractions
 from ase_xanesgen.analysis.coordination import coordination_counts
+from ase_xanesgen.cli.generate import add_sampler_arguments, sampler_options
 from ase_xanesgen.data.datasets import load_cell
 from ase_xanesgen.diffusion import PriorScore
 from ase_xanesgen.guidance import CoordinationGuide, GuidedScore, XANESGuide, spectrum_guide
@@ -86,13 +88,15 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--zeta", type=float, default=None, help="zeta for the Fig. 5 runs (default: generator's)")
     p.add_argument("--zetas", type=float, nargs="*", default=[0, 1, 3, 10, 30])
     p.add_argument("--checkpoint", help="prior model.pt / last.pt (default: shipped weights)")
+    add_sampler_arguments(p)
     p.add_argument("--device", default=None)
     p.add_argument("--json")
     p.add_argument("--plot", help="zeta sweep figure (PNG)")
     args = p.parse_args(argv)
 
-    gen = (DiffusionGenerator.from_checkpoint(args.checkpoint, device=args.device) if args.checkpoint
-           else DiffusionGenerator(device=args.device))
+    kwargs = {"device": args.device, **sampler_options(args)}
+    gen = DiffusionGenerator.from_checkpoint(args.checkpoint, **kwargs) if args.checkpoint \
+        else DiffusionGenerator(**kwargs)
     calc = XANESCalculator(device="cpu")
     side = (216 * 12.011 / (2.0 * 0.602214076)) ** (1 / 3)
     template = Atoms(cell=[side] * 3, pbc=True)

@@ -31,6 +31,8 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refine-steps", type=int, default=None,
                         help="noise-free denoising iterations after each pass (0: none)")
     parser.add_argument("--refine-from", type=float, default=None, help="noise level t the refinement starts from")
+    parser.add_argument("--guided-refine-from", type=float, default=None,
+                        help="noise level t the refinement starts from when a guide is on")
     parser.add_argument("--max-restarts", type=int, default=None, help="restart cycles on cells with defects")
     parser.add_argument("--restart-radius", type=float, default=None,
                         help="restart cycles re-noise the atoms within this many A of a defect (0: the whole cell)")
@@ -38,7 +40,7 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
 
 def sampler_options(args: argparse.Namespace) -> dict:
     """``DiffusionGenerator`` keyword arguments from :func:`add_sampler_arguments`' options that were given."""
-    names = ("refine_steps", "refine_from", "max_restarts", "restart_radius")
+    names = ("refine_steps", "refine_from", "guided_refine_from", "max_restarts", "restart_radius")
     options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if options.get("restart_radius") == 0:
         options["restart_radius"] = None

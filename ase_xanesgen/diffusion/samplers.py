@@ -107,7 +107,7 @@ def refine(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: System, *, 
     (``benchmarks/prior_structure.py``, docs/prior_model.md).
 
     With a guide in ``score_fn`` the iterations follow the posterior; guided runs start them lower
-    (``DiffusionGenerator(guided_refine_from=0.06)``): from t = 0.3 each full Tweedie jump pulls with the guide
+    (``DiffusionGenerator(guided_refine_from=0.1)``): from t = 0.3 each full Tweedie jump pulls with the guide
     too, ~15x harder in sum than the whole stochastic pass below 0.3 (GAP +0.5 eV/atom for an sp-rich target at
     2.0 g/cm3), while the prior's quench alone undoes the guided bonding.
     """
