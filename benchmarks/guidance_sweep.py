@@ -155,17 +155,18 @@ def main(argv: list[str] | None = None) -> dict:
     target = ref.arrays["xanes"].mean(0)
     tf = hybridisation_fractions(ref)
     sweep = []
-    print(f"\nzeta sweep ({name}):\n{'zeta':>6s} {'specL2':>7s} {'defect':>6s} {'CN4':>6s}")
+    print(f"\nzeta sweep ({name}):\n{'zeta':>6s} {'specL2':>7s} {'defect':>6s} {'CN4':>6s} {'GAP eV':>7s}")
     n_sweep = max(2, args.n // 4)
     for zeta in args.zetas:
         out = gen.generate_batch(template, 2.0, n=n_sweep, seed=1, steps=args.steps, guide=target, zeta=zeta)
         r = cell_figures(out, target, calc)
         sweep.append({"zeta": zeta, **r})
-        print(f"{zeta:6.1f} {r['spectrum_rel_l2']:7.3f} {r['defects']:6.3f} {r['CN4']:6.3f}", flush=True)
+        print(f"{zeta:6.1f} {r['spectrum_rel_l2']:7.3f} {r['defects']:6.3f} {r['CN4']:6.3f} {r['gap_mean_eV']:7.3f}",
+              flush=True)
     results["zeta_sweep"] = sweep
     coord = CoordinationGuide({k: tf[k] for k in ("CN2", "CN3", "CN4")})
     combos = {"xanes": XANESGuide(target), "coordination": coord, "xanes+coordination": XANESGuide(target) + coord}
-    print(f"\ncomposability:\n{'guide':20s} {'specL2':>7s} {'|dCN4|':>7s} {'defect':>6s}")
+    print(f"\ncomposability:\n{'guide':20s} {'specL2':>7s} {'|dCN4|':>7s} {'defect':>6s} {'GAP eV':>7s}")
     results["composability"] = {}
     for label, guide in combos.items():
         out = gen.generate_batch(template, 2.0, n=max(2, args.n // 2), seed=2, steps=args.steps, guide=guide,
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> dict:
         r = cell_figures(out, target, calc)
         r["cn4_error"] = abs(r["CN4"] - tf["CN4"])
         results["composability"][label] = r
-        print(f"{label:20s} {r['spectrum_rel_l2']:7.3f} {r['cn4_error']:7.3f} {r['defects']:6.3f}")
+        print(f"{label:20s} {r['spectrum_rel_l2']:7.3f} {r['cn4_error']:7.3f} {r['defects']:6.3f} {r['gap_mean_eV']:7.3f}")
     if args.plot:
         from matplotlib.figure import Figure
 
