@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--zeta", type=float, default=None, help="zeta for the Fig. 5 runs (default: generator's)")
     p.add_argument("--zetas", type=float, nargs="*", default=[0, 1, 3, 10, 30])
     p.add_argument("--checkpoint", help="prior model.pt / last.pt (default: shipped weights)")
+    p.add_argument("--coordination-t-min", type=float, default=0.0,
+                   help="default guide's coordination term only while t >= this (spectrum_guide)")
     add_sampler_arguments(p)
     p.add_argument("--device", default=None)
     p.add_argument("--json")
@@ -117,8 +119,8 @@ def main(argv: list[str] | None = None) -> dict:
         target = ref.arrays["xanes"].mean(0)
         tf = hybridisation_fractions(ref)
         t0 = time.perf_counter()
-        guided = gen.generate_batch(template, 2.0, n=args.n, seed=0, steps=args.steps, guide=target,
-                                    zeta=args.zeta)
+        guided = gen.generate_batch(template, 2.0, n=args.n, seed=0, steps=args.steps, zeta=args.zeta,
+                                    guide=spectrum_guide(target, coordination_t_min=args.coordination_t_min))
         if not results.get("cost"):
             t_guided = time.perf_counter() - t0
             results["cost"] = {"unguided_run_s": t_free, "guided_run_s": t_guided, "run_ratio": t_guided / t_free}

@@ -69,6 +69,22 @@ def test_summed_guides_add_gradients(gen, target_sp):
     assert torch.allclose(lik["sum"], lik["a"] + lik["b"], atol=1e-4)
 
 
+
+def test_guides_act_only_above_their_t_min(gen, target_sp):
+    """A term with ``t_min`` drops out of the posterior score below it (the rest of the sum stays), and a guided
+    score whose every term is off is the prior's."""
+    prior = PriorScore(gen.model, gen.sde)
+    atoms, system, pos = tiny_system(torch.float32)
+    a = XANESGuide(target_sp)
+    late = CoordinationGuide({"CN3": 0.5, "CN4": 0.5}, t_min=0.25)
+    for t, expected in ((0.2, a), (0.3, a + CoordinationGuide({"CN3": 0.5, "CN4": 0.5}))):
+        got = GuidedScore(prior, a + 2.0 * late * 0.5, 10.0)(pos, t, system)
+        assert torch.allclose(got, GuidedScore(prior, expected, 10.0)(pos, t, system), atol=1e-5)
+    assert not torch.allclose(GuidedScore(prior, late, 10.0)(pos, 0.3, system), prior(pos, 0.3, system), atol=1e-4)
+    assert torch.equal(GuidedScore(prior, late, 10.0)(pos, 0.2, system), prior(pos, 0.2, system))
+    with pytest.raises(ValueError, match="t_min"):
+        CoordinationGuide({"CN3": 1.0}, t_min=1.5)
+
 def test_guided_runs_refine_from_their_own_noise_level(gen, target_sp):
     short = DiffusionGenerator(gen.model, gen.sde, device="cpu", refine_steps=3, max_restarts=0)
     side = (64 * 12.011 / (2.0 * 0.602214076)) ** (1 / 3)

@@ -19,9 +19,14 @@ from ..diffusion.samplers import System
 
 
 class Guide:
-    """Base class: ``residual(x0, system) -> [B]`` differentiable in ``x0``; ``weight`` scales it."""
+    """Base class: ``residual(x0, system) -> [B]`` differentiable in ``x0``; ``weight`` scales it.
+
+    ``t_min``: the guide acts only while the diffusion time ``t >= t_min`` — e.g. a coordination term that shapes
+    the bonding while it forms and leaves the final bond lengths to the prior.
+    """
 
     weight: float = 1.0
+    t_min: float = 0.0
 
     def residual(self, x0: torch.Tensor, system: System) -> torch.Tensor:
         raise NotImplementedError
@@ -43,7 +48,7 @@ class Guide:
 
 class _Scaled(Guide):
     def __init__(self, guide: Guide, factor: float):
-        self.guide, self.weight = guide, factor * guide.weight
+        self.guide, self.weight, self.t_min = guide, factor * guide.weight, guide.t_min
 
     def residual(self, x0: torch.Tensor, system: System) -> torch.Tensor:
         return self.guide.residual(x0, system)
@@ -86,12 +91,18 @@ class GuidedScore:
         self.history: list[dict[str, float]] = []
 
     def __call__(self, pos: torch.Tensor, t: float, system: System) -> torch.Tensor:
+        terms = [g for g in self.guide.terms() if t >= g.t_min]
+        if not terms:  # every guide is switched off at this noise level: the prior alone, no autograd
+            score = self.prior(pos, t, system)
+            self.history.append({"t": t, "residual": float("nan"), "prior_norm": float(score.norm(dim=-1).mean()),
+                                 "likelihood_norm": 0.0})
+            return score
         with torch.enable_grad():
             x_t = pos.detach().requires_grad_(True)
             score = self.prior(x_t, t, system)
             sigma = self.prior.sde.sigma(torch.tensor(t)).item()
             x0 = x_t + sigma**2 * score
-            residual = self.guide.weighted(x0, system)  # [B]
+            residual = sum(g.weighted(x0, system) for g in terms)  # [B]
             n_atoms = torch.bincount(system.batch, minlength=system.num_graphs).to(residual)
             (grad,) = torch.autograd.grad((n_atoms * residual).sum(), x_t)
         likelihood = -self.zeta * grad

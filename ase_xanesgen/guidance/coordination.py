@@ -25,18 +25,21 @@ class CoordinationGuide(Guide):
 
     KEYS = ("CN2", "CN3", "CN4")
 
-    def __init__(self, fractions: dict[str, float], weight: float = 1.0, spread: float = 0.35):
+    def __init__(self, fractions: dict[str, float], weight: float = 1.0, spread: float = 0.35, t_min: float = 0.0):
         unknown = set(fractions) - set(self.KEYS)
         if unknown:
             raise ValueError(f"unknown coordination keys {sorted(unknown)}; use {self.KEYS}")
         values = [float(fractions.get(k, 0.0)) for k in self.KEYS]
         if any(v < 0 or v > 1 for v in values) or sum(values) > 1 + 1e-6:
             raise ValueError(f"fractions must lie in [0, 1] and sum to <= 1, got {fractions}")
+        if not 0.0 <= t_min < 1.0:
+            raise ValueError(f"t_min must lie in [0, 1), got {t_min}")
         self.target = torch.tensor(values)
-        self.weight, self.spread = float(weight), spread
+        self.weight, self.spread, self.t_min = float(weight), spread, float(t_min)
 
     def __repr__(self) -> str:
-        return f"CoordinationGuide({dict(zip(self.KEYS, self.target.tolist()))}, weight={self.weight})"
+        return (f"CoordinationGuide({dict(zip(self.KEYS, self.target.tolist()))}, weight={self.weight}, "
+                f"t_min={self.t_min})")
 
     def fractions(self, pos: torch.Tensor, system: System) -> torch.Tensor:
         """Soft fractions ``[B, 3]``: Gaussian memberships of the soft CN around 2, 3 and 4."""

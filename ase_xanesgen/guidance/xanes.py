@@ -66,14 +66,16 @@ class XANESGuide(Guide):
 
 
 def spectrum_guide(target: np.ndarray | str | os.PathLike, energy: np.ndarray | None = None, *,
-                   coordination_weight: float = DEFAULT_COORDINATION_WEIGHT,
+                   coordination_weight: float = DEFAULT_COORDINATION_WEIGHT, coordination_t_min: float = 0.0,
                    model: SpectrumNet | str | Path | None = None) -> Guide:
     """Guide to a spectrum and to the bonding it implies: ``XANESGuide`` plus a ``CoordinationGuide`` towards
     the CN2/CN3/CN4 fractions unmixed from the same spectrum (``data.unmixing``).
 
     The spectrum network alone can match a spectrum with too little change in bonding (many local motifs
     give similar cell means); the unmixed fractions pin the sp / sp2 / sp3 balance the spectrum reports.
-    ``coordination_weight=0`` gives the plain ``XANESGuide``.
+    ``coordination_weight=0`` gives the plain ``XANESGuide``; ``coordination_t_min`` switches the coordination term
+    off below that diffusion time (it then shapes the bonding while it forms, not the final bond lengths: fewer
+    strained sites, a smaller CN shift; docs/guidance.md).
     """
     if not (math.isfinite(coordination_weight) and coordination_weight >= 0):
         raise ValueError(f"coordination_weight must be a finite number >= 0, got {coordination_weight}")
@@ -85,4 +87,4 @@ def spectrum_guide(target: np.ndarray | str | os.PathLike, energy: np.ndarray | 
         warnings.warn(f"the target spectrum is a poor mix of the sp/sp2/sp3 components (relative misfit "
                       f"{misfit:.2f} > {POOR_FIT}): the unmixed fractions {fractions} may mislead; consider "
                       "coordination_weight=0", stacklevel=2)
-    return guide + CoordinationGuide(fractions, weight=coordination_weight)
+    return guide + CoordinationGuide(fractions, weight=coordination_weight, t_min=coordination_t_min)
