@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--zetas", type=float, nargs="*", default=[0, 1, 3, 10, 30])
     p.add_argument("--checkpoint", help="prior model.pt / last.pt (default: shipped weights)")
     p.add_argument("--coordination-t-min", type=float, default=0.0,
-                   help="default guide's coordination term only while t >= this (spectrum_guide)")
+                   help="Fig. 5 runs: the default guide's coordination term only while t >= this")
     add_sampler_arguments(p)
     p.add_argument("--device", default=None)
     p.add_argument("--json")

@@ -21,7 +21,7 @@ from ase_xanesgen.data.datasets import load_cell
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--starts", type=float, nargs="+", default=[0.3, 0.06])
+    p.add_argument("--starts", type=float, nargs="+", default=[0.3, 0.1, 0.06])
     p.add_argument("--n", type=int, default=8)
     p.add_argument("--target", default="d1.5_9", help="held-out cell whose mean spectrum is the target")
     args = p.parse_args(argv)

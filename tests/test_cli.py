@@ -59,3 +59,16 @@ def test_generate_from_template_file(tmp_path, data_dir):
     assert main(["generate", "--template", str(template), "--steps", "3", "--seed", "1", "--device", "cpu",
                  "-o", str(out)]) == 0
     assert len(read(out)) == 216
+
+
+def test_sampler_options_reach_the_generator():
+    """The sampler flags (shared by ``generate`` and the benchmarks) become DiffusionGenerator keywords."""
+    import argparse
+
+    from ase_xanesgen.cli.generate import add_sampler_arguments, sampler_options
+
+    parser = argparse.ArgumentParser()
+    add_sampler_arguments(parser)
+    args = parser.parse_args(["--guided-refine-from", "0.08", "--restart-radius", "0", "--max-restarts", "2"])
+    assert sampler_options(args) == {"guided_refine_from": 0.08, "restart_radius": None, "max_restarts": 2}
+    assert sampler_options(parser.parse_args([])) == {}

@@ -7,7 +7,7 @@ from ase.build import bulk
 from ase_xanesgen import DiffusionGenerator
 from ase_xanesgen.data.datasets import load_cell
 from ase_xanesgen.diffusion import PriorScore, System
-from ase_xanesgen.guidance import CoordinationGuide, GuidedScore, XANESGuide
+from ase_xanesgen.guidance import CoordinationGuide, GuidedScore, XANESGuide, spectrum_guide
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +84,10 @@ def test_guides_act_only_above_their_t_min(gen, target_sp):
     assert torch.equal(GuidedScore(prior, late, 10.0)(pos, 0.2, system), prior(pos, 0.2, system))
     with pytest.raises(ValueError, match="t_min"):
         CoordinationGuide({"CN3": 1.0}, t_min=1.5)
+    with pytest.raises(ValueError, match="coordination_t_min"):
+        spectrum_guide(target_sp, coordination_weight=0.0, coordination_t_min=-0.1)
+    assert spectrum_guide(target_sp, coordination_t_min=0.2).terms()[1].t_min == 0.2
+
 
 def test_guided_runs_refine_from_their_own_noise_level(gen, target_sp):
     short = DiffusionGenerator(gen.model, gen.sde, device="cpu", refine_steps=3, max_restarts=0)

@@ -20,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zeta", type=float, default=None, help="guidance strength")
     parser.add_argument("--coordination-weight", type=float, default=None,
                         help="weight of the coordination fractions unmixed from the spectrum (0: spectrum only; default 0.5)")
+    parser.add_argument("--coordination-t-min", type=float, default=0.0,
+                        help="the coordination term acts only while t >= this (e.g. 0.2: fewer strained sites)")
     add_sampler_arguments(parser)
     parser.add_argument("--checkpoint", help="prior weights (default: shipped)")
     parser.add_argument("--device", default=None)
@@ -85,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
 
         energy, intensity = read_spectrum(args.guide)
         weight = {} if args.coordination_weight is None else {"coordination_weight": args.coordination_weight}
-        guide = spectrum_guide(intensity, energy, **weight)
+        guide = spectrum_guide(intensity, energy, coordination_t_min=args.coordination_t_min, **weight)
         extra = {"guide": guide, "zeta": args.zeta}
     images = gen.generate_batch(template, args.density, n=args.n, seed=args.seed, steps=args.steps,
                                 trajectory=args.trajectory, progress=True, **extra)

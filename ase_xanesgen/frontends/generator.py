@@ -126,8 +126,9 @@ class DiffusionGenerator:
 
         Returns:
             ``n`` ``Atoms`` with ``info["restarts"]`` and ``info["cn_counts"]`` (CN 0..8 histogram); guided
-            runs add ``info["guide_residual"]`` (final residual) and ``info["guide_history"]`` (per score
-            evaluation: t, mean residual, mean prior-score and likelihood norms; t runs 1 (or
+            runs add ``info["guide_residual"]`` (final residual of the whole guide) and ``info["guide_history"]``
+            (per score evaluation: t, mean residual of the terms active at t (NaN when none is: see
+            ``Guide.t_min``), mean prior-score and likelihood norms; t runs 1 (or
             ``start_time``) -> ``guided_refine_from`` over the Euler-Maruyama steps, then -> 0.01 over the
             refinement, and ``t_restart`` -> ``guided_refine_from`` -> 0.01 over each restart; a ``start_time``
             below ``guided_refine_from`` runs to 0.001 first and refines from ``start_time``).

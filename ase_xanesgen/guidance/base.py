@@ -22,7 +22,7 @@ class Guide:
     """Base class: ``residual(x0, system) -> [B]`` differentiable in ``x0``; ``weight`` scales it.
 
     ``t_min``: the guide acts only while the diffusion time ``t >= t_min`` — e.g. a coordination term that shapes
-    the bonding while it forms and leaves the final bond lengths to the prior.
+    the bonding while it forms and leaves the final bond lengths to the prior. A sum's terms keep their own.
     """
 
     weight: float = 1.0
@@ -48,7 +48,11 @@ class Guide:
 
 class _Scaled(Guide):
     def __init__(self, guide: Guide, factor: float):
-        self.guide, self.weight, self.t_min = guide, factor * guide.weight, guide.t_min
+        self.guide, self.weight = guide, factor * guide.weight
+
+    @property
+    def t_min(self) -> float:  # the scaled guide's, also when it is set later
+        return self.guide.t_min
 
     def residual(self, x0: torch.Tensor, system: System) -> torch.Tensor:
         return self.guide.residual(x0, system)

@@ -79,6 +79,8 @@ def spectrum_guide(target: np.ndarray | str | os.PathLike, energy: np.ndarray | 
     """
     if not (math.isfinite(coordination_weight) and coordination_weight >= 0):
         raise ValueError(f"coordination_weight must be a finite number >= 0, got {coordination_weight}")
+    if not 0.0 <= coordination_t_min < 1.0:
+        raise ValueError(f"coordination_t_min must lie in [0, 1), got {coordination_t_min}")
     guide = XANESGuide(target, energy, model=model)
     if coordination_weight == 0:
         return guide
