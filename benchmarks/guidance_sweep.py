@@ -23,7 +23,7 @@ from ase import Atoms
 from ase_xanesgen import DiffusionGenerator, XANESCalculator, gap_energies
 from ase_xanesgen.analysis import hybridisation_fractions
 from ase_xanesgen.analysis.coordination import coordination_counts
-from ase_xanesgen.cli.generate import add_sampler_arguments, sampler_options
+from ase_xanesgen.cli.generate import add_sampler_arguments, generator_from_args
 from ase_xanesgen.data.datasets import load_cell
 from ase_xanesgen.diffusion import PriorScore
 from ase_xanesgen.guidance import CoordinationGuide, GuidedScore, XANESGuide, spectrum_guide
@@ -96,9 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--plot", help="zeta sweep figure (PNG)")
     args = p.parse_args(argv)
 
-    kwargs = {"device": args.device, **sampler_options(args)}
-    gen = DiffusionGenerator.from_checkpoint(args.checkpoint, **kwargs) if args.checkpoint \
-        else DiffusionGenerator(**kwargs)
+    gen = generator_from_args(args)
     calc = XANESCalculator(device="cpu")
     side = (216 * 12.011 / (2.0 * 0.602214076)) ** (1 / 3)
     template = Atoms(cell=[side] * 3, pbc=True)

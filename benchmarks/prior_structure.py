@@ -19,9 +19,8 @@ from ase import Atoms
 
 from ase_xanesgen import gap_energies
 from ase_xanesgen.analysis import bond_angles, hybridisation_fractions, rdf_first_peak
-from ase_xanesgen.cli.generate import add_sampler_arguments, sampler_options
+from ase_xanesgen.cli.generate import add_sampler_arguments, generator_from_args
 from ase_xanesgen.data.datasets import density_of, load_dataset
-from ase_xanesgen.frontends.generator import DiffusionGenerator
 
 DENSITIES = (1.5, 2.0, 2.5, 3.0, 3.5)
 KEYS = ("CN2", "CN3", "CN4")
@@ -74,9 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--json", help="write the figures here")
     args = p.parse_args(argv)
 
-    kwargs = {"device": args.device, **sampler_options(args)}
-    gen = DiffusionGenerator.from_checkpoint(args.checkpoint, **kwargs) if args.checkpoint \
-        else DiffusionGenerator(**kwargs)
+    gen = generator_from_args(args)
     cells = load_dataset(args.data, with_spectra=False)
     results = {}
     print(f"{'rho':>4} | {'CN2 gen/md':>11} {'CN3 gen/md':>11} {'CN4 gen/md':>11} | {'max|d|':>6} "

@@ -49,6 +49,16 @@ def sampler_options(args: argparse.Namespace) -> dict:
     return options
 
 
+def generator_from_args(args: argparse.Namespace):
+    """The ``DiffusionGenerator`` that ``--checkpoint``, ``--device`` and the sampler options ask for."""
+    from ..frontends.generator import DiffusionGenerator
+
+    options = {"device": args.device, **sampler_options(args)}
+    if args.checkpoint:
+        return DiffusionGenerator.from_checkpoint(args.checkpoint, **options)
+    return DiffusionGenerator(**options)
+
+
 def template_for(args: argparse.Namespace):
     from ase import Atoms
     from ase.io import read
@@ -74,11 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ase.io import write
 
-    from ..frontends.generator import DiffusionGenerator
-
-    options = {"device": args.device, **sampler_options(args)}
-    gen = (DiffusionGenerator.from_checkpoint(args.checkpoint, **options) if args.checkpoint
-           else DiffusionGenerator(**options))
+    gen = generator_from_args(args)
     template = template_for(args)
     extra = {}
     if args.guide:
