@@ -19,12 +19,13 @@ HERE = Path(__file__).parent
 def ship(name: str, *sources: str | Path) -> dict:
     """Ship the EMA weights of ``sources`` (one checkpoint, or several averaged with equal weights)."""
     ckpts = [c.get("ema", c) for c in map(load, sources)]
-    ckpt = ckpts[0] if len(ckpts) == 1 else average(ckpts)
-    if len(ckpts) > 1:
+    averaged = len(ckpts) > 1
+    ckpt = average(ckpts) if averaged else ckpts[0]
+    if averaged:
         ckpt["meta"]["average_of"] = [dict(a, source=str(s)) for a, s in zip(ckpt["meta"]["average_of"], sources)]
     from_dict(ckpt)  # must rebuild
     target = HERE / f"{name}.pt"
-    if len(sources) > 1 or Path(sources[0]).resolve() != target.resolve():
+    if averaged or Path(sources[0]).resolve() != target.resolve():
         import torch
 
         torch.save(ckpt, target)
@@ -32,7 +33,7 @@ def ship(name: str, *sources: str | Path) -> dict:
     registry = json.loads(registry_file.read_text()) if registry_file.exists() else {}
     registry[name] = {"file": target.name, "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
                       "model_args": ckpt["model_args"],
-                      "step": [a["step"] for a in ckpt["meta"]["average_of"]] if len(ckpts) > 1
+                      "step": [a["step"] for a in ckpt["meta"]["average_of"]] if averaged
                       else ckpt["meta"].get("step")}
     registry_file.write_text(json.dumps(registry, indent=2) + "\n")
     return registry[name]
