@@ -5,9 +5,10 @@
 
 At 2.0 g/cm3: unguided cells, and cells guided by an sp-rich target (mean DFT spectrum of the held-out
 1.5 g/cm3 cell) and by an sp3-rich target (held-out 2.5 g/cm3 cell), with the generator's default guide for a
-spectrum (``spectrum_guide``: XANES + coordination fractions unmixed from the spectrum) and with the spectrum
-alone (``XANESGuide``). Prints CN fractions, defect fraction, GAP mean energy, the relative L2 distance of the
-predicted mean spectrum to each target, and the cost of a guided step against an unguided one.
+spectrum (``spectrum_guide``: XANES + coordination fractions unmixed from the spectrum + ring strain) and with the
+spectrum alone (``XANESGuide``). Prints CN fractions, defect fraction, GAP mean energy (and per CN), the fraction of
+bond angles below 75 degrees (three-membered rings), the relative L2 distance of the predicted mean spectrum to each
+target, and the cost of a guided step against an unguided one.
 """
 
 from __future__ import annotations
@@ -21,37 +22,43 @@ import torch
 from ase import Atoms
 
 from ase_xanesgen import DiffusionGenerator, XANESCalculator, gap_energies
-from ase_xanesgen.analysis import hybridisation_fractions
+from ase_xanesgen.analysis import bond_angles, hybridisation_fractions
 from ase_xanesgen.analysis.coordination import coordination_counts
 from ase_xanesgen.cli.generate import add_sampler_arguments, generator_from_args
 from ase_xanesgen.data.datasets import load_cell
 from ase_xanesgen.diffusion import PriorScore
-from ase_xanesgen.guidance import CoordinationGuide, GuidedScore, XANESGuide, spectrum_guide
+from ase_xanesgen.guidance import CoordinationGuide, GuidedScore, RingStrainGuide, XANESGuide, spectrum_guide
+from ase_xanesgen.guidance.xanes import DEFAULT_COORDINATION_WEIGHT, DEFAULT_RING_STRAIN_WEIGHT
 
 #: held-out cells of the topology split (data.datasets.split_by_topology)
 TARGETS = {"sp-rich (1.5 g/cm3 d1.5_9)": "d1.5_9", "sp3-rich (2.5 g/cm3 d2.5_4)": "d2.5_4"}
 
 
-def step_cost(gen: DiffusionGenerator, template: Atoms, target: np.ndarray, n: int, reps: int = 5) -> dict:
-    """Seconds of one unguided and one guided score evaluation on ``n`` cells at t = 0.3, best of ``reps``
-    alternating evaluations (this VM's speed drifts by 10-30 % over minutes)."""
-    atoms = gen.fill(template, 2.0)
-    system = gen._system(atoms, n)
-    pos = gen.sde.prior_sample(system.cell, system.batch, torch.Generator(gen.device).manual_seed(0))
+def step_cost(gen: DiffusionGenerator, cells: list[Atoms], target: np.ndarray, reps: int = 5,
+              times_t: tuple[float, ...] = (0.9, 0.3, 0.05)) -> dict:
+    """Seconds of one unguided and one guided score evaluation at each ``t``, on the ``cells`` re-noised to that
+    level (states the sampler visits; until session 5 this timed uniform t = 1 positions at t = 0.3), best of
+    ``reps`` alternating evaluations (this VM's speed drifts by 10-30 % over minutes)."""
+    system = gen._system(cells[0], len(cells))
+    clean = torch.tensor(np.concatenate([a.positions for a in cells]), dtype=torch.float32, device=gen.device)
+    noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(0)).to(clean)
     prior = PriorScore(gen.model, gen.sde)
     guided = GuidedScore(prior, spectrum_guide(target), 10.0)
-    times: dict[str, list[float]] = {"unguided_step_s": [], "guided_step_s": []}
-    for k in range(reps + 1):  # the first round warms up
-        for label, fn in (("unguided_step_s", prior), ("guided_step_s", guided)):
-            with torch.no_grad() if fn is prior else torch.enable_grad():
-                t0 = time.perf_counter()
-                fn(pos, 0.3, system)
-                if pos.is_cuda:
-                    torch.cuda.synchronize()
-            if k:
-                times[label].append(time.perf_counter() - t0)
-    out = {label: min(t) for label, t in times.items()}
-    out["step_ratio"] = out["guided_step_s"] / out["unguided_step_s"]
+    out = {}
+    for t in times_t:
+        pos = clean + gen.sde.sigma(torch.tensor(t)).item() * noise
+        seconds: dict[str, list[float]] = {"unguided": [], "guided": []}
+        for k in range(reps + 1):  # the first round warms up
+            for label, fn in (("unguided", prior), ("guided", guided)):
+                with torch.no_grad() if fn is prior else torch.enable_grad():
+                    t0 = time.perf_counter()
+                    fn(pos, t, system)
+                    if pos.is_cuda:
+                        torch.cuda.synchronize()
+                if k:
+                    seconds[label].append(time.perf_counter() - t0)
+        out[t] = {"unguided_step_s": min(seconds["unguided"]), "guided_step_s": min(seconds["guided"])}
+        out[t]["step_ratio"] = out[t]["guided_step_s"] / out[t]["unguided_step_s"]
     return out
 
 
@@ -63,7 +70,7 @@ def cell_figures(images: list[Atoms], target: np.ndarray, calc: XANESCalculator)
             "CN4": float(np.mean([f["CN4"] for f in fr])), "CN4_std": float(np.std([f["CN4"] for f in fr])),
             "defects": float(np.mean([f["CN<=1"] + f["CN>=5"] for f in fr])),
             "spectrum_rel_l2": float(np.linalg.norm(mean - target) / np.linalg.norm(target)),
-            **gap_by_coordination(images)}
+            "acute_angles": float(np.mean(bond_angles(images) < 75.0)), **gap_by_coordination(images)}
 
 
 def gap_by_coordination(images: list[Atoms]) -> dict:
@@ -110,8 +117,9 @@ def main(argv: list[str] | None = None) -> dict:
     md = [load_cell(n) for n in ("d2.0_1", "d0.0_14", "d0.0_15")]
     md_gap = gap_by_coordination(md)
     results["md_2.0_gap_mean_eV"], results["md_2.0_gap_by_cn"] = md_gap["gap_mean_eV"], md_gap
-    print(f"MD 2.0 g/cm3 GAP mean energy: {md_gap['gap_mean_eV']:.3f} eV/atom; " + per_cn(md_gap))
-    header = (f"{'run':34s} {'CN2':>12s} {'CN4':>12s} {'defect':>6s} {'specL2':>7s} {'GAP eV':>7s}"
+    print(f"MD 2.0 g/cm3 GAP mean energy: {md_gap['gap_mean_eV']:.3f} eV/atom; " + per_cn(md_gap)
+          + f"; bond angles < 75 deg: {np.mean(bond_angles(md) < 75.0):.3f}")
+    header = (f"{'run':34s} {'CN2':>12s} {'CN4':>12s} {'defect':>6s} {'specL2':>7s} {'<75deg':>6s} {'GAP eV':>7s}"
               "  GAP per CN2 / CN3 / CN4 atom")
     for name, ref in refs.items():
         target = ref.arrays["xanes"].mean(0)
@@ -140,15 +148,18 @@ def main(argv: list[str] | None = None) -> dict:
         for label in ("unguided", "guided", "xanes_only"):
             r = rows[label]
             print(f"{label:34s} {r['CN2']:.3f}±{r['CN2_std']:.3f} {r['CN4']:.3f}±{r['CN4_std']:.3f} "
-                  f"{r['defects']:6.3f} {r['spectrum_rel_l2']:7.3f} {r['gap_mean_eV']:7.3f}  {per_cn(r)}")
+                  f"{r['defects']:6.3f} {r['spectrum_rel_l2']:7.3f} {r['acute_angles']:6.3f} {r['gap_mean_eV']:7.3f}  "
+                  f"{per_cn(r)}")
             if label != "unguided":
                 print(f"  {label}: moved {rows[f'{label}_fraction_moved']:.2f} of the way to the target {key}; "
                       f"beyond 2 sigma: {rows[f'{label}_beyond_2sigma']}; spectrum distance unguided/guided = "
                       f"{rows[f'{label}_spectrum_l2_ratio']:.2f}")
-    results["cost"].update(step_cost(gen, template, list(refs.values())[0].arrays["xanes"].mean(0), args.n))
+    results["cost"]["steps"] = step_cost(gen, free, list(refs.values())[0].arrays["xanes"].mean(0))
     c = results["cost"]
-    print(f"\ncost: guided/unguided step = {c['step_ratio']:.2f} ({c['guided_step_s']:.3f} / "
-          f"{c['unguided_step_s']:.3f} s for {args.n} cells); whole run incl. restarts = {c['run_ratio']:.2f}")
+    print(f"\ncost ({args.n} cells): whole guided run / unguided run (restarts included) = {c['run_ratio']:.2f}")
+    for t, r in c["steps"].items():
+        print(f"  one evaluation at t = {t}: guided / unguided = {r['step_ratio']:.2f} ({r['guided_step_s']:.3f} / "
+              f"{r['unguided_step_s']:.3f} s)")
 
     # zeta sweep on the sp3-rich target, and composability with a coordination guide
     name, ref = list(refs.items())[1]
@@ -164,9 +175,12 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{zeta:6.1f} {r['spectrum_rel_l2']:7.3f} {r['defects']:6.3f} {r['CN4']:6.3f} {r['gap_mean_eV']:7.3f}",
               flush=True)
     results["zeta_sweep"] = sweep
-    coord = CoordinationGuide({k: tf[k] for k in ("CN2", "CN3", "CN4")})
-    combos = {"xanes": XANESGuide(target), "coordination": coord, "xanes+coordination": XANESGuide(target) + coord}
-    print(f"\ncomposability:\n{'guide':20s} {'specL2':>7s} {'|dCN4|':>7s} {'defect':>6s} {'GAP eV':>7s}")
+    # the terms at the weights spectrum_guide sums them with; the coordination term towards the true fractions
+    coord = CoordinationGuide({k: tf[k] for k in ("CN2", "CN3", "CN4")}, weight=DEFAULT_COORDINATION_WEIGHT)
+    ring = RingStrainGuide(weight=DEFAULT_RING_STRAIN_WEIGHT)
+    combos = {"xanes": XANESGuide(target), "coordination": coord, "xanes+coordination": XANESGuide(target) + coord,
+              "coordination+ring strain": coord + ring, "xanes+coord+ring strain": XANESGuide(target) + coord + ring}
+    print(f"\ncomposability:\n{'guide':24s} {'specL2':>7s} {'|dCN4|':>7s} {'defect':>6s} {'<75deg':>6s} {'GAP eV':>7s}")
     results["composability"] = {}
     for label, guide in combos.items():
         out = gen.generate_batch(template, 2.0, n=max(2, args.n // 2), seed=2, steps=args.steps, guide=guide,
@@ -174,7 +188,8 @@ def main(argv: list[str] | None = None) -> dict:
         r = cell_figures(out, target, calc)
         r["cn4_error"] = abs(r["CN4"] - tf["CN4"])
         results["composability"][label] = r
-        print(f"{label:20s} {r['spectrum_rel_l2']:7.3f} {r['cn4_error']:7.3f} {r['defects']:6.3f} {r['gap_mean_eV']:7.3f}")
+        print(f"{label:24s} {r['spectrum_rel_l2']:7.3f} {r['cn4_error']:7.3f} {r['defects']:6.3f} "
+              f"{r['acute_angles']:6.3f} {r['gap_mean_eV']:7.3f}")
     if args.plot:
         from matplotlib.figure import Figure
 

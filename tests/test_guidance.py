@@ -7,7 +7,8 @@ from ase.build import bulk
 from ase_xanesgen import DiffusionGenerator
 from ase_xanesgen.data.datasets import load_cell
 from ase_xanesgen.diffusion import PriorScore, System
-from ase_xanesgen.guidance import CoordinationGuide, GuidedScore, XANESGuide, spectrum_guide
+from ase_xanesgen.guidance import CoordinationGuide, GuidedScore, RingStrainGuide, XANESGuide, spectrum_guide
+from ase_xanesgen.guidance import base as guidance_base
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +145,48 @@ def test_rdf_guide_matches_analysis_and_rejects_bad_targets(cell_2g):
         RDFGuide(np.linspace(1.5, 3, 10), np.ones(10))
     with pytest.raises(ValueError, match="NaN"):
         RDFGuide(np.linspace(0, 5, 10), np.full(10, np.nan))
+
+
+def cell_system(atoms, dtype=torch.float32):
+    return System(torch.tensor(atoms.numbers), torch.tensor(atoms.cell.array, dtype=dtype)[None],
+                  torch.zeros(len(atoms), dtype=torch.long))
+
+
+def test_ring_strain_guide_counts_acute_angles_and_opens_them(cell_2g, data_dir):
+    from ase_xanesgen.analysis import bond_angles
+
+    guide = RingStrainGuide()
+    fractions = []
+    for atoms in (cell_2g, load_cell("d2.5_4", data_dir)):
+        system = cell_system(atoms)
+        pos = torch.tensor(atoms.positions, dtype=torch.float32, requires_grad=True)
+        frac = guide.acute_fraction(pos, system)
+        # the soft fraction is the hard count of bond angles below 75 degrees (measured 0.036 and 0.009)
+        assert frac.item() == pytest.approx(np.mean(bond_angles(atoms) < 75.0), abs=0.005)
+        fractions.append(frac.item())
+        (grad,) = torch.autograd.grad(guide.residual(pos, system).sum(), pos)
+        step = pos.detach() - 0.1 * grad / grad.norm(dim=1).max()  # at most 0.1 A down the gradient
+        assert guide.acute_fraction(step, system).item() < 0.97 * frac.item()  # measured 0.95x and 0.86x
+    assert fractions[1] < fractions[0]  # the sp3-rich 2.5 g/cm3 cell has fewer three-rings than the 2.0 one
+    system = cell_system(cell_2g)
+    assert RingStrainGuide(max_fraction=0.2).residual(torch.tensor(cell_2g.positions, dtype=torch.float32),
+                                                      system).item() == 0.0
+    for bad in ({"max_fraction": 1.0}, {"angle": 0.0}):
+        with pytest.raises(ValueError):
+            RingStrainGuide(**bad)
+
+
+def test_summed_guides_share_one_graph_of_x0(cell_2g, target_sp):
+    """The terms of a sum evaluate one graph of x0 (the spectrum's 3 A graph, filtered for the 2.35 A terms) and
+    give the residuals of graphs built term by term."""
+    guide = spectrum_guide(target_sp)
+    system = cell_system(cell_2g)
+    x0 = torch.tensor(cell_2g.positions, dtype=torch.float32)
+    shared = guide.residual(x0, system)
+    assert guidance_base._last_graph[3] == guide.terms()[0].model.cutoff
+    separate = sum(g.weighted(x0.clone(), system) for g in guide.terms())  # a new tensor each: a new graph
+    assert torch.allclose(shared, separate, atol=1e-6)
+    moved = x0.clone()
+    guide.residual(moved, system)
+    moved[0] = moved[1] + torch.tensor([1.2, 0.0, 0.0])  # changed in place (new bonds): not the remembered graph
+    assert torch.allclose(guide.residual(moved, system), guide.residual(moved.clone(), system), atol=1e-6)

@@ -4,7 +4,8 @@ import pytest
 from ase_xanesgen.analysis import hybridisation_fractions
 from ase_xanesgen.data.datasets import load_dataset, split_by_topology
 from ase_xanesgen.data.unmixing import coordination_spectra, shipped_coordination_spectra, unmix_coordination
-from ase_xanesgen.guidance import CoordinationGuide, XANESGuide, spectrum_guide
+from ase_xanesgen.guidance import CoordinationGuide, RingStrainGuide, XANESGuide, spectrum_guide
+from ase_xanesgen.guidance.xanes import DEFAULT_RING_STRAIN_WEIGHT
 
 
 def test_unmixing_recovers_held_out_fractions(data_dir):
@@ -46,11 +47,15 @@ def test_unmixing_rejects_bad_input(cell_2g):
 def test_spectrum_guide_adds_the_unmixed_coordination(cell_2g):
     y = cell_2g.arrays["xanes"].mean(0)
     guide = spectrum_guide(y, coordination_weight=0.5)
-    xanes, coord = guide.terms()
+    xanes, coord, ring = guide.terms()
     assert isinstance(xanes, XANESGuide) and isinstance(coord, CoordinationGuide)
+    assert isinstance(ring, RingStrainGuide) and ring.weight == DEFAULT_RING_STRAIN_WEIGHT
     assert coord.weight == 0.5
+    assert len(spectrum_guide(y, ring_strain_weight=0).terms()) == 2
     expected = unmix_coordination(y)
     np.testing.assert_allclose(coord.target.numpy(), [expected[k] for k in CoordinationGuide.KEYS], atol=1e-6)
     assert isinstance(spectrum_guide(y, coordination_weight=0), XANESGuide)
     with pytest.raises(ValueError, match="coordination_weight"):
         spectrum_guide(y, coordination_weight=float("nan"))
+    with pytest.raises(ValueError, match="ring_strain_weight"):
+        spectrum_guide(y, ring_strain_weight=-1.0)

@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="weight of the coordination fractions unmixed from the spectrum (0: spectrum only; default 0.5)")
     parser.add_argument("--coordination-t-min", type=float, default=0.0,
                         help="the coordination term acts only while t >= this (e.g. 0.2: fewer strained sites)")
+    parser.add_argument("--ring-strain-weight", type=float, default=None,
+                        help="weight of the term against three-membered rings (0: off; default 0.5)")
     add_sampler_arguments(parser)
     parser.add_argument("--checkpoint", help="prior weights (default: shipped)")
     parser.add_argument("--device", default=None)
@@ -92,8 +94,9 @@ def run(args: argparse.Namespace) -> int:
         from ..guidance import spectrum_guide
 
         energy, intensity = read_spectrum(args.guide)
-        weight = {} if args.coordination_weight is None else {"coordination_weight": args.coordination_weight}
-        guide = spectrum_guide(intensity, energy, coordination_t_min=args.coordination_t_min, **weight)
+        weights = {name: value for name in ("coordination_weight", "ring_strain_weight")
+                   if (value := getattr(args, name)) is not None}
+        guide = spectrum_guide(intensity, energy, coordination_t_min=args.coordination_t_min, **weights)
         extra = {"guide": guide, "zeta": args.zeta}
     images = gen.generate_batch(template, args.density, n=args.n, seed=args.seed, steps=args.steps,
                                 trajectory=args.trajectory, progress=True, **extra)

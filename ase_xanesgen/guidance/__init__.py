@@ -3,6 +3,7 @@
 from .base import Guide, GuidedScore, SumGuide
 from .coordination import CoordinationGuide
 from .pdf import RDFGuide
+from .ring_strain import RingStrainGuide
 from .xanes import XANESGuide, spectrum_guide
 
-__all__ = ["CoordinationGuide", "Guide", "GuidedScore", "RDFGuide", "SumGuide", "XANESGuide", "spectrum_guide"]
+__all__ = ["CoordinationGuide", "Guide", "GuidedScore", "RDFGuide", "RingStrainGuide", "SumGuide", "XANESGuide", "spectrum_guide"]

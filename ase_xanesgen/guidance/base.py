@@ -13,9 +13,35 @@ atoms ``N_g`` of each graph keeps the per-atom pull independent of the cell size
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 
 from ..diffusion.samplers import System
+from ..graph.neighbours import edge_vectors, radius_graph_pbc
+
+#: the last graph built by :func:`guide_graph`: (positions, their version, system, cut-off, edges, shifts)
+_last_graph: tuple | None = None
+
+
+def guide_graph(x0: torch.Tensor, system: System, cutoff: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``radius_graph_pbc`` of ``x0`` for a guide, shared by the terms of a sum within one posterior step.
+
+    Each term needs a graph of the same denoised estimate (spectrum 3 A, coordination and ring strain 2.35 A);
+    building one per term cost ~11 ms each for 16 cells. The last graph is remembered for the very tensor ``x0``
+    (same object, not modified since) and ``system``; a smaller cut-off filters it, a larger one rebuilds.
+    """
+    global _last_graph
+    if _last_graph is not None:
+        ref, version, sys_ref, built_cutoff, edge_index, shifts = _last_graph
+        if ref() is x0 and version == x0._version and sys_ref() is system and cutoff <= built_cutoff:
+            if cutoff == built_cutoff:
+                return edge_index, shifts
+            keep = edge_vectors(x0.detach(), system.cell, system.batch, edge_index, shifts).norm(dim=-1) < cutoff
+            return edge_index[:, keep], shifts[keep]
+    edge_index, shifts = radius_graph_pbc(x0.detach(), system.cell, system.batch, cutoff)
+    _last_graph = (weakref.ref(x0), x0._version, weakref.ref(system), cutoff, edge_index, shifts)
+    return edge_index, shifts
 
 
 class Guide:

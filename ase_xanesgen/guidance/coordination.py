@@ -7,14 +7,14 @@ from torch_geometric.nn import global_mean_pool
 
 from ..data.datasets import CC_BOND_CUTOFF
 from ..diffusion.samplers import System
-from ..graph.neighbours import edge_vectors, radius_graph_pbc
-from .base import Guide
+from ..graph.neighbours import edge_vectors
+from .base import Guide, guide_graph
 
 
 def soft_coordination(pos: torch.Tensor, system: System, cutoff: float = CC_BOND_CUTOFF, width: float = 0.05
                       ) -> torch.Tensor:
     """``[N]`` sum over neighbours of a Fermi switch ``1 / (1 + exp((d - cutoff) / width))``."""
-    edge_index, shifts = radius_graph_pbc(pos.detach(), system.cell, system.batch, cutoff + 10 * width)
+    edge_index, shifts = guide_graph(pos, system, cutoff + 10 * width)
     d = edge_vectors(pos, system.cell, system.batch, edge_index, shifts).norm(dim=-1)
     return torch.zeros(pos.shape[0], device=pos.device, dtype=pos.dtype).index_add_(
         0, edge_index[0], torch.sigmoid((cutoff - d) / width))

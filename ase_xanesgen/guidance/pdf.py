@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from ..diffusion.samplers import System
-from ..graph.neighbours import edge_vectors, radius_graph_pbc
-from .base import Guide
+from ..graph.neighbours import edge_vectors
+from .base import Guide, guide_graph
 
 
 class RDFGuide(Guide):
@@ -39,7 +39,7 @@ class RDFGuide(Guide):
 
     def rdf(self, pos: torch.Tensor, system: System) -> torch.Tensor:
         """Smoothed g(r) ``[B, bins]`` of each cell, differentiable in ``pos``."""
-        edge_index, shifts = radius_graph_pbc(pos.detach(), system.cell, system.batch, self.r_max + 4 * self.smear)
+        edge_index, shifts = guide_graph(pos, system, self.r_max + 4 * self.smear)
         d = edge_vectors(pos, system.cell, system.batch, edge_index, shifts).norm(dim=-1)
         centres = self.centres.to(pos)
         kernel = torch.exp(-0.5 * ((d[:, None] - centres) / self.smear) ** 2) / (self.smear * math.sqrt(2 * math.pi))

@@ -16,13 +16,17 @@ from ..data.unmixing import POOR_FIT, unmix_coordination
 from ..diffusion.samplers import System
 from ..frontends.xanes_calculator import load_spectrum_model
 from ..nn.spectrum import SpectrumNet, spectra_of
-from .base import Guide
+from .base import Guide, guide_graph
 from .coordination import CoordinationGuide
+from .ring_strain import RingStrainGuide
 
 
 #: weight of the unmixed coordination term in ``spectrum_guide`` (``benchmarks/guidance_sweep.py``: at 0.5 the
 #: CN shift matches weight 1 within the seed spread, with cells up to 0.17 eV/atom lower in GAP energy)
 DEFAULT_COORDINATION_WEIGHT = 0.5
+#: weight of the ring-strain term in ``spectrum_guide`` (session 6, 8 cells: 0.35 leaves the sp3-rich cells 0.17
+#: eV/atom above MD, 0.75 and 1 halve their CN shift; 0.5 keeps both targets' shifts and lowers their energies)
+DEFAULT_RING_STRAIN_WEIGHT = 0.5
 
 
 class XANESGuide(Guide):
@@ -57,7 +61,8 @@ class XANESGuide(Guide):
     def mean_spectra(self, pos: torch.Tensor, system: System) -> torch.Tensor:
         """Cell-mean spectra ``[B, 100]``, differentiable in ``pos``."""
         self.model.to(pos.device)
-        spectra = spectra_of(self.model, pos, system.z, system.cell, system.batch)
+        spectra = spectra_of(self.model, pos, system.z, system.cell, system.batch,
+                             guide_graph(pos, system, self.model.cutoff))
         return global_mean_pool(spectra, system.batch, size=system.num_graphs)
 
     def residual(self, x0: torch.Tensor, system: System) -> torch.Tensor:
@@ -67,18 +72,22 @@ class XANESGuide(Guide):
 
 def spectrum_guide(target: np.ndarray | str | os.PathLike, energy: np.ndarray | None = None, *,
                    coordination_weight: float = DEFAULT_COORDINATION_WEIGHT, coordination_t_min: float = 0.0,
+                   ring_strain_weight: float = DEFAULT_RING_STRAIN_WEIGHT,
                    model: SpectrumNet | str | Path | None = None) -> Guide:
     """Guide to a spectrum and to the bonding it implies: ``XANESGuide`` plus a ``CoordinationGuide`` towards
-    the CN2/CN3/CN4 fractions unmixed from the same spectrum (``data.unmixing``).
+    the CN2/CN3/CN4 fractions unmixed from the same spectrum (``data.unmixing``), plus a ``RingStrainGuide``.
 
     The spectrum network alone can match a spectrum with too little change in bonding (many local motifs
     give similar cell means); the unmixed fractions pin the sp / sp2 / sp3 balance the spectrum reports.
     ``coordination_weight=0`` gives the plain ``XANESGuide``; ``coordination_t_min`` switches the coordination term
     off below that diffusion time (it then shapes the bonding while it forms, not the final bond lengths: fewer
-    strained sites, a smaller CN shift; docs/guidance.md).
+    strained sites, a smaller CN shift; docs/guidance.md). The ring-strain term (``ring_strain_weight``, 0: off)
+    comes with the coordination term and keeps it from closing three-membered rings, its cheapest way to raise
+    CN (docs/guidance.md).
     """
-    if not (math.isfinite(coordination_weight) and coordination_weight >= 0):
-        raise ValueError(f"coordination_weight must be a finite number >= 0, got {coordination_weight}")
+    for name, value in (("coordination_weight", coordination_weight), ("ring_strain_weight", ring_strain_weight)):
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value}")
     if not 0.0 <= coordination_t_min < 1.0:
         raise ValueError(f"coordination_t_min must lie in [0, 1), got {coordination_t_min}")
     guide = XANESGuide(target, energy, model=model)
@@ -89,4 +98,5 @@ def spectrum_guide(target: np.ndarray | str | os.PathLike, energy: np.ndarray | 
         warnings.warn(f"the target spectrum is a poor mix of the sp/sp2/sp3 components (relative misfit "
                       f"{misfit:.2f} > {POOR_FIT}): the unmixed fractions {fractions} may mislead; consider "
                       "coordination_weight=0", stacklevel=2)
-    return guide + CoordinationGuide(fractions, weight=coordination_weight, t_min=coordination_t_min)
+    guide = guide + CoordinationGuide(fractions, weight=coordination_weight, t_min=coordination_t_min)
+    return guide + RingStrainGuide(weight=ring_strain_weight) if ring_strain_weight else guide

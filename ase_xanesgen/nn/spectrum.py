@@ -34,12 +34,13 @@ class SpectrumNet(nn.Module):
 
 
 def spectra_of(model: SpectrumNet, pos: torch.Tensor, z: torch.Tensor, cell: torch.Tensor,
-               batch: torch.Tensor) -> torch.Tensor:
-    """Per-atom spectra ``[N, n_E]`` from positions alone (graph by the torch cell list).
+               batch: torch.Tensor, graph: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """Per-atom spectra ``[N, n_E]`` from positions alone (graph by the torch cell list, unless ``graph`` gives
+    ``(edge_index, unit_shifts)`` within ``model.cutoff``).
 
     The one differentiable path positions -> spectra, shared by ``XANESCalculator`` and ``XANESGuide``.
     """
     from ..graph.neighbours import radius_graph_pbc
 
-    edge_index, shifts = radius_graph_pbc(pos.detach(), cell, batch, model.cutoff)
+    edge_index, shifts = radius_graph_pbc(pos.detach(), cell, batch, model.cutoff) if graph is None else graph
     return model(pos, z, cell, batch, edge_index, shifts)
