@@ -1,7 +1,7 @@
 """Spectrum-guided generation figures (issue 6): paper Fig. 5 analogue, zeta sweep, composability, cost.
 
     python benchmarks/guidance_sweep.py [--n 16] [--steps 64] [--zetas 0 1 3 10 30] [--plot examples/zeta_sweep.png]
-        [--checkpoint prior.pt] [--guided-refine-from 0.1 ...]
+        [--checkpoint prior.pt] [--guided-refine-from 0.1 ...] [--coordination-t-min 0.2] [--ring-strain-weight 0.5]
 
 At 2.0 g/cm3: unguided cells, and cells guided by an sp-rich target (mean DFT spectrum of the held-out
 1.5 g/cm3 cell) and by an sp3-rich target (held-out 2.5 g/cm3 cell), with the generator's default guide for a
@@ -94,9 +94,13 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--steps", type=int, default=64)
     p.add_argument("--zeta", type=float, default=None, help="zeta for the Fig. 5 runs (default: generator's)")
     p.add_argument("--zetas", type=float, nargs="*", default=[0, 1, 3, 10, 30])
+    p.add_argument("--seed", type=int, default=0, help="Fig. 5 runs (the zeta sweep uses seed + 1, composability + 2)")
+    p.add_argument("--fig5-only", action="store_true", help="stop after the Fig. 5 runs and the cost")
     p.add_argument("--checkpoint", help="prior model.pt / last.pt (default: shipped weights)")
     p.add_argument("--coordination-t-min", type=float, default=0.0,
                    help="Fig. 5 runs: the default guide's coordination term only while t >= this")
+    p.add_argument("--ring-strain-weight", type=float, default=DEFAULT_RING_STRAIN_WEIGHT,
+                   help="Fig. 5 runs: the default guide's ring-strain weight (0: off, the guide of session 5)")
     add_sampler_arguments(p)
     p.add_argument("--device", default=None)
     p.add_argument("--json")
@@ -112,7 +116,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     gen.generate_batch(template, 2.0, n=2, seed=0, steps=2)  # warm-up: the first call also pays set-up
     t0 = time.perf_counter()
-    free = gen.generate_batch(template, 2.0, n=args.n, seed=0, steps=args.steps)
+    free = gen.generate_batch(template, 2.0, n=args.n, seed=args.seed, steps=args.steps)
     t_free = time.perf_counter() - t0
     md = [load_cell(n) for n in ("d2.0_1", "d0.0_14", "d0.0_15")]
     md_gap = gap_by_coordination(md)
@@ -125,12 +129,13 @@ def main(argv: list[str] | None = None) -> dict:
         target = ref.arrays["xanes"].mean(0)
         tf = hybridisation_fractions(ref)
         t0 = time.perf_counter()
-        guided = gen.generate_batch(template, 2.0, n=args.n, seed=0, steps=args.steps, zeta=args.zeta,
-                                    guide=spectrum_guide(target, coordination_t_min=args.coordination_t_min))
+        guided = gen.generate_batch(template, 2.0, n=args.n, seed=args.seed, steps=args.steps, zeta=args.zeta,
+                                    guide=spectrum_guide(target, coordination_t_min=args.coordination_t_min,
+                                                         ring_strain_weight=args.ring_strain_weight))
         if not results.get("cost"):
             t_guided = time.perf_counter() - t0
             results["cost"] = {"unguided_run_s": t_free, "guided_run_s": t_guided, "run_ratio": t_guided / t_free}
-        xanes_only = gen.generate_batch(template, 2.0, n=args.n, seed=0, steps=args.steps,
+        xanes_only = gen.generate_batch(template, 2.0, n=args.n, seed=args.seed, steps=args.steps,
                                         guide=XANESGuide(target), zeta=args.zeta)
         rows = {"unguided": cell_figures(free, target, calc), "guided": cell_figures(guided, target, calc),
                 "xanes_only": cell_figures(xanes_only, target, calc)}
@@ -161,6 +166,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  one evaluation at t = {t}: guided / unguided = {r['step_ratio']:.2f} ({r['guided_step_s']:.3f} / "
               f"{r['unguided_step_s']:.3f} s)")
 
+    if args.fig5_only:
+        return write_json(results, args.json)
     # zeta sweep on the sp3-rich target, and composability with a coordination guide
     name, ref = list(refs.items())[1]
     target = ref.arrays["xanes"].mean(0)
@@ -169,7 +176,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"\nzeta sweep ({name}):\n{'zeta':>6s} {'specL2':>7s} {'defect':>6s} {'CN4':>6s} {'GAP eV':>7s}")
     n_sweep = max(2, args.n // 4)
     for zeta in args.zetas:
-        out = gen.generate_batch(template, 2.0, n=n_sweep, seed=1, steps=args.steps, guide=target, zeta=zeta)
+        out = gen.generate_batch(template, 2.0, n=n_sweep, seed=args.seed + 1, steps=args.steps, guide=target,
+                                 zeta=zeta)
         r = cell_figures(out, target, calc)
         sweep.append({"zeta": zeta, **r})
         print(f"{zeta:6.1f} {r['spectrum_rel_l2']:7.3f} {r['defects']:6.3f} {r['CN4']:6.3f} {r['gap_mean_eV']:7.3f}",
@@ -183,7 +191,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"\ncomposability:\n{'guide':24s} {'specL2':>7s} {'|dCN4|':>7s} {'defect':>6s} {'<75deg':>6s} {'GAP eV':>7s}")
     results["composability"] = {}
     for label, guide in combos.items():
-        out = gen.generate_batch(template, 2.0, n=max(2, args.n // 2), seed=2, steps=args.steps, guide=guide,
+        out = gen.generate_batch(template, 2.0, n=max(2, args.n // 2), seed=args.seed + 2, steps=args.steps, guide=guide,
                                  zeta=args.zeta)
         r = cell_figures(out, target, calc)
         r["cn4_error"] = abs(r["CN4"] - tf["CN4"])
@@ -202,8 +210,12 @@ def main(argv: list[str] | None = None) -> dict:
         ax2.set(xlabel="zeta", ylabel="CN<=1 + CN>=5 fraction", xscale="symlog")
         fig.tight_layout()
         fig.savefig(args.plot, dpi=120)
-    if args.json:
-        with open(args.json, "w") as fh:
+    return write_json(results, args.json)
+
+
+def write_json(results: dict, path: str | None) -> dict:
+    if path:
+        with open(path, "w") as fh:
             json.dump(results, fh, indent=1)
     return results
 
