@@ -21,20 +21,20 @@ import numpy as np
 import torch
 from ase import Atoms
 
-from ase_xanesgen import DiffusionGenerator, XANESCalculator, gap_energies
+from ase_xanesgen import DiffusionGenerator, XANESCalculator, cubic_cell, gap_energies
 from ase_xanesgen.analysis import bond_angles, hybridisation_fractions
 from ase_xanesgen.analysis.coordination import coordination_counts
 from ase_xanesgen.cli.generate import add_sampler_arguments, generator_from_args
 from ase_xanesgen.data.datasets import load_cell
 from ase_xanesgen.diffusion import PriorScore
-from ase_xanesgen.guidance import CoordinationGuide, GuidedScore, RingStrainGuide, XANESGuide, spectrum_guide
+from ase_xanesgen.guidance import CoordinationGuide, Guide, GuidedScore, RingStrainGuide, XANESGuide, spectrum_guide
 from ase_xanesgen.guidance.xanes import DEFAULT_COORDINATION_WEIGHT, DEFAULT_RING_STRAIN_WEIGHT
 
 #: held-out cells of the topology split (data.datasets.split_by_topology)
 TARGETS = {"sp-rich (1.5 g/cm3 d1.5_9)": "d1.5_9", "sp3-rich (2.5 g/cm3 d2.5_4)": "d2.5_4"}
 
 
-def step_cost(gen: DiffusionGenerator, cells: list[Atoms], target: np.ndarray, reps: int = 5,
+def step_cost(gen: DiffusionGenerator, cells: list[Atoms], guide: Guide, reps: int = 5,
               times_t: tuple[float, ...] = (0.9, 0.3, 0.05)) -> dict:
     """Seconds of one unguided and one guided score evaluation at each ``t``, on the ``cells`` re-noised to that
     level (states the sampler visits; until session 5 this timed uniform t = 1 positions at t = 0.3), best of
@@ -43,7 +43,7 @@ def step_cost(gen: DiffusionGenerator, cells: list[Atoms], target: np.ndarray, r
     clean = torch.tensor(np.concatenate([a.positions for a in cells]), dtype=torch.float32, device=gen.device)
     noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(0)).to(clean)
     prior = PriorScore(gen.model, gen.sde)
-    guided = GuidedScore(prior, spectrum_guide(target), 10.0)
+    guided = GuidedScore(prior, guide, 10.0)
     out = {}
     for t in times_t:
         pos = clean + gen.sde.sigma(torch.tensor(t)).item() * noise
@@ -108,9 +108,13 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
 
     gen = generator_from_args(args)
+
+    def fig5_guide(target: np.ndarray) -> Guide:
+        return spectrum_guide(target, coordination_t_min=args.coordination_t_min,
+                              ring_strain_weight=args.ring_strain_weight)
+
     calc = XANESCalculator(device="cpu")
-    side = (216 * 12.011 / (2.0 * 0.602214076)) ** (1 / 3)
-    template = Atoms(cell=[side] * 3, pbc=True)
+    template = cubic_cell(216, 2.0)
     results: dict = {}
     refs = {name: load_cell(cell) for name, cell in TARGETS.items()}
 
@@ -130,8 +134,7 @@ def main(argv: list[str] | None = None) -> dict:
         tf = hybridisation_fractions(ref)
         t0 = time.perf_counter()
         guided = gen.generate_batch(template, 2.0, n=args.n, seed=args.seed, steps=args.steps, zeta=args.zeta,
-                                    guide=spectrum_guide(target, coordination_t_min=args.coordination_t_min,
-                                                         ring_strain_weight=args.ring_strain_weight))
+                                    guide=fig5_guide(target))
         if not results.get("cost"):
             t_guided = time.perf_counter() - t0
             results["cost"] = {"unguided_run_s": t_free, "guided_run_s": t_guided, "run_ratio": t_guided / t_free}
@@ -159,7 +162,7 @@ def main(argv: list[str] | None = None) -> dict:
                 print(f"  {label}: moved {rows[f'{label}_fraction_moved']:.2f} of the way to the target {key}; "
                       f"beyond 2 sigma: {rows[f'{label}_beyond_2sigma']}; spectrum distance unguided/guided = "
                       f"{rows[f'{label}_spectrum_l2_ratio']:.2f}")
-    results["cost"]["steps"] = step_cost(gen, free, list(refs.values())[0].arrays["xanes"].mean(0))
+    results["cost"]["steps"] = step_cost(gen, free, fig5_guide(list(refs.values())[0].arrays["xanes"].mean(0)))
     c = results["cost"]
     print(f"\ncost ({args.n} cells): whole guided run / unguided run (restarts included) = {c['run_ratio']:.2f}")
     for t, r in c["steps"].items():
@@ -186,17 +189,20 @@ def main(argv: list[str] | None = None) -> dict:
     # the terms at the weights spectrum_guide sums them with; the coordination term towards the true fractions
     coord = CoordinationGuide({k: tf[k] for k in ("CN2", "CN3", "CN4")}, weight=DEFAULT_COORDINATION_WEIGHT)
     ring = RingStrainGuide(weight=DEFAULT_RING_STRAIN_WEIGHT)
-    combos = {"xanes": XANESGuide(target), "coordination": coord, "xanes+coordination": XANESGuide(target) + coord,
-              "coordination+ring strain": coord + ring, "xanes+coord+ring strain": XANESGuide(target) + coord + ring}
-    print(f"\ncomposability:\n{'guide':24s} {'specL2':>7s} {'|dCN4|':>7s} {'defect':>6s} {'<75deg':>6s} {'GAP eV':>7s}")
+    w_c, w_r = DEFAULT_COORDINATION_WEIGHT, DEFAULT_RING_STRAIN_WEIGHT
+    combos = {"xanes": XANESGuide(target), f"{w_c} x coordination": coord,
+              f"xanes + {w_c} x coordination": XANESGuide(target) + coord,
+              f"{w_c} x coord + {w_r} x ring strain": coord + ring,
+              f"xanes + {w_c} x coord + {w_r} x ring": XANESGuide(target) + coord + ring}
+    print(f"\ncomposability:\n{'guide':34s} {'specL2':>7s} {'|dCN4|':>7s} {'defect':>6s} {'<75deg':>6s} {'GAP eV':>7s}")
     results["composability"] = {}
     for label, guide in combos.items():
-        out = gen.generate_batch(template, 2.0, n=max(2, args.n // 2), seed=args.seed + 2, steps=args.steps, guide=guide,
-                                 zeta=args.zeta)
+        out = gen.generate_batch(template, 2.0, n=max(2, args.n // 2), seed=args.seed + 2, steps=args.steps,
+                                 guide=guide, zeta=args.zeta)
         r = cell_figures(out, target, calc)
         r["cn4_error"] = abs(r["CN4"] - tf["CN4"])
         results["composability"][label] = r
-        print(f"{label:24s} {r['spectrum_rel_l2']:7.3f} {r['cn4_error']:7.3f} {r['defects']:6.3f} "
+        print(f"{label:34s} {r['spectrum_rel_l2']:7.3f} {r['cn4_error']:7.3f} {r['defects']:6.3f} "
               f"{r['acute_angles']:6.3f} {r['gap_mean_eV']:7.3f}")
     if args.plot:
         from matplotlib.figure import Figure

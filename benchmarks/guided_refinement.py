@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import argparse
 
-from ase import Atoms
 from guidance_sweep import cell_figures
 
-from ase_xanesgen import DiffusionGenerator, XANESCalculator
+from ase_xanesgen import DiffusionGenerator, XANESCalculator, cubic_cell
 from ase_xanesgen.data.datasets import load_cell
 
 
@@ -27,8 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
 
     calc = XANESCalculator(device="cpu")
-    side = (216 * 12.011 / (2.0 * 0.602214076)) ** (1 / 3)
-    template = Atoms(cell=[side] * 3, pbc=True)
+    template = cubic_cell(216, 2.0)
     target = load_cell(args.target).arrays["xanes"].mean(0)
     print(f"{'guided_refine_from':>18s} {'CN2':>6s} {'CN4':>6s} {'specL2':>7s} {'GAP eV':>7s}")
     runs = [("unguided", None)] + [(f"{t:g}", t) for t in args.starts]

@@ -12,15 +12,10 @@ import time
 
 import numpy as np
 import torch
-from ase import Atoms
 
-from ase_xanesgen import DiffusionGenerator
+from ase_xanesgen import DiffusionGenerator, cubic_cell
 from ase_xanesgen.diffusion import PriorScore
 from ase_xanesgen.diffusion.samplers import handoff
-
-
-def cubic(n_atoms: int, density: float = 2.5) -> Atoms:
-    return Atoms(cell=[(n_atoms * 12.011 / (density * 0.602214076)) ** (1 / 3)] * 3, pbc=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -34,11 +29,11 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     gen = DiffusionGenerator(device=args.device)
-    gen.generate_batch(cubic(216), 2.5, n=2, seed=0, steps=2)  # warm-up
+    gen.generate_batch(cubic_cell(216, 2.5), 2.5, n=2, seed=0, steps=2)  # warm-up
     per_cell = []
     for _ in range(args.repeats):
         t0 = time.perf_counter()
-        out = gen.generate_batch(cubic(216), 2.5, n=args.n, seed=0, steps=args.steps)
+        out = gen.generate_batch(cubic_cell(216, 2.5), 2.5, n=args.n, seed=0, steps=args.steps)
         per_cell.append((time.perf_counter() - t0) / args.n)
     restarts = sum(a.info["restarts"] for a in out) / len(out)
     em_steps, _ = handoff(args.steps or gen.steps, 1.0, gen.sde.t_min, gen.refine_steps, gen.refine_from)
@@ -48,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     score = PriorScore(gen.model, gen.sde)
     with torch.no_grad():
         for n_atoms in args.sizes:
-            atoms = gen.fill(cubic(n_atoms), 2.5)
+            atoms = gen.fill(cubic_cell(n_atoms, 2.5), 2.5)
             system = gen._system(atoms, 1)
             pos = gen.sde.prior_sample(system.cell, system.batch, torch.Generator(gen.device).manual_seed(0))
             score(pos, 0.3, system)

@@ -17,7 +17,7 @@ import time
 import numpy as np
 from ase import Atoms
 
-from ase_xanesgen import gap_energies
+from ase_xanesgen import cubic_cell, gap_energies
 from ase_xanesgen.analysis import bond_angles, hybridisation_fractions, rdf_first_peak
 from ase_xanesgen.cli.generate import add_sampler_arguments, generator_from_args
 from ase_xanesgen.data.datasets import density_of, load_dataset
@@ -81,9 +81,8 @@ def main(argv: list[str] | None = None) -> dict:
           f"{'dmin':>5} {'rst':>4} {'s/cell':>6} ok")
     for rho in args.densities:
         ref = md_reference(cells, rho)
-        side = (216 * 12.011 / (rho * 0.602214076)) ** (1 / 3)  # 216 atoms at rho, Angstrom
         t0 = time.perf_counter()
-        out = gen.generate_batch(Atoms(cell=[side] * 3, pbc=True), rho, n=args.n, seed=args.seed, steps=args.steps)
+        out = gen.generate_batch(cubic_cell(216, rho), rho, n=args.n, seed=args.seed, steps=args.steps)
         dt = (time.perf_counter() - t0) / args.n
         r = evaluate(out, ref)
         r["s_per_cell"] = dt
@@ -94,9 +93,8 @@ def main(argv: list[str] | None = None) -> dict:
               f" | {r['gap_gen']:6.3f}/{r['gap_md']:6.3f} | {r['min_pair']:5.2f} {r['restarts']:4.1f}"
               f" {dt:6.2f} {'yes' if r['pass'] else 'NO'}", flush=True)
     if args.large:
-        side = (args.large * 12.011 / (2.5 * 0.602214076)) ** (1 / 3)
         t0 = time.perf_counter()
-        big = gen.generate(Atoms(cell=[side] * 3, pbc=True), 2.5, seed=args.seed, steps=args.steps)
+        big = gen.generate(cubic_cell(args.large, 2.5), 2.5, seed=args.seed, steps=args.steps)
         r = evaluate([big], md_reference(cells, 2.5))
         r["seconds"] = time.perf_counter() - t0
         results[f"large_{args.large}"] = r

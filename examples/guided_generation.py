@@ -6,9 +6,8 @@ spectrum; compare it with the spectrum-only guide and with no guide.
     python examples/guided_generation.py
 """
 
-from ase import Atoms
 
-from ase_xanesgen import DiffusionGenerator, XANESCalculator
+from ase_xanesgen import DiffusionGenerator, XANESCalculator, cubic_cell
 from ase_xanesgen.analysis import hybridisation_fractions
 from ase_xanesgen.data.datasets import load_cell
 from ase_xanesgen.data.unmixing import unmix_coordination
@@ -19,7 +18,7 @@ target = reference.arrays["xanes"].mean(0)  # mean DFT spectrum of the cell
 print("target cell   ", {k: round(v, 3) for k, v in hybridisation_fractions(reference).items()})
 print("unmixed       ", {k: round(v, 3) for k, v in unmix_coordination(target).items()})
 gen, calc = DiffusionGenerator(), XANESCalculator()
-template = Atoms(cell=[(216 * 12.011 / (2.0 * 0.602214076)) ** (1 / 3)] * 3, pbc=True)
+template = cubic_cell(216, 2.0)
 for label, guide in {"unguided": None, "spectrum only": XANESGuide(target), "spectrum + CN": target}.items():
     cells = gen.generate_batch(template, 2.0, n=4, seed=0, guide=guide)
     print(f"{label:14s}", {k: round(v, 3) for k, v in hybridisation_fractions(cells).items()})

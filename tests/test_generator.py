@@ -5,7 +5,7 @@ from ase import Atoms
 from ase.io import read
 from matscipy.neighbours import neighbour_list
 
-from ase_xanesgen import DiffusionGenerator
+from ase_xanesgen import DiffusionGenerator, cubic_cell
 from ase_xanesgen.diffusion import PriorScore, System, restart_sample
 from ase_xanesgen.diffusion.samplers import defective_atoms, euler_maruyama, handoff, neighbourhood
 
@@ -16,8 +16,18 @@ def gen():
 
 
 def small_template(n_atoms=64, density=2.0):
-    side = (n_atoms * 12.011 / (density * 0.602214076)) ** (1 / 3)
-    return Atoms(cell=[side] * 3, pbc=True)
+    return cubic_cell(n_atoms, density)
+
+
+def test_cubic_cell_holds_its_atoms_at_the_density(gen):
+    from ase_xanesgen.data.datasets import density_of
+
+    for n, rho in ((64, 2.0), (216, 3.5), (4096, 2.5)):
+        atoms = gen.fill(cubic_cell(n, rho), rho)
+        assert len(atoms) == n and density_of(atoms) == pytest.approx(rho, rel=1e-6)
+    for bad in ((0, 2.0), (64, 0.0), (64, float("nan"))):
+        with pytest.raises(ValueError):
+            cubic_cell(*bad)
 
 
 def test_short_generation_has_requested_atoms_and_no_close_pairs(gen):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-ATOMIC_MASS_C = 12.011
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--density", type=float, default=None,
@@ -19,11 +17,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guide", help="measured spectrum (energy/intensity columns) to steer towards")
     parser.add_argument("--zeta", type=float, default=None, help="guidance strength")
     parser.add_argument("--coordination-weight", type=float, default=None,
-                        help="weight of the coordination fractions unmixed from the spectrum (0: spectrum only; default 0.5)")
+                        help="weight of the coordination fractions unmixed from the spectrum (0: spectrum only; "
+                        "default 0.5)")
     parser.add_argument("--coordination-t-min", type=float, default=0.0,
                         help="the coordination term acts only while t >= this (e.g. 0.2: fewer strained sites)")
     parser.add_argument("--ring-strain-weight", type=float, default=None,
-                        help="weight of the term against three-membered rings (0: off; default 0.5)")
+                        help="weight of the term against three-membered rings, which comes with the coordination "
+                        "term (0: off; default 0.5)")
     add_sampler_arguments(parser)
     parser.add_argument("--checkpoint", help="prior weights (default: shipped)")
     parser.add_argument("--device", default=None)
@@ -64,7 +64,8 @@ def generator_from_args(args: argparse.Namespace):
 def template_for(args: argparse.Namespace):
     from ase import Atoms
     from ase.io import read
-    from ase.units import _amu
+
+    from ..frontends.generator import cubic_cell
 
     if args.template:
         template = read(args.template)
@@ -77,8 +78,7 @@ def template_for(args: argparse.Namespace):
         raise ValueError(f"--atoms must be >= 1, got {args.atoms}")
     if args.density <= 0:
         raise ValueError(f"--density must be > 0, got {args.density}")
-    side = (args.atoms * ATOMIC_MASS_C * _amu * 1e3 / args.density) ** (1 / 3) * 1e8  # cm -> Angstrom
-    return Atoms(cell=[side] * 3, pbc=True)
+    return cubic_cell(args.atoms, args.density)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -110,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
         write(tmp, images, format=fmt or _format(out))
         tmp.replace(out)
     for k, atoms in enumerate(images):
-        print(f"cell {k}: {len(atoms)} atoms, CN histogram {atoms.info['cn_counts']}, restarts {atoms.info['restarts']}")
+        print(f"cell {k}: {len(atoms)} atoms, CN histogram {atoms.info['cn_counts']}, "
+              f"restarts {atoms.info['restarts']}")
     print(f"wrote {out}")
     return 0
 

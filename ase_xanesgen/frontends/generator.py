@@ -31,6 +31,17 @@ GUIDED_REFINE_FROM = 0.1
 MAX_DENSITY = {6: 4.0}
 
 
+def cubic_cell(n_atoms: int, density: float, symbol: str = "C") -> Atoms:
+    """An empty periodic cubic template sized so that ``n_atoms`` of ``symbol`` fill it at ``density`` (g/cm3);
+    ``DiffusionGenerator.generate(cubic_cell(216, 2.0), 2.0)`` gives 216 atoms."""
+    if n_atoms < 1:
+        raise ValueError(f"n_atoms must be >= 1, got {n_atoms}")
+    if not (math.isfinite(density) and density > 0):
+        raise ValueError(f"density must be > 0 g/cm3, got {density}")
+    mass_g = n_atoms * atomic_masses[chemical_symbols.index(symbol)] * _amu * 1e3
+    return Atoms(cell=[(mass_g / density) ** (1 / 3) * 1e8] * 3, pbc=True)  # cm -> Angstrom
+
+
 class DiffusionGenerator:
     """Generates periodic amorphous structures with a score-based diffusion prior.
 
@@ -118,8 +129,9 @@ class DiffusionGenerator:
                 come, so a crash leaves a readable file.
             start_time: start from the template positions noised to this t (0 < t < 1) instead of noise.
             guide: a mean spectrum ``[100]`` on the model grid (-> ``guidance.spectrum_guide``: the
-                spectrum plus the coordination fractions unmixed from it) or any ``ase_xanesgen.guidance.Guide``
-                (sums of guides too; ``XANESGuide`` alone for the spectrum only); restart cycles keep it on.
+                spectrum, the coordination fractions unmixed from it and the ring-strain term) or any
+                ``ase_xanesgen.guidance.Guide`` (sums of guides too; ``XANESGuide`` alone for the spectrum only);
+                restart cycles keep it on.
             zeta: guidance strength (default ``DEFAULT_ZETA``).
             callback: ``callback(step, t, pos, score)`` after every step of the first pass, numbered on from
                 the Euler-Maruyama steps into the refinement (``diffusion.samplers.Callback``).

@@ -6,4 +6,5 @@ from .pdf import RDFGuide
 from .ring_strain import RingStrainGuide
 from .xanes import XANESGuide, spectrum_guide
 
-__all__ = ["CoordinationGuide", "Guide", "GuidedScore", "RDFGuide", "RingStrainGuide", "SumGuide", "XANESGuide", "spectrum_guide"]
+__all__ = ["CoordinationGuide", "Guide", "GuidedScore", "RDFGuide", "RingStrainGuide", "SumGuide", "XANESGuide",
+           "spectrum_guide"]

@@ -13,34 +13,47 @@ atoms ``N_g`` of each graph keeps the per-atom pull independent of the cell size
 
 from __future__ import annotations
 
-import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import torch
 
 from ..diffusion.samplers import System
 from ..graph.neighbours import edge_vectors, radius_graph_pbc
 
-#: the last graph built by :func:`guide_graph`: (positions, their version, system, cut-off, edges, shifts)
-_last_graph: tuple | None = None
+#: graphs built by :func:`guide_graph` within the current :func:`shared_graphs` block
+_step_graphs: ContextVar[dict | None] = ContextVar("step_graphs", default=None)
+
+
+@contextmanager
+def shared_graphs() -> Iterator[None]:
+    """Within this block the guides' graphs of one position tensor are built once (one posterior step)."""
+    token = _step_graphs.set({})
+    try:
+        yield
+    finally:
+        _step_graphs.reset(token)
 
 
 def guide_graph(x0: torch.Tensor, system: System, cutoff: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """``radius_graph_pbc`` of ``x0`` for a guide, shared by the terms of a sum within one posterior step.
+    """``radius_graph_pbc`` of ``x0`` for a guide; inside :func:`shared_graphs` shared by the terms of a sum.
 
     Each term needs a graph of the same denoised estimate (spectrum 3 A, coordination and ring strain 2.35 A);
-    building one per term cost ~11 ms each for 16 cells. The last graph is remembered for the very tensor ``x0``
-    (same object, not modified since) and ``system``; a smaller cut-off filters it, a larger one rebuilds.
+    building one per term cost ~11 ms each for 16 cells. Within the block the graph of ``x0`` and ``system`` is
+    kept (with ``x0`` itself, so its id stays unique); a smaller cut-off filters it, a larger one rebuilds.
     """
-    global _last_graph
-    if _last_graph is not None:
-        ref, version, sys_ref, built_cutoff, edge_index, shifts = _last_graph
-        if ref() is x0 and version == x0._version and sys_ref() is system and cutoff <= built_cutoff:
-            if cutoff == built_cutoff:
-                return edge_index, shifts
-            keep = edge_vectors(x0.detach(), system.cell, system.batch, edge_index, shifts).norm(dim=-1) < cutoff
-            return edge_index[:, keep], shifts[keep]
+    graphs = _step_graphs.get()
+    key = (id(x0), id(system))
+    if graphs is not None and key in graphs and cutoff <= graphs[key][1]:
+        _, built_cutoff, edge_index, shifts = graphs[key]
+        if cutoff == built_cutoff:
+            return edge_index, shifts
+        keep = edge_vectors(x0.detach(), system.cell, system.batch, edge_index, shifts).norm(dim=-1) < cutoff
+        return edge_index[:, keep], shifts[keep]
     edge_index, shifts = radius_graph_pbc(x0.detach(), system.cell, system.batch, cutoff)
-    _last_graph = (weakref.ref(x0), x0._version, weakref.ref(system), cutoff, edge_index, shifts)
+    if graphs is not None:
+        graphs[key] = (x0, cutoff, edge_index, shifts)
     return edge_index, shifts
 
 
@@ -132,7 +145,8 @@ class GuidedScore:
             score = self.prior(x_t, t, system)
             sigma = self.prior.sde.sigma(torch.tensor(t)).item()
             x0 = x_t + sigma**2 * score
-            residual = sum(g.weighted(x0, system) for g in terms)  # [B]
+            with shared_graphs():
+                residual = sum(g.weighted(x0, system) for g in terms)  # [B]
             n_atoms = torch.bincount(system.batch, minlength=system.num_graphs).to(residual)
             (grad,) = torch.autograd.grad((n_atoms * residual).sum(), x_t)
         likelihood = -self.zeta * grad
