@@ -2,6 +2,7 @@
 
     python benchmarks/guidance_sweep.py [--n 16] [--steps 64] [--zetas 0 1 3 10 30] [--plot examples/zeta_sweep.png]
         [--checkpoint prior.pt] [--guided-refine-from 0.1 ...] [--coordination-t-min 0.2] [--ring-strain-weight 0.5]
+        [--seed 0] [--fig5-only | --cost-only]
 
 At 2.0 g/cm3: unguided cells, and cells guided by an sp-rich target (mean DFT spectrum of the held-out
 1.5 g/cm3 cell) and by an sp3-rich target (held-out 2.5 g/cm3 cell), with the generator's default guide for a
@@ -34,11 +35,12 @@ from ase_xanesgen.guidance.xanes import DEFAULT_COORDINATION_WEIGHT, DEFAULT_RIN
 TARGETS = {"sp-rich (1.5 g/cm3 d1.5_9)": "d1.5_9", "sp3-rich (2.5 g/cm3 d2.5_4)": "d2.5_4"}
 
 
-def step_cost(gen: DiffusionGenerator, cells: list[Atoms], guide: Guide, reps: int = 5,
+def step_cost(gen: DiffusionGenerator, cells: list[Atoms], guide: Guide, reps: int = 10,
               times_t: tuple[float, ...] = (0.9, 0.3, 0.05)) -> dict:
     """Seconds of one unguided and one guided score evaluation at each ``t``, on the ``cells`` re-noised to that
-    level (states the sampler visits; until session 5 this timed uniform t = 1 positions at t = 0.3), best of
-    ``reps`` alternating evaluations (this VM's speed drifts by 10-30 % over minutes)."""
+    level (states the sampler visits; until session 5 this timed uniform t = 1 positions at t = 0.3): best of
+    ``reps`` alternating evaluations, and the median ratio of the ``reps`` pairs (this VM's speed drifts by
+    10-30 % over minutes)."""
     system = gen._system(cells[0], len(cells))
     clean = torch.tensor(np.concatenate([a.positions for a in cells]), dtype=torch.float32, device=gen.device)
     noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(0)).to(clean)
@@ -57,9 +59,19 @@ def step_cost(gen: DiffusionGenerator, cells: list[Atoms], guide: Guide, reps: i
                         torch.cuda.synchronize()
                 if k:
                     seconds[label].append(time.perf_counter() - t0)
-        out[t] = {"unguided_step_s": min(seconds["unguided"]), "guided_step_s": min(seconds["guided"])}
+        out[t] = {"unguided_step_s": min(seconds["unguided"]), "guided_step_s": min(seconds["guided"]),
+                  "median_pair_ratio": float(np.median(np.divide(seconds["guided"], seconds["unguided"])))}
         out[t]["step_ratio"] = out[t]["guided_step_s"] / out[t]["unguided_step_s"]
     return out
+
+
+def print_cost(cost: dict, n: int) -> None:
+    if "run_ratio" in cost:
+        print(f"\ncost ({n} cells): whole guided run / unguided run (restarts included) = {cost['run_ratio']:.2f}")
+    for t, r in cost["steps"].items():
+        print(f"  one evaluation at t = {t}: guided / unguided = {r['step_ratio']:.2f} best of each "
+              f"({r['guided_step_s']:.3f} / {r['unguided_step_s']:.3f} s), "
+              f"{r['median_pair_ratio']:.2f} median of pairs")
 
 
 def cell_figures(images: list[Atoms], target: np.ndarray, calc: XANESCalculator) -> dict:
@@ -96,6 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--zetas", type=float, nargs="*", default=[0, 1, 3, 10, 30])
     p.add_argument("--seed", type=int, default=0, help="Fig. 5 runs (the zeta sweep uses seed + 1, composability + 2)")
     p.add_argument("--fig5-only", action="store_true", help="stop after the Fig. 5 runs and the cost")
+    p.add_argument("--cost-only", action="store_true", help="only the step cost, on the unguided cells")
     p.add_argument("--checkpoint", help="prior model.pt / last.pt (default: shipped weights)")
     p.add_argument("--coordination-t-min", type=float, default=0.0,
                    help="Fig. 5 runs: the default guide's coordination term only while t >= this")
@@ -122,6 +135,10 @@ def main(argv: list[str] | None = None) -> dict:
     t0 = time.perf_counter()
     free = gen.generate_batch(template, 2.0, n=args.n, seed=args.seed, steps=args.steps)
     t_free = time.perf_counter() - t0
+    if args.cost_only:
+        results["cost"] = {"steps": step_cost(gen, free, fig5_guide(list(refs.values())[0].arrays["xanes"].mean(0)))}
+        print_cost(results["cost"], args.n)
+        return write_json(results, args.json)
     md = [load_cell(n) for n in ("d2.0_1", "d0.0_14", "d0.0_15")]
     md_gap = gap_by_coordination(md)
     results["md_2.0_gap_mean_eV"], results["md_2.0_gap_by_cn"] = md_gap["gap_mean_eV"], md_gap
@@ -163,11 +180,7 @@ def main(argv: list[str] | None = None) -> dict:
                       f"beyond 2 sigma: {rows[f'{label}_beyond_2sigma']}; spectrum distance unguided/guided = "
                       f"{rows[f'{label}_spectrum_l2_ratio']:.2f}")
     results["cost"]["steps"] = step_cost(gen, free, fig5_guide(list(refs.values())[0].arrays["xanes"].mean(0)))
-    c = results["cost"]
-    print(f"\ncost ({args.n} cells): whole guided run / unguided run (restarts included) = {c['run_ratio']:.2f}")
-    for t, r in c["steps"].items():
-        print(f"  one evaluation at t = {t}: guided / unguided = {r['step_ratio']:.2f} ({r['guided_step_s']:.3f} / "
-              f"{r['unguided_step_s']:.3f} s)")
+    print_cost(results["cost"], args.n)
 
     if args.fig5_only:
         return write_json(results, args.json)
