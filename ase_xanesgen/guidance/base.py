@@ -57,6 +57,13 @@ def guide_graph(x0: torch.Tensor, system: System, cutoff: float) -> tuple[torch.
     return edge_index, shifts
 
 
+def check_t_min(value: float, name: str = "t_min") -> float:
+    """``value`` as a float if it is a diffusion time a guide can switch off at, ``[0, 1)``."""
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must lie in [0, 1), got {value}")
+    return float(value)
+
+
 class Guide:
     """Base class: ``residual(x0, system) -> [B]`` differentiable in ``x0``; ``weight`` scales it.
 

@@ -10,7 +10,7 @@ from torch_geometric.nn import global_add_pool
 from ..data.datasets import CC_BOND_CUTOFF
 from ..diffusion.samplers import System
 from ..graph.neighbours import edge_vectors
-from .base import Guide, guide_graph
+from .base import Guide, check_t_min, guide_graph
 
 
 def bond_angle_pairs(pos: torch.Tensor, system: System, cutoff: float = CC_BOND_CUTOFF, width: float = 0.05
@@ -52,12 +52,10 @@ class RingStrainGuide(Guide):
             raise ValueError(f"max_fraction must lie in [0, 1), got {max_fraction}")
         if not 0.0 < angle < 180.0:
             raise ValueError(f"angle must lie in (0, 180) degrees, got {angle}")
-        if not 0.0 <= t_min < 1.0:
-            raise ValueError(f"t_min must lie in [0, 1), got {t_min}")
         if not cos_width > 0:
             raise ValueError(f"cos_width must be > 0, got {cos_width}")
         self.max_fraction, self.cos_max = float(max_fraction), math.cos(math.radians(angle))
-        self.angle, self.weight, self.t_min, self.cos_width = float(angle), float(weight), float(t_min), cos_width
+        self.angle, self.weight, self.t_min, self.cos_width = float(angle), float(weight), check_t_min(t_min), cos_width
 
     def __repr__(self) -> str:
         return (f"RingStrainGuide(max_fraction={self.max_fraction}, angle={self.angle}, weight={self.weight}, "

@@ -16,7 +16,7 @@ from ..data.unmixing import POOR_FIT, unmix_coordination
 from ..diffusion.samplers import System
 from ..frontends.xanes_calculator import load_spectrum_model
 from ..nn.spectrum import SpectrumNet, spectra_of
-from .base import Guide, guide_graph
+from .base import Guide, check_t_min, guide_graph
 from .coordination import CoordinationGuide
 from .ring_strain import RingStrainGuide
 
@@ -88,8 +88,7 @@ def spectrum_guide(target: np.ndarray | str | os.PathLike, energy: np.ndarray | 
     for name, value in (("coordination_weight", coordination_weight), ("ring_strain_weight", ring_strain_weight)):
         if not (math.isfinite(value) and value >= 0):
             raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-    if not 0.0 <= coordination_t_min < 1.0:
-        raise ValueError(f"coordination_t_min must lie in [0, 1), got {coordination_t_min}")
+    check_t_min(coordination_t_min, "coordination_t_min")  # also when the coordination term is off
     guide = XANESGuide(target, energy, model=model)
     if coordination_weight == 0:
         return guide
