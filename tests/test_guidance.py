@@ -73,7 +73,6 @@ def test_summed_guides_add_gradients(gen, target_sp):
     assert torch.allclose(lik["sum"], lik["a"] + lik["b"], atol=1e-4)
 
 
-
 def test_guides_act_only_above_their_t_min(gen, target_sp):
     """A term with ``t_min`` drops out of the posterior score below it (the rest of the sum stays), and a guided
     score whose every term is off is the prior's."""

@@ -48,7 +48,6 @@ def test_trainer_resumes_from_last_checkpoint(data_dir, tmp_path):
     assert second.step == 5 and (tmp_path / "model.pt").exists()
 
 
-
 def test_time_budget_refit_never_raises_the_learning_rate(data_dir, tmp_path):
     """A re-fit that lengthens the schedule mid-decay (the first fit counted CUDA warm-up) continues the cosine
     from where it is instead of jumping back up it."""
@@ -64,6 +63,7 @@ def test_time_budget_refit_never_raises_the_learning_rate(data_dir, tmp_path):
     assert factors[0] == before
     assert all(b <= a for a, b in zip(factors, factors[1:]))
     assert abs(trainer._lr_factor(trainer.config.steps) - config.lr_min / config.lr) < 1e-9
+
 
 def test_density_weights_draw_every_density_equally(data_dir):
     from collections import Counter
