@@ -53,7 +53,7 @@ class MeshGraphNet(nn.Module):
         h = self.node_encoder(torch.cat([h, *extra], dim=-1))
         e = self.edge_encoder(torch.cat([vec / self.cutoff, self.rbf(dist)], dim=-1))
         src, dst = edge_index[1], edge_index[0]  # message from neighbour j to centre i
-        chunked = not torch.is_grad_enabled() and e.shape[0] > EDGE_CHUNK
+        chunked = not torch.is_grad_enabled() and e.shape[0] > EDGE_CHUNK and e.device.type == "cpu"
         for edge_mlp, node_mlp in zip(self.edge_mlps, self.node_mlps):
             if chunked:
                 e, agg = edge_layer_chunked(edge_mlp, e, h, dst, src, env, EDGE_CHUNK)
@@ -64,8 +64,10 @@ class MeshGraphNet(nn.Module):
         return h
 
 
-#: edges per chunk when no gradient is needed (sampling): keeps each layer's edge temporaries in cache, so the
-#: cost per atom stays flat from thousands to 100k atoms instead of becoming memory-bound
+#: edges per chunk when no gradient is needed (sampling) on a CPU: keeps each layer's edge temporaries in cache, so
+#: the cost per atom stays flat from thousands to 100k atoms instead of becoming memory-bound. Not on a GPU: there
+#: the chunks only multiply kernel launches (H100, 128 cells: an unguided evaluation took 87 ms chunked, more than
+#: the 55 ms of a guided one unchunked; benchmarks/guidance_sweep.py --cost-only --device cuda)
 EDGE_CHUNK = 4096
 
 
