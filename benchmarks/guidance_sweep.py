@@ -60,10 +60,9 @@ def step_cost(gen: DiffusionGenerator, cells: list[Atoms], guides: dict[str, Gui
                 if k:
                     seconds[label].append(time.perf_counter() - t0)
         free = seconds["unguided"]
-        out[t] = {"unguided_step_s": min(free)}
-        for name in guides:
-            out[t][name] = {"guided_step_s": min(seconds[name]), "step_ratio": min(seconds[name]) / min(free),
-                            "median_pair_ratio": float(np.median(np.divide(seconds[name], free)))}
+        out[t] = {"unguided_step_s": min(free), "guided": {
+            name: {"guided_step_s": min(seconds[name]), "step_ratio": min(seconds[name]) / min(free),
+                   "median_pair_ratio": float(np.median(np.divide(seconds[name], free)))} for name in guides}}
     return out
 
 
@@ -71,11 +70,9 @@ def print_cost(cost: dict, n: int) -> None:
     if "run_ratio" in cost:
         print(f"\ncost ({n} cells): whole guided run / unguided run (restarts included) = {cost['run_ratio']:.2f}")
     for t, r in cost["steps"].items():
-        for name, g in r.items():
-            if name != "unguided_step_s":
-                print(f"  one evaluation at t = {t}, {name}: guided / unguided = {g['step_ratio']:.2f} best of each "
-                      f"({g['guided_step_s']:.3f} / {r['unguided_step_s']:.3f} s), "
-                      f"{g['median_pair_ratio']:.2f} median of pairs")
+        for name, g in r["guided"].items():
+            print(f"  one evaluation at t = {t}, {name}: guided / unguided = {g['step_ratio']:.2f} best of each "
+                  f"({g['guided_step_s']:.3f} / {r['unguided_step_s']:.3f} s), {g['median_pair_ratio']:.2f} median of pairs")
 
 
 def cell_figures(images: list[Atoms], target: np.ndarray, calc: XANESCalculator) -> dict:

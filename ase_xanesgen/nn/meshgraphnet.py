@@ -53,10 +53,11 @@ class MeshGraphNet(nn.Module):
         h = self.node_encoder(torch.cat([h, *extra], dim=-1))
         e = self.edge_encoder(torch.cat([vec / self.cutoff, self.rbf(dist)], dim=-1))
         src, dst = edge_index[1], edge_index[0]  # message from neighbour j to centre i
-        chunked = not torch.is_grad_enabled() and e.shape[0] > EDGE_CHUNK and e.device.type == "cpu"
+        chunk = EDGE_CHUNK if e.device.type == "cpu" else GPU_EDGE_CHUNK
+        chunked = not torch.is_grad_enabled() and e.shape[0] > chunk
         for edge_mlp, node_mlp in zip(self.edge_mlps, self.node_mlps):
             if chunked:
-                e, agg = edge_layer_chunked(edge_mlp, e, h, dst, src, env, EDGE_CHUNK)
+                e, agg = edge_layer_chunked(edge_mlp, e, h, dst, src, env, chunk)
             else:
                 e = e + edge_update(edge_mlp, e, h, dst, src)
                 agg = torch.zeros_like(h).index_add_(0, dst, env * e)
@@ -65,10 +66,12 @@ class MeshGraphNet(nn.Module):
 
 
 #: edges per chunk when no gradient is needed (sampling) on a CPU: keeps each layer's edge temporaries in cache, so
-#: the cost per atom stays flat from thousands to 100k atoms instead of becoming memory-bound. Not on a GPU: there
-#: the chunks only multiply kernel launches (H100, 128 cells: an unguided evaluation took 87 ms chunked, more than
-#: the 55 ms of a guided one unchunked; benchmarks/guidance_sweep.py --cost-only --device cuda)
+#: the cost per atom stays flat from thousands to 100k atoms instead of becoming memory-bound
 EDGE_CHUNK = 4096
+#: the same on a GPU, where small chunks only multiply kernel launches (H100, 128 cells: chunks of 4,096 made an
+#: unguided evaluation 81-87 ms, unchunked 15.5 ms; benchmarks/guidance_sweep.py --cost-only --device cuda); a
+#: million edges (~70k atoms) per chunk only bounds the memory of very large cells (0.5 GB per [E, 128] temporary)
+GPU_EDGE_CHUNK = 1 << 20
 
 
 def node_projections(mlp: MLP, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
