@@ -81,9 +81,13 @@ def node_projections(mlp: MLP, h: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
 
 
 def edge_mlp_rest(mlp: MLP, e: torch.Tensor, at_dst: torch.Tensor, at_src: torch.Tensor) -> torch.Tensor:
-    """The edge MLP given its first layer's node terms already gathered onto the edges."""
+    """The edge MLP given its first layer's node terms already gathered onto the edges.
+
+    The node terms are added in place: two fewer ``[E, w]`` allocations per layer (addmm keeps no output for its
+    backward), ~2 % of a guided evaluation with autograd (16 cells, 31 alternating rounds; same gradient).
+    """
     first, *rest = mlp
-    x = torch.addmm(first.bias, e, first.weight[:, :e.shape[-1]].T) + at_dst + at_src
+    x = torch.addmm(first.bias, e, first.weight[:, :e.shape[-1]].T).add_(at_dst).add_(at_src)
     for layer in rest:
         x = layer(x)
     return x
