@@ -72,7 +72,8 @@ def print_cost(cost: dict, n: int) -> None:
     for t, r in cost["steps"].items():
         for name, g in r["guided"].items():
             print(f"  one evaluation at t = {t}, {name}: guided / unguided = {g['step_ratio']:.2f} best of each "
-                  f"({g['guided_step_s']:.3f} / {r['unguided_step_s']:.3f} s), {g['median_pair_ratio']:.2f} median of pairs")
+                  f"({g['guided_step_s']:.3f} / {r['unguided_step_s']:.3f} s), "
+                  f"{g['median_pair_ratio']:.2f} median of pairs")
 
 
 def cell_figures(images: list[Atoms], target: np.ndarray, calc: XANESCalculator) -> dict:
