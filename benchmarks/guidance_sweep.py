@@ -80,10 +80,11 @@ def cell_figures(images: list[Atoms], target: np.ndarray, calc: XANESCalculator)
     fr = [hybridisation_fractions(a) for a in images]
     mean = np.mean([calc.get_property("xanes_mean", a) for a in images], axis=0)
     return {"CN2": float(np.mean([f["CN2"] for f in fr])), "CN2_std": float(np.std([f["CN2"] for f in fr])),
-            "CN3": float(np.mean([f["CN3"] for f in fr])),
+            "CN3": float(np.mean([f["CN3"] for f in fr])), "CN3_std": float(np.std([f["CN3"] for f in fr])),
             "CN4": float(np.mean([f["CN4"] for f in fr])), "CN4_std": float(np.std([f["CN4"] for f in fr])),
             "defects": float(np.mean([f["CN<=1"] + f["CN>=5"] for f in fr])),
             "spectrum_rel_l2": float(np.linalg.norm(mean - target) / np.linalg.norm(target)),
+            "mean_spectrum": mean.tolist(),
             "acute_angles": float(np.mean(bond_angles(images) < 75.0)), **gap_by_coordination(images)}
 
 
@@ -120,6 +121,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--device", default=None)
     p.add_argument("--json")
     p.add_argument("--plot", help="zeta sweep figure (PNG)")
+    p.add_argument("--fig5-plot", help="Fig. 5 figure (PNG): spectra and CN fractions per target")
     args = p.parse_args(argv)
 
     gen = generator_from_args(args)
@@ -167,6 +169,7 @@ def main(argv: list[str] | None = None) -> dict:
         key = "CN2" if "sp-rich" in name else "CN4"
         u = rows["unguided"]
         rows["target_cell"] = {k: tf[k] for k in ("CN2", "CN3", "CN4")}
+        rows["target_spectrum"] = target.tolist()
         for label in ("guided", "xanes_only"):
             g = rows[label]
             gap = tf[key] - u[key]
@@ -184,6 +187,8 @@ def main(argv: list[str] | None = None) -> dict:
                 print(f"  {label}: moved {rows[f'{label}_fraction_moved']:.2f} of the way to the target {key}; "
                       f"beyond 2 sigma: {rows[f'{label}_beyond_2sigma']}; spectrum distance unguided/guided = "
                       f"{rows[f'{label}_spectrum_l2_ratio']:.2f}")
+    if args.fig5_plot:
+        plot_fig5(results, calc.energy_grid, args.fig5_plot)
     results["cost"]["steps"] = step_cost(gen, free, cost_guides)
     print_cost(results["cost"], args.n)
 
@@ -235,6 +240,37 @@ def main(argv: list[str] | None = None) -> dict:
         fig.tight_layout()
         fig.savefig(args.plot, dpi=120)
     return write_json(results, args.json)
+
+
+def plot_fig5(results: dict, energy: np.ndarray, path: str) -> None:
+    """Paper Fig. 5 analogue: per target, the predicted mean spectra against the target's DFT mean, and the
+    CN2 / CN3 / CN4 fractions (mean and spread over the cells) of each run beside the target cell's."""
+    from matplotlib.figure import Figure
+
+    runs = {"unguided": ("unguided", "0.55", "-"), "guided": ("guided: spectrum + CN + ring strain", "C0", "-"),
+            "xanes_only": ("guided: XANES term only", "C1", "--")}
+    targets = [name for name in TARGETS if name in results]
+    fig = Figure(figsize=(10, 3.4 * len(targets)))
+    axes = fig.subplots(len(targets), 2, squeeze=False)
+    for (ax_s, ax_c), name in zip(axes, targets):
+        rows = results[name]
+        ax_s.plot(energy, rows["target_spectrum"], color="k", lw=2, label="target (DFT cell mean)")
+        for label, (shown, colour, style) in runs.items():
+            ax_s.plot(energy, rows[label]["mean_spectrum"], color=colour, ls=style,
+                      label=f"{shown} (rel. L2 {rows[label]['spectrum_rel_l2']:.3f})")
+        ax_s.set(xlabel="energy (eV)", ylabel="intensity", title=name)
+        ax_s.legend(fontsize=8)
+        keys = ("CN2", "CN3", "CN4")
+        x = np.arange(len(keys))
+        for k, (label, (shown, colour, _)) in enumerate(runs.items()):
+            ax_c.bar(x + (k - 1.5) * 0.2, [rows[label][c] for c in keys], 0.2, color=colour, label=shown,
+                     yerr=[rows[label][f"{c}_std"] for c in keys], capsize=2)
+        ax_c.bar(x + 1.5 * 0.2, [rows["target_cell"][c] for c in keys], 0.2, color="k", label="target cell")
+        ax_c.set(xticks=x, xticklabels=keys, ylabel="fraction of atoms", ylim=(0, 1.15),
+                 title="CN fractions at 2.0 g/cm3 (± spread of the cells)")
+        ax_c.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
 
 
 def write_json(results: dict, path: str | None) -> dict:
