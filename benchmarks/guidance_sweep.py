@@ -2,7 +2,7 @@
 
     python benchmarks/guidance_sweep.py [--n 16] [--steps 64] [--zetas 0 1 3 10 30] [--plot examples/zeta_sweep.png]
         [--checkpoint prior.pt] [--guided-refine-from 0.1 ...] [--coordination-t-min 0.2] [--ring-strain-weight 0.5]
-        [--seed 0] [--fig5-only | --cost-only]
+        [--seed 0] [--fig5-only [--fig5-plot examples/fig5_guided.png] | --cost-only]
 
 At 2.0 g/cm3: unguided cells, and cells guided by an sp-rich target (mean DFT spectrum of the held-out
 1.5 g/cm3 cell) and by an sp3-rich target (held-out 2.5 g/cm3 cell), with the generator's default guide for a
@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--device", default=None)
     p.add_argument("--json")
     p.add_argument("--plot", help="zeta sweep figure (PNG)")
-    p.add_argument("--fig5-plot", help="Fig. 5 figure (PNG): spectra and CN fractions per target")
+    p.add_argument("--fig5-plot",
+                   help="Fig. 5 figure (PNG): spectra and CN fractions per target (not with --cost-only)")
     args = p.parse_args(argv)
 
     gen = generator_from_args(args)
@@ -266,8 +267,9 @@ def plot_fig5(results: dict, energy: np.ndarray, path: str) -> None:
             ax_c.bar(x + (k - 1.5) * 0.2, [rows[label][c] for c in keys], 0.2, color=colour, label=shown,
                      yerr=[rows[label][f"{c}_std"] for c in keys], capsize=2)
         ax_c.bar(x + 1.5 * 0.2, [rows["target_cell"][c] for c in keys], 0.2, color="k", label="target cell")
-        ax_c.set(xticks=x, xticklabels=keys, ylabel="fraction of atoms", ylim=(0, 1.15),
-                 title="CN fractions at 2.0 g/cm3 (± spread of the cells)")
+        ax_c.set(xticks=x, xticklabels=keys, ylabel="fraction of atoms", ylim=(0, 1.15))
+        ax_c.set_title("CN fractions (± spread of the cells)\ngenerated at 2.0 g/cm3, target cell at its own density",
+                       fontsize=10)
         ax_c.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
