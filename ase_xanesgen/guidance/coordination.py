@@ -11,13 +11,26 @@ from ..graph.neighbours import edge_vectors
 from .base import Guide, check_t_min, guide_graph
 
 
+def soft_bonds(pos: torch.Tensor, system: System, cutoff: float = CC_BOND_CUTOFF, width: float = 0.05,
+               by_centre: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Centre atom ``[E]``, vector ``[E, 3]``, length ``d [E]`` and Fermi-switch weight
+    ``1 / (1 + exp((d - cutoff) / width)) [E]`` of every directed edge within the switch's reach (10 widths past
+    ``cutoff``); differentiable in ``pos``. ``by_centre`` groups the edges by centre atom (for pairs of bonds).
+    """
+    edge_index, shifts = guide_graph(pos, system, cutoff + 10 * width)
+    if by_centre:
+        order = torch.argsort(edge_index[0])
+        edge_index, shifts = edge_index[:, order], shifts[order]
+    vec = edge_vectors(pos, system.cell, system.batch, edge_index, shifts)
+    dist = vec.norm(dim=-1)
+    return edge_index[0], vec, dist, torch.sigmoid((cutoff - dist) / width)
+
+
 def soft_coordination(pos: torch.Tensor, system: System, cutoff: float = CC_BOND_CUTOFF, width: float = 0.05
                       ) -> torch.Tensor:
-    """``[N]`` sum over neighbours of a Fermi switch ``1 / (1 + exp((d - cutoff) / width))``."""
-    edge_index, shifts = guide_graph(pos, system, cutoff + 10 * width)
-    d = edge_vectors(pos, system.cell, system.batch, edge_index, shifts).norm(dim=-1)
-    return torch.zeros(pos.shape[0], device=pos.device, dtype=pos.dtype).index_add_(
-        0, edge_index[0], torch.sigmoid((cutoff - d) / width))
+    """``[N]`` sum over neighbours of the Fermi switch of :func:`soft_bonds`."""
+    centre, _, _, bond = soft_bonds(pos, system, cutoff, width)
+    return torch.zeros(pos.shape[0], device=pos.device, dtype=pos.dtype).index_add_(0, centre, bond)
 
 
 class CoordinationGuide(Guide):

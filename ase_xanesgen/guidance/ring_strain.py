@@ -9,20 +9,15 @@ from torch_geometric.nn import global_add_pool
 
 from ..data.datasets import CC_BOND_CUTOFF
 from ..diffusion.samplers import System
-from ..graph.neighbours import edge_vectors
-from .base import Guide, check_t_min, guide_graph
+from .base import Guide, check_t_min
+from .coordination import soft_bonds
 
 
 def bond_angle_pairs(pos: torch.Tensor, system: System, cutoff: float = CC_BOND_CUTOFF, width: float = 0.05
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Every pair of bonds sharing an atom: soft bond weight ``s_ij s_ik [P]``, ``cos(angle jik) [P]`` and the
-    graph of each pair ``[P]``; differentiable in ``pos``. Bonds are Fermi switches as in ``soft_coordination``."""
-    edge_index, shifts = guide_graph(pos, system, cutoff + 10 * width)
-    order = torch.argsort(edge_index[0])
-    centre = edge_index[0, order]
-    vec = edge_vectors(pos, system.cell, system.batch, edge_index[:, order], shifts[order])
-    dist = vec.norm(dim=-1)
-    bond = torch.sigmoid((cutoff - dist) / width)
+    graph of each pair ``[P]``; differentiable in ``pos``. Bonds are the Fermi switches of ``soft_bonds``."""
+    centre, vec, dist, bond = soft_bonds(pos, system, cutoff, width, by_centre=True)
     # edge a (sorted by centre) pairs with every edge b of its centre: b = first edge of the centre + k
     counts = torch.bincount(centre, minlength=pos.shape[0])
     degree = counts[centre]
