@@ -28,6 +28,7 @@ from ase_xanesgen.analysis.coordination import coordination_counts
 from ase_xanesgen.cli.generate import add_sampler_arguments, generator_from_args
 from ase_xanesgen.data.datasets import load_cell
 from ase_xanesgen.diffusion import PriorScore
+from ase_xanesgen.frontends.generator import DEFAULT_ZETA
 from ase_xanesgen.guidance import CoordinationGuide, Guide, GuidedScore, RingStrainGuide, XANESGuide, spectrum_guide
 from ase_xanesgen.guidance.xanes import DEFAULT_COORDINATION_WEIGHT, DEFAULT_RING_STRAIN_WEIGHT
 
@@ -45,7 +46,7 @@ def step_cost(gen: DiffusionGenerator, cells: list[Atoms], guides: dict[str, Gui
     clean = torch.tensor(np.concatenate([a.positions for a in cells]), dtype=torch.float32, device=gen.device)
     noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(0)).to(clean)
     prior = PriorScore(gen.model, gen.sde)
-    fns = {"unguided": prior, **{name: GuidedScore(prior, guide, 10.0) for name, guide in guides.items()}}
+    fns = {"unguided": prior, **{name: GuidedScore(prior, guide, DEFAULT_ZETA) for name, guide in guides.items()}}
     out = {}
     for t in times_t:
         pos = clean + gen.sde.sigma(torch.tensor(t)).item() * noise
