@@ -32,6 +32,8 @@ from ase_xanesgen.frontends.generator import DEFAULT_ZETA
 from ase_xanesgen.guidance import CoordinationGuide, Guide, GuidedScore, RingStrainGuide, XANESGuide, spectrum_guide
 from ase_xanesgen.guidance.xanes import DEFAULT_COORDINATION_WEIGHT, DEFAULT_RING_STRAIN_WEIGHT
 
+#: bond angles below this (degrees) mark three-membered rings, absent from the MD cells
+ACUTE_ANGLE = 75.0
 #: held-out cells of the topology split (data.datasets.split_by_topology)
 TARGETS = {"sp-rich (1.5 g/cm3 d1.5_9)": "d1.5_9", "sp3-rich (2.5 g/cm3 d2.5_4)": "d2.5_4"}
 
@@ -86,7 +88,7 @@ def cell_figures(images: list[Atoms], target: np.ndarray, calc: XANESCalculator)
             "defects": float(np.mean([f["CN<=1"] + f["CN>=5"] for f in fr])),
             "spectrum_rel_l2": float(np.linalg.norm(mean - target) / np.linalg.norm(target)),
             "mean_spectrum": mean.tolist(),
-            "acute_angles": float(np.mean(bond_angles(images) < 75.0)), **gap_by_coordination(images)}
+            "acute_angles": float(np.mean(bond_angles(images) < ACUTE_ANGLE)), **gap_by_coordination(images)}
 
 
 def gap_by_coordination(images: list[Atoms]) -> dict:
@@ -152,7 +154,7 @@ def main(argv: list[str] | None = None) -> dict:
     md_gap = gap_by_coordination(md)
     results["md_2.0_gap_mean_eV"], results["md_2.0_gap_by_cn"] = md_gap["gap_mean_eV"], md_gap
     print(f"MD 2.0 g/cm3 GAP mean energy: {md_gap['gap_mean_eV']:.3f} eV/atom; " + per_cn(md_gap)
-          + f"; bond angles < 75 deg: {np.mean(bond_angles(md) < 75.0):.3f}")
+          + f"; bond angles < {ACUTE_ANGLE:.0f} deg: {np.mean(bond_angles(md) < ACUTE_ANGLE):.3f}")
     header = (f"{'run':34s} {'CN2':>12s} {'CN4':>12s} {'defect':>6s} {'specL2':>7s} {'<75deg':>6s} {'GAP eV':>7s}"
               "  GAP per CN2 / CN3 / CN4 atom")
     for name, ref in refs.items():

@@ -73,10 +73,11 @@ def radius_graph_pbc(
         empty = torch.zeros((2, 0), dtype=torch.long, device=device)
         return empty, torch.zeros((0, 3), dtype=torch.long, device=device)
     inv = torch.linalg.inv(cell)  # [B, 3, 3]
-    frac = torch.einsum("ni,nij->nj", pos, inv[batch])
+    cell_n = cell.index_select(0, batch)  # [N, 3, 3]
+    frac = torch.einsum("ni,nij->nj", pos, inv.index_select(0, batch))
     wrap_shift = torch.floor(frac)  # pos = wrapped + wrap_shift @ cell
     frac = frac - wrap_shift
-    wrapped = torch.einsum("ni,nij->nj", frac, cell[batch])
+    wrapped = torch.einsum("ni,nij->nj", frac, cell_n)
 
     # Bins in fractional space: nb_a = floor(h_a / cutoff) >= 1 bins along axis a, where h_a is the
     # distance between the lattice planes spanned by the two other vectors.
@@ -88,15 +89,15 @@ def radius_graph_pbc(
     heights = volume[:, None] / torch.linalg.norm(cross, dim=-1)  # [B, 3]
     nbins = torch.clamp(torch.floor(heights / cutoff), min=1).long()  # [B, 3]
     reach = torch.ceil(cutoff / (heights / nbins) - 1e-9).long().amax(0)  # [3] bins to search each side
-    bin3 = torch.minimum((frac * nbins[batch]).long(), nbins[batch] - 1)  # [N, 3]
-    nb = nbins[batch]
+    nb = nbins.index_select(0, batch)
+    bin3 = torch.minimum((frac * nb).long(), nb - 1)  # [N, 3]
 
     def flat(b3: torch.Tensor, nbg: torch.Tensor) -> torch.Tensor:
         return (b3[..., 0] * nbg[..., 1] + b3[..., 1]) * nbg[..., 2] + b3[..., 2]
 
     bins_per_graph = nbins.prod(1)
     graph_offset = torch.cumsum(bins_per_graph, 0) - bins_per_graph
-    base = graph_offset[batch]  # [N]
+    base = graph_offset.index_select(0, batch)  # [N]
     gbin = base + flat(bin3, nb)
     order = torch.argsort(gbin)
     counts = torch.bincount(gbin, minlength=int(bins_per_graph.sum()))
@@ -112,25 +113,26 @@ def radius_graph_pbc(
         shift = torch.div(nb3, nb[None], rounding_mode="floor")  # image of the neighbour bin
         target = (base[None] + flat(nb3 - shift * nb[None], nb[None])).view(-1)  # [K * N]
         # the shifted image of the centre atom, so a candidate needs one gather per side
-        centre = (wrapped[None] - torch.einsum("kni,nij->knj", shift.to(pos.dtype), cell[batch])).reshape(-1, 3)
-        cnt = counts[target]
+        centre = (wrapped[None] - torch.einsum("kni,nij->knj", shift.to(pos.dtype), cell_n)).reshape(-1, 3)
+        cnt = counts.index_select(0, target)
         kn = torch.repeat_interleave(cnt)  # candidate -> (offset, atom) row, offset-major
         # candidate c of row r is atom order[starts[target[r]] + c - first[r]], first[r] = its first candidate
-        jump = starts[target] - (torch.cumsum(cnt, 0) - cnt)
-        jj = order[torch.arange(kn.shape[0], device=device) + jump[kn]]
+        jump = starts.index_select(0, target) - (torch.cumsum(cnt, 0) - cnt)
+        jj = order.index_select(0, torch.arange(kn.shape[0], device=device) + jump.index_select(0, kn))
         # (w_j - (w_i - S C) is not bit-for-bit antisymmetric: a pair within ~1e-7 A of the cut-off could
         # be kept one way only, where the envelope is zero anyway)
-        d2 = (wrapped[jj] - centre[kn]).square().sum(-1)
+        d2 = (wrapped.index_select(0, jj) - centre.index_select(0, kn)).square().sum(-1)
         # an atom's own zero-shift image is at exactly zero distance; its other images are not
         keep = (d2 < cutoff * cutoff) & ((jj != kn % n) | (d2 > 0))
-        kn = kn[keep]
+        kept = keep.nonzero().squeeze(1)
+        kn = kn.index_select(0, kept)
         edges_i.append(kn % n)
-        edges_j.append(jj[keep])
-        edges_s.append(shift.view(-1, 3)[kn])
+        edges_j.append(jj.index_select(0, kept))
+        edges_s.append(shift.view(-1, 3).index_select(0, kn))
     ei = torch.cat(edges_i)
     ej = torch.cat(edges_j)
     # shifts relative to the unwrapped input positions
-    es = torch.cat(edges_s) + (wrap_shift[ei] - wrap_shift[ej]).long()
+    es = torch.cat(edges_s) + (wrap_shift.index_select(0, ei) - wrap_shift.index_select(0, ej)).long()
     return torch.stack([ei, ej]), es
 
 
