@@ -190,5 +190,19 @@ def test_cli_rejects_structure_without_cell(tmp_path, a_c, capsys):
     xyz, ref = tmp_path / "mol.xyz", tmp_path / "md.vasp"
     write(xyz, molecule("CH4"))
     write(ref, a_c, format="vasp", direct=True)
-    assert _cli([str(xyz), "--reference", str(ref), "--no-gap"]) == 1
+    assert _cli([str(xyz), "--reference", str(ref), "--no-gap"]) == 2
     assert "no 3-D cell" in capsys.readouterr().err
+
+
+def test_analyze_refuses_non_carbon_structures(tmp_path, capsys, cell_2g):
+    """Carbon statistics of a silicon cell would be meaningless: a clear error and the CLI's exit code 2."""
+    from ase.io import write
+
+    from ase_xanesgen.cli.main import main
+
+    si = cell_2g.copy()
+    si.symbols[:] = "Si"
+    write(tmp_path / "si.vasp", si)
+    write(tmp_path / "md.vasp", cell_2g)
+    assert main(["analyze", str(tmp_path / "si.vasp"), "--reference", str(tmp_path / "md.vasp"), "--no-gap"]) == 2
+    assert "carbon" in capsys.readouterr().err

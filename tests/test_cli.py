@@ -72,3 +72,34 @@ def test_sampler_options_reach_the_generator():
     args = parser.parse_args(["--guided-refine-from", "0.08", "--restart-radius", "0", "--max-restarts", "2"])
     assert sampler_options(args) == {"guided_refine_from": 0.08, "restart_radius": None, "max_restarts": 2}
     assert sampler_options(parser.parse_args([])) == {}
+
+
+def test_generate_output_names_and_formats(tmp_path, capsys):
+    """An extension-less POSCAR is written as VASP, not extxyz; several cells in a one-structure format get
+    one file each and the message names them."""
+    assert main(["generate", "--density", "2.0", "--atoms", "32", "--steps", "2", "--seed", "0", "--device", "cpu",
+                 "-o", str(tmp_path / "POSCAR")]) == 0
+    assert read(tmp_path / "POSCAR", format="vasp").get_chemical_symbols() == ["C"] * 32
+    assert main(["generate", "--density", "2.0", "--atoms", "32", "--n", "2", "--steps", "2", "--seed", "0",
+                 "--device", "cpu", "-o", str(tmp_path / "cells.vasp")]) == 0
+    said = capsys.readouterr().out
+    assert "cells_0.vasp" in said and "cells_1.vasp" in said and not (tmp_path / "cells.vasp").exists()
+    assert len(read(tmp_path / "cells_1.vasp")) == 32
+
+
+@pytest.mark.parametrize("extra, match", [
+    (["--zeta", "5"], "--guide"),                              # a guide option without a guide
+    (["--template", "t.vasp", "--atoms", "64"], "--atoms"),     # both ways of sizing the cell
+    (["--device", "nodevice"], "device"),
+    (["-o", "missing/dir/x.traj"], "folder"),                  # refused before any generation
+])
+def test_generate_rejects_conflicting_or_bad_options(tmp_path, capsys, monkeypatch, extra, match):
+    from ase import Atoms
+    from ase.io import write
+
+    monkeypatch.chdir(tmp_path)
+    write("t.vasp", Atoms("C8", cell=[4.0] * 3, pbc=True, scaled_positions=[[k / 8, 0.5, 0.5] for k in range(8)]))
+    base = ["generate", "--density", "2.0", "--steps", "2", "--device", "cpu", "-o", "x.traj"]
+    assert main(base + extra) == 2
+    assert match in capsys.readouterr().err
+    assert not (tmp_path / "x.traj").exists()

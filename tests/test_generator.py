@@ -126,7 +126,8 @@ def test_local_restart_repairs_the_defect_and_leaves_the_rest(gen, cell_2g):
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(density=0.0), "density"), (dict(density=-1.0), "density"), (dict(density=4.5), "density"),
-    (dict(density=float("nan")), "density"), (dict(density=2.0, n=0), "n must"),
+    (dict(density=float("nan")), "density"), (dict(density=2.0, n=0), "n must"), (dict(density=2.0, n=1.5), "n must"),
+    (dict(density=2.0, steps=2.5), "steps must"), (dict(density=2.0, start_time=0.1), "density=None"),
 ])
 def test_bad_input_raises(gen, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -143,6 +144,21 @@ def test_bad_templates_raise(gen):
     nan = Atoms("C2", cell=[5] * 3, pbc=True, positions=[[0, 0, 0], [np.nan, 0, 0]])
     with pytest.raises(ValueError, match="NaN"):
         gen.generate(nan)
+    with pytest.raises(ValueError, match="slab|periodic"):  # a slab is not silently made bulk
+        gen.generate(Atoms(cell=[8.6] * 3, pbc=[True, True, False]), density=2.0)
+    with pytest.raises(TypeError, match="seed"):
+        gen.generate(small_template(), density=2.0, seed=1.7)
+
+
+def test_density_outside_the_training_range_warns(gen):
+    with pytest.warns(UserWarning, match="outside"):
+        gen.fill(small_template(), 1.0)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gen.fill(small_template(), 2.0)
+        gen.fill(Atoms(cell=[8.6] * 3), 2.0)  # pbc all False (ASE's default) is taken as periodic
 
 
 def test_refine_relaxes_a_rattled_md_cell(gen, cell_2g):

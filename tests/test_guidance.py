@@ -125,6 +125,33 @@ def test_bad_energy_range_and_zeta_raise(gen, target_sp):
         gen.generate(Atoms(cell=[8.0] * 3, pbc=True), 2.0, steps=2, guide=target_sp, zeta=-1.0)
     with pytest.raises(ValueError, match="fractions"):
         CoordinationGuide({"CN4": 1.5})
+    with pytest.raises(ValueError, match="fractions"):
+        CoordinationGuide({"CN4": float("nan")})
+    for bad in (float("nan"), float("inf")):  # refused up front, not as a crash deep in sampling
+        with pytest.raises(ValueError, match="zeta"):
+            gen.generate(Atoms(cell=[8.0] * 3, pbc=True), 2.0, steps=2, guide=target_sp, zeta=bad)
+        with pytest.raises(ValueError, match="weight"):
+            XANESGuide(target_sp, weight=bad)
+    with pytest.raises(ValueError, match="weight"):
+        RingStrainGuide(weight=-1.0)
+
+
+def test_guides_sum_with_sum_and_measured_files_guide_generate(gen, target_sp, tmp_path):
+    """``sum(guides)`` is the ``+`` sum; ``generate`` takes a measured file or an (energy, intensity) pair as its
+    guide, and a scan that starts after the pre-edge is accepted (padded with zero) everywhere."""
+    from ase_xanesgen.data.spectra import energy_grid
+    from ase_xanesgen.data.unmixing import unmix_coordination
+
+    summed = sum([XANESGuide(target_sp), RingStrainGuide()])
+    assert [type(g) for g in summed.terms()] == [XANESGuide, RingStrainGuide]
+    late = energy_grid() >= 280.0
+    measured = tmp_path / "late.csv"
+    np.savetxt(measured, np.column_stack([energy_grid()[late], target_sp[late]]), delimiter=",")
+    assert np.all(XANESGuide(measured).target[~late] == 0.0)
+    assert unmix_coordination(measured) == unmix_coordination(target_sp[late], energy_grid()[late])
+    for guide in (measured, (energy_grid()[late], target_sp[late])):
+        atoms = gen.generate(cubic_cell(32, 2.0), 2.0, steps=2, seed=0, guide=guide)
+        assert np.isfinite(atoms.info["guide_residual"])
 
 
 def test_rdf_guide_matches_analysis_and_rejects_bad_targets(cell_2g):

@@ -62,6 +62,11 @@ def measure(
 ) -> StructureMetrics:
     """Compute every metric of ``atoms_or_list`` (see :class:`StructureMetrics`); lengths in Å."""
     structures = as_structures(atoms_or_list)
+    for k, atoms in enumerate(structures):
+        if set(atoms.get_chemical_symbols()) - {"C"}:
+            name = atoms.info.get("name", f"structure {k}")
+            raise ValueError(f"{name} holds {sorted(set(atoms.get_chemical_symbols()))}: these statistics (C-C bonds, "
+                             "sp/sp2/sp3) are for carbon structures")
     cn = np.concatenate([coordination_numbers(a, cutoff) for a in structures])
     q = [steinhardt(a, (4, 6), cutoff=cutoff) for a in structures]
     r, g = rdf(structures, rmax=rmax, bins=bins)

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         metrics = [measure(side, cutoff=args.cutoff) for side in (generated, reference)]
     except (OSError, ValueError, TypeError) as exc:
         print(f"xanesgen analyze: error: {exc}", file=sys.stderr)
-        return 1
+        return 2  # as every xanesgen command on bad input
     energies = _energies(generated, reference, args.potential) if args.gap else None
     report = build_report(*metrics, energies=energies)
     report["files"] = {"generated": list(args.files), "reference": list(args.reference)}

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--density", type=float, default=None,
                         help="g/cm3 (required unless --template gives the atoms to use as they are)")
-    parser.add_argument("--atoms", type=int, default=216, help="atoms per cell (cubic cell sized to the density)")
+    parser.add_argument("--atoms", type=int, default=None,
+                        help="atoms per cell (cubic cell sized to the density; default 216; not with --template)")
     parser.add_argument("--template", help="structure file whose cell (and species) to use instead of --atoms")
     parser.add_argument("--n", type=int, default=1, help="number of cells, denoised as one batch")
     parser.add_argument("--seed", type=int, default=None)
@@ -68,24 +70,41 @@ def template_for(args: argparse.Namespace):
     from ..frontends.generator import cubic_cell
 
     if args.template:
+        if args.atoms is not None:
+            raise ValueError("--atoms sizes a cubic cell; with --template the template's cell is used: drop one")
         template = read(args.template)
         if args.density is None:
             return template  # its atoms as they are, positions re-drawn
         return Atoms(symbols=template.get_chemical_symbols(), cell=template.cell, pbc=True)
     if args.density is None:
         raise ValueError("--density is required without --template")
-    if args.atoms < 1:
-        raise ValueError(f"--atoms must be >= 1, got {args.atoms}")
+    atoms = DEFAULT_ATOMS if args.atoms is None else args.atoms
+    if atoms < 1:
+        raise ValueError(f"--atoms must be >= 1, got {atoms}")
     if args.density <= 0:
         raise ValueError(f"--density must be > 0, got {args.density}")
-    return cubic_cell(args.atoms, args.density)
+    return cubic_cell(atoms, args.density)
+
+
+#: atoms per cubic cell without --atoms or --template (the training cells' size)
+DEFAULT_ATOMS = 216
+#: options that only mean something with --guide
+GUIDE_OPTIONS = ("zeta", "coordination_weight", "ring_strain_weight")
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from ase.io import write
+    from ase.io.formats import ioformats
 
+    given = [f"--{name.replace('_', '-')}" for name in GUIDE_OPTIONS if getattr(args, name) is not None]
+    if args.coordination_t_min:
+        given.append("--coordination-t-min")
+    if given and not args.guide:
+        raise ValueError(f"{', '.join(given)} only act on a guided run: add --guide SPECTRUM")
+    out = Path(args.output)
+    if not out.parent.is_dir():  # before the generation, not after it
+        raise FileNotFoundError(f"output folder {out.parent} does not exist")
+    fmt = _format(out)
     gen = generator_from_args(args)
     template = template_for(args)
     extra = {}
@@ -100,23 +119,22 @@ def run(args: argparse.Namespace) -> int:
         extra = {"guide": guide, "zeta": args.zeta}
     images = gen.generate_batch(template, args.density, n=args.n, seed=args.seed, steps=args.steps,
                                 trajectory=args.trajectory, progress=True, **extra)
-    out = Path(args.output)
-    tmp = out.with_name(f".{out.name}.part")
-    fmt = None if out.suffix else "extxyz"
-    if out.suffix in (".vasp", ".cif") and len(images) > 1:
-        for k, atoms in enumerate(images):
-            write(out.with_name(f"{out.stem}_{k}{out.suffix}"), atoms)
-    else:
-        write(tmp, images, format=fmt or _format(out))
-        tmp.replace(out)
+    # a format that holds one structure (POSCAR, .vasp) gets one file per cell: out_0.vasp, out_1.vasp, ...
+    one_per_file = len(images) > 1 and ioformats[fmt].single
+    paths = [out.with_name(f"{out.stem}_{k}{out.suffix}") for k in range(len(images))] if one_per_file else [out]
+    for path, part in zip(paths, [[a] for a in images] if one_per_file else [images]):
+        tmp = path.with_name(f".{path.name}.part")  # a crash never leaves a half-written file under the name
+        write(tmp, part, format=fmt)
+        tmp.replace(path)
     for k, atoms in enumerate(images):
         print(f"cell {k}: {len(atoms)} atoms, CN histogram {atoms.info['cn_counts']}, "
               f"restarts {atoms.info['restarts']}")
-    print(f"wrote {out}")
+    print(f"wrote {', '.join(map(str, paths))} ({fmt})")
     return 0
 
 
-def _format(path) -> str:
+def _format(path: Path) -> str:
+    """ASE's format for the output name (``POSCAR`` -> vasp, ``.cif`` -> cif, ...); extxyz when it has none."""
     from ase.io.formats import filetype
 
     try:

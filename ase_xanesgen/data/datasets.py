@@ -110,6 +110,9 @@ def coordination_counts(atoms: Atoms, cutoff: float = CC_BOND_CUTOFF) -> np.ndar
     """Number of neighbours within ``cutoff`` for every atom (periodic)."""
     from matscipy.neighbours import neighbour_list
 
+    if not (np.isfinite(cutoff) and cutoff > 0):
+        raise ValueError(f"bond cut-off must be > 0 Angstrom, got {cutoff}")
+
     i = neighbour_list("i", atoms, cutoff)
     return np.bincount(i, minlength=len(atoms))
 

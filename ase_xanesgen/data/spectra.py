@@ -130,11 +130,14 @@ def resample(
     grid = energy_grid() if grid is None else _check_energy(grid, len(np.asarray(grid)))
     tol = 0.5 * float(np.min(np.diff(grid)))
     missing_low = energy[0] > grid[0] + tol
-    if (missing_low and pre_edge is None) or energy[-1] < grid[-1] - tol:
+    missing_high = energy[-1] < grid[-1] - tol
+    if (missing_low and pre_edge is None) or missing_high:
+        hint = (f"the scan must reach {grid[-1]:.2f} eV" if missing_high else
+                "pass pre_edge=0.0 if the scan starts after the pre-edge")
         raise ValueError(
             f"spectrum covers {energy[0]:.2f}-{energy[-1]:.2f} eV but the model grid spans "
             f"{grid[0]:.2f}-{grid[-1]:.2f} eV (tolerance {tol:.2f} eV); energies must be in eV on the "
-            "absolute scale (graphite pi* at 285.4 eV); pass pre_edge=0.0 if the scan starts after the pre-edge"
+            f"absolute scale (graphite pi* at 285.4 eV); {hint}"
         )
     out = np.interp(grid, energy, intensity)
     if missing_low:
@@ -194,13 +197,14 @@ def prepare_target(
     target: np.ndarray | tuple[np.ndarray, np.ndarray] | str | os.PathLike,
     energy: np.ndarray | None = None,
     *,
-    pre_edge: float | None = None,
+    pre_edge: float | None = 0.0,
 ) -> np.ndarray:
     """A guidance target ``[100]`` on the model grid and the a-C training scale (area ``AC_MEAN_AREA``).
 
     ``target`` is a ``[100]`` model-grid spectrum, or intensities on ``energy`` (eV), or an
-    ``(energy, intensity)`` pair, or a file for :func:`read_spectrum`. Off-grid input is resampled
-    (``pre_edge`` as in :func:`resample`).
+    ``(energy, intensity)`` pair, or a file for :func:`read_spectrum`. Off-grid input is resampled; a measured
+    scan that starts after the pre-edge takes ``pre_edge`` below its first point (as in :func:`resample`;
+    ``0.0``, a background-subtracted pre-edge, by default; ``None`` refuses such a scan).
     """
     if isinstance(target, (str, os.PathLike)):
         if energy is not None:

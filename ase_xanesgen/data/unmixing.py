@@ -58,7 +58,7 @@ def unmix_coordination(target: np.ndarray | str | os.PathLike, energy: np.ndarra
     ``return_residual`` also the relative L2 misfit of the mixture (0.03-0.09 on the DFT cells; well above
     ``POOR_FIT`` the spectrum is not a mix of these components and the fractions mean little).
     """
-    y = prepare_target(target, energy, pre_edge=0.0 if energy is not None else None)
+    y = prepare_target(target, energy)
     comp = shipped_coordination_spectra() if components is None else np.asarray(components, dtype=float)
     if comp.shape != (len(KEYS), y.shape[0]):
         raise ValueError(f"components must have shape ({len(KEYS)}, {y.shape[0]}), got {comp.shape}")

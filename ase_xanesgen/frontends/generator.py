@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -29,6 +31,16 @@ DEFAULT_ZETA = 10.0
 GUIDED_REFINE_FROM = 0.1
 #: Highest density (g/cm3) accepted per element: beyond what the element can pack.
 MAX_DENSITY = {6: 4.0}
+#: Densities (g/cm3) of the shipped weights' training cells per element: outside, generation warns (the MD data
+#: spans 1.5-3.5 g/cm3; a checkpoint of your own sets ``DiffusionGenerator.trained_density`` itself, or not).
+TRAINED_DENSITY = {6: (1.5, 3.5)}
+
+
+def check_count(value, name: str) -> int:
+    """``value`` as an int if it is a whole number >= 1 (``n``, ``steps``), else a clear error."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
 
 
 def cubic_cell(n_atoms: int, density: float, symbol: str = "C") -> Atoms:
@@ -70,6 +82,8 @@ class DiffusionGenerator:
                  steps: int = 64, t_restart: float = 0.35, max_restarts: int = 10, refine_steps: int = 40,
                  refine_from: float = REFINE_T[0], guided_refine_from: float = GUIDED_REFINE_FROM,
                  restart_radius: float | None = 3.0):
+        #: per element, the densities the weights were trained on (known for the shipped ones): outside, a warning
+        self.trained_density = TRAINED_DENSITY if model is None else {}
         if model is None:
             ckpt = load(*weight_path("prior"))
             model = from_dict(ckpt)
@@ -84,7 +98,9 @@ class DiffusionGenerator:
         for name, value in (("refine_from", refine_from), ("guided_refine_from", guided_refine_from)):
             if not 0.0 < value < 1.0:
                 raise ValueError(f"{name} must be in (0, 1), got {value}")
-        self.steps, self.t_restart, self.max_restarts = steps, t_restart, max_restarts
+        if not 0.0 < t_restart < 1.0:
+            raise ValueError(f"t_restart must be in (0, 1), got {t_restart}")
+        self.steps, self.t_restart, self.max_restarts = check_count(steps, "steps"), t_restart, max_restarts
         if restart_radius is not None and not (math.isfinite(restart_radius) and restart_radius > 0):
             raise ValueError(f"restart_radius must be > 0 (or None: whole-cell restarts), got {restart_radius}")
         self.refine_steps, self.refine_from, self.restart_radius = refine_steps, refine_from, restart_radius
@@ -120,16 +136,19 @@ class DiffusionGenerator:
         """``n`` structures denoised together as one batched graph.
 
         Args:
-            template: cell and pbc; its species (or carbon) fill the cell. Without ``density`` its atoms are
-                used as they are (count and species).
+            template: cell; its species (or carbon) fill the cell. Without ``density`` its atoms are used as
+                they are (count and species). Generated cells are periodic: pbc all False (ASE's default) is
+                taken as periodic, a partly periodic template (a slab) is refused.
             density: g/cm3; sets the atom count to ``round(density * volume / mass)``.
-            seed: same seed, same structures on the same device.
+            seed: same seed and ``n``, same structures on the same device (the batch draws its noise as one:
+                cell k of a batch is not the cell of an ``n=1`` run with that seed).
             steps: Euler-Maruyama steps from t = 1 to 0.001 on whose grid the pass runs (default 64).
             trajectory: ``.traj`` path; every step's positions of the first structure are appended as they
                 come, so a crash leaves a readable file.
             start_time: start from the template positions noised to this t (0 < t < 1) instead of noise.
-            guide: a mean spectrum ``[100]`` on the model grid (-> ``guidance.spectrum_guide``: the
-                spectrum, the coordination fractions unmixed from it and the ring-strain term) or any
+            guide: a mean spectrum ``[100]`` on the model grid, an ``(energy_eV, intensity)`` pair or a measured
+                two-column file (-> ``guidance.spectrum_guide``: the spectrum, the coordination fractions
+                unmixed from it and the ring-strain term) or any
                 ``ase_xanesgen.guidance.Guide`` (sums of guides too; ``XANESGuide`` alone for the spectrum only);
                 restart cycles keep it on.
             zeta: guidance strength (default ``DEFAULT_ZETA``).
@@ -145,13 +164,16 @@ class DiffusionGenerator:
             refinement, and ``t_restart`` -> ``guided_refine_from`` -> 0.01 over each restart; a ``start_time``
             below ``guided_refine_from`` runs to 0.001 first and refines from ``start_time``).
         """
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        steps = self.steps if steps is None else int(steps)
-        if steps < 1:
-            raise ValueError(f"steps must be >= 1, got {steps}")
-        if start_time is not None and not 0.0 < start_time < 1.0:
-            raise ValueError(f"start_time must be in (0, 1), got {start_time}")
+        n = check_count(n, "n")
+        steps = self.steps if steps is None else check_count(steps, "steps")
+        if seed is not None and not (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)):
+            raise TypeError(f"seed must be an integer, got {seed!r}")
+        if start_time is not None:
+            if not 0.0 < start_time < 1.0:
+                raise ValueError(f"start_time must be in (0, 1), got {start_time}")
+            if density is not None:
+                raise ValueError("start_time starts from the template's own positions: pass density=None (its "
+                                 "atoms are used as they are); density= would refill the cell")
         atoms = self.fill(template, density)
         generator = torch.Generator(device=self.device)
         generator.manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**63))
@@ -214,7 +236,11 @@ class DiffusionGenerator:
     def _guided(self, prior: PriorScore, guide, zeta: float | None):
         from ..guidance import Guide, GuidedScore, spectrum_guide
 
-        if not isinstance(guide, Guide):
+        if isinstance(guide, (str, os.PathLike)):  # a measured two-column (energy eV, intensity) file
+            guide = spectrum_guide(guide)
+        elif isinstance(guide, tuple) and len(guide) == 2:  # (energy eV, intensity)
+            guide = spectrum_guide(np.asarray(guide[1], dtype=float), np.asarray(guide[0], dtype=float))
+        elif not isinstance(guide, Guide):
             guide = spectrum_guide(np.asarray(guide, dtype=float))
         return GuidedScore(prior, guide, DEFAULT_ZETA if zeta is None else zeta)
 
@@ -224,6 +250,9 @@ class DiffusionGenerator:
         if not isinstance(template, Atoms):
             raise TypeError(f"template must be ase.Atoms, got {type(template).__name__}")
         check_cell(template)
+        if template.pbc.any() and not template.pbc.all():
+            raise ValueError(f"template pbc={template.pbc.tolist()}: the model generates bulk cells, periodic in all "
+                             "three directions; set pbc=True (a template with pbc all False is taken as periodic)")
         numbers = sorted(set(template.numbers.tolist())) or [self.species[0]]
         unknown = [chemical_symbols[z] for z in numbers if z not in self.species]
         if unknown:
@@ -246,6 +275,10 @@ class DiffusionGenerator:
             count = round(density * volume_cm3 / (mass_per_atom * _amu * 1e3))
             if count < 1:
                 raise ValueError(f"density {density} g/cm3 gives no atom in this cell")
+            low, high = self.trained_density.get(numbers[0], (0.0, math.inf)) if len(numbers) == 1 else (0, math.inf)
+            if not low <= density <= high:
+                warnings.warn(f"density {density} g/cm3 lies outside the {low}-{high} g/cm3 the model was trained on: "
+                              "the structures are an extrapolation", stacklevel=3)
             counts = np.round(fractions * count).astype(int)
             counts[np.argmax(counts)] += count - counts.sum()
             symbols = np.repeat(np.arange(119), counts)

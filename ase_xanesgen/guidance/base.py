@@ -13,6 +13,7 @@ atoms ``N_g`` of each graph keeps the per-atom pull independent of the cell size
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -58,6 +59,15 @@ def guide_graph(x0: torch.Tensor, system: System, cutoff: float) -> tuple[torch.
     return by_cutoff[cutoff]
 
 
+def check_weight(value: float, name: str = "weight") -> float:
+    """``value`` as a float if it is a finite number >= 0 (a guide's weight, ``zeta``): NaN or inf would only
+    surface as a crash deep inside sampling."""
+    value = float(value)
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return value
+
+
 def check_t_min(value: float, name: str = "t_min") -> float:
     """``value`` as a float if it is a diffusion time a guide can switch off at, ``[0, 1)``."""
     if not 0.0 <= value < 1.0:
@@ -85,7 +95,15 @@ class Guide:
         return [self]
 
     def __add__(self, other: "Guide") -> "SumGuide":
+        if not isinstance(other, Guide):
+            return NotImplemented
         return SumGuide(self.terms() + other.terms())
+
+    def __radd__(self, other: object) -> "Guide":
+        """``0 + guide`` is the guide, so ``sum(guides)`` works."""
+        if isinstance(other, (int, float)) and other == 0:
+            return self
+        return NotImplemented
 
     def __mul__(self, factor: float) -> "SumGuide":
         return SumGuide([_Scaled(g, factor) for g in self.terms()])
@@ -95,7 +113,7 @@ class Guide:
 
 class _Scaled(Guide):
     def __init__(self, guide: Guide, factor: float):
-        self.guide, self.weight = guide, factor * guide.weight
+        self.guide, self.weight = guide, check_weight(factor, "factor") * guide.weight
 
     @property
     def t_min(self) -> float:  # the scaled guide's, also when it is set later
@@ -136,9 +154,7 @@ class GuidedScore:
     """
 
     def __init__(self, prior, guide: Guide, zeta: float):
-        if zeta < 0:
-            raise ValueError(f"zeta must be >= 0, got {zeta}")
-        self.prior, self.guide, self.zeta = prior, guide, float(zeta)
+        self.prior, self.guide, self.zeta = prior, guide, check_weight(zeta, "zeta")
         self.history: list[dict[str, float]] = []
 
     def __call__(self, pos: torch.Tensor, t: float, system: System) -> torch.Tensor:

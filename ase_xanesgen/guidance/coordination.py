@@ -8,7 +8,7 @@ from torch_geometric.nn import global_mean_pool
 from ..data.datasets import CC_BOND_CUTOFF
 from ..diffusion.samplers import System
 from ..graph.neighbours import edge_vectors
-from .base import Guide, check_t_min, guide_graph
+from .base import Guide, check_t_min, check_weight, guide_graph
 
 
 def soft_bonds(pos: torch.Tensor, system: System, cutoff: float = CC_BOND_CUTOFF, width: float = 0.05,
@@ -43,10 +43,10 @@ class CoordinationGuide(Guide):
         if unknown:
             raise ValueError(f"unknown coordination keys {sorted(unknown)}; use {self.KEYS}")
         values = [float(fractions.get(k, 0.0)) for k in self.KEYS]
-        if any(v < 0 or v > 1 for v in values) or sum(values) > 1 + 1e-6:
+        if not all(0 <= v <= 1 for v in values) or sum(values) > 1 + 1e-6:  # NaN fails the range too
             raise ValueError(f"fractions must lie in [0, 1] and sum to <= 1, got {fractions}")
         self.target = torch.tensor(values)
-        self.weight, self.spread, self.t_min = float(weight), spread, check_t_min(t_min)
+        self.weight, self.spread, self.t_min = check_weight(weight), spread, check_t_min(t_min)
 
     def __repr__(self) -> str:
         return (f"CoordinationGuide({dict(zip(self.KEYS, self.target.tolist()))}, weight={self.weight}, "

@@ -9,7 +9,7 @@ import torch
 
 from ..diffusion.samplers import System
 from ..graph.neighbours import edge_vectors
-from .base import Guide, guide_graph
+from .base import Guide, check_weight, guide_graph
 
 
 class RDFGuide(Guide):
@@ -32,7 +32,7 @@ class RDFGuide(Guide):
             raise ValueError("RDFGuide: g(r) has negative values")
         self.centres = torch.linspace(r_min, r_max, bins)
         self.target = torch.tensor(np.interp(self.centres.numpy(), r, g), dtype=torch.float32)
-        self.r_max, self.smear, self.weight = r_max, smear, float(weight)
+        self.r_max, self.smear, self.weight = r_max, smear, check_weight(weight)
 
     def __repr__(self) -> str:
         return f"RDFGuide(r_max={self.r_max}, weight={self.weight})"

@@ -9,7 +9,7 @@ from torch_geometric.nn import global_add_pool
 
 from ..data.datasets import CC_BOND_CUTOFF
 from ..diffusion.samplers import System
-from .base import Guide, check_t_min
+from .base import Guide, check_t_min, check_weight
 from .coordination import soft_bonds
 
 
@@ -50,7 +50,8 @@ class RingStrainGuide(Guide):
         if not cos_width > 0:
             raise ValueError(f"cos_width must be > 0, got {cos_width}")
         self.max_fraction, self.cos_max = float(max_fraction), math.cos(math.radians(angle))
-        self.angle, self.weight, self.t_min, self.cos_width = float(angle), float(weight), check_t_min(t_min), cos_width
+        self.angle, self.cos_width = float(angle), cos_width
+        self.weight, self.t_min = check_weight(weight), check_t_min(t_min)
 
     def __repr__(self) -> str:
         return (f"RingStrainGuide(max_fraction={self.max_fraction}, angle={self.angle}, weight={self.weight}, "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from pathlib import Path
@@ -16,7 +15,7 @@ from ..data.unmixing import POOR_FIT, unmix_coordination
 from ..diffusion.samplers import System
 from ..frontends.xanes_calculator import load_spectrum_model
 from ..nn.spectrum import SpectrumNet, spectra_of
-from .base import Guide, check_t_min, guide_graph
+from .base import Guide, check_t_min, check_weight, guide_graph
 from .coordination import CoordinationGuide
 from .ring_strain import RingStrainGuide
 
@@ -41,11 +40,11 @@ class XANESGuide(Guide):
 
     def __init__(self, target: np.ndarray | str | os.PathLike, energy: np.ndarray | None = None,
                  model: SpectrumNet | str | Path | None = None, weight: float = 1.0):
-        self.target = prepare_target(target, energy, pre_edge=0.0 if energy is not None else None)
+        self.target = prepare_target(target, energy)
         self.model = load_spectrum_model(model).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
-        self.weight = float(weight)
+        self.weight = check_weight(weight)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, **kwargs) -> "XANESGuide":
@@ -85,9 +84,8 @@ def spectrum_guide(target: np.ndarray | str | os.PathLike, energy: np.ndarray | 
     comes with the coordination term and keeps it from closing three-membered rings, its cheapest way to raise
     CN (docs/guidance.md).
     """
-    for name, value in (("coordination_weight", coordination_weight), ("ring_strain_weight", ring_strain_weight)):
-        if not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    check_weight(coordination_weight, "coordination_weight")
+    check_weight(ring_strain_weight, "ring_strain_weight")
     check_t_min(coordination_t_min, "coordination_t_min")  # also when the coordination term is off
     guide = XANESGuide(target, energy, model=model)
     if coordination_weight == 0:

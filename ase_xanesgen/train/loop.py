@@ -61,7 +61,13 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     device = device or os.environ.get("XANESGEN_DEVICE")
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(device)
+    try:
+        device = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"unknown device {device!r} (use 'cpu', 'cuda', 'cuda:1', ...): {err}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} asked for, but this torch build or machine has no CUDA: use 'cpu'")
+    return device
 
 
 def random_rotations(n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
