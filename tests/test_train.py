@@ -48,6 +48,84 @@ def test_trainer_resumes_from_last_checkpoint(data_dir, tmp_path):
     assert second.step == 5 and (tmp_path / "model.pt").exists()
 
 
+def test_resume_refuses_other_settings_and_init_beside_a_run(data_dir, tmp_path):
+    """A resumed run keeps the optimiser and schedule of its checkpoint, so other settings are refused instead of
+    being recorded in model.pt; init= beside an existing run (which would be resumed instead) is refused; init=
+    takes a run folder."""
+    import pytest
+
+    graphs = [atoms_to_data(load_cell("d2.0_1", data_dir))]
+    loss = make_loss(VESDE(), 3.0, 1.0)
+    cfg = dict(batch_size=1, warmup=2, ckpt_every=1000, val_every=1000)
+    Trainer(ScoreNet(width=16, layers=1), graphs, loss, tmp_path / "a", TrainConfig(steps=2, **cfg), device="cpu",
+            meta={"sde": {"sigma_max": 0.8}}).fit()
+    with pytest.raises(ValueError, match="lr 0.001 \\(asked 0.005\\)"):
+        Trainer(ScoreNet(width=16, layers=1), graphs, loss, tmp_path / "a", TrainConfig(steps=4, lr=5e-3, **cfg),
+                device="cpu", meta={"sde": {"sigma_max": 0.8}})
+    with pytest.raises(ValueError, match="sigma_max"):
+        Trainer(ScoreNet(width=16, layers=1), graphs, loss, tmp_path / "a", TrainConfig(steps=4, **cfg),
+                device="cpu", meta={"sde": {"sigma_max": 3.0}})
+    with pytest.raises(ValueError, match="width 16 \\(asked 32\\)"):
+        Trainer(ScoreNet(width=32, layers=1), graphs, loss, tmp_path / "a", TrainConfig(steps=4, **cfg), device="cpu",
+                meta={"sde": {"sigma_max": 0.8}})
+    with pytest.raises(ValueError, match="already holds a run"):
+        Trainer(ScoreNet(width=16, layers=1), graphs, loss, tmp_path / "a", TrainConfig(steps=4, **cfg), device="cpu",
+                init=tmp_path / "a")
+    fine = Trainer(ScoreNet(width=16, layers=1), graphs, loss, tmp_path / "b", TrainConfig(steps=4, **cfg),
+                   device="cpu", init=tmp_path / "a")  # a run folder: its model.pt
+    assert fine.step == 0
+
+
+def test_nan_loss_stops_before_the_weights_and_a_run_that_never_trained_saves_nothing(cell_2g, tmp_path):
+    import pytest
+
+    from ase_xanesgen.graph.neighbours import radius_graph_pbc
+
+    def nan_loss(model, batch, generator):  # the score network's output through a NaN: a diverged run
+        graph = radius_graph_pbc(batch.pos, batch.cell, batch.batch, 3.0)
+        score = model(batch.pos, batch.z, batch.cell, batch.batch, *graph, torch.ones(1), torch.ones(1))
+        return {"loss": score.sum() * float("nan")}
+
+    trainer = Trainer(ScoreNet(width=16, layers=1), [atoms_to_data(cell_2g)], nan_loss, tmp_path,
+                      TrainConfig(steps=3, batch_size=1), device="cpu")
+    with pytest.raises(FloatingPointError, match="step 1"):
+        trainer.fit()
+    assert not (tmp_path / "model.pt").exists() and not (tmp_path / "last.pt").exists()
+    with pytest.raises(ValueError, match="val_every"):
+        TrainConfig(val_every=0)
+    with pytest.raises(ValueError, match="lr"):
+        TrainConfig(lr=0.0)
+    with pytest.raises(ValueError, match="sigma_max"):
+        VESDE(sigma_max=0.0)
+
+
+def test_sigterm_saves_and_says_the_run_stopped_then_resume_continues(data_dir, tmp_path):
+    import os
+    import signal
+
+    import pytest
+
+    from ase_xanesgen.train.loop import Interrupted
+
+    graphs = [atoms_to_data(load_cell("d2.0_1", data_dir))]
+    base = make_loss(VESDE(), 3.0, 1.0)
+    calls = {"n": 0}
+
+    def loss(model, batch, generator):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # the scheduler's stop request, mid-run
+        return base(model, batch, generator)
+
+    cfg = dict(steps=6, batch_size=1, warmup=2, ckpt_every=1000, val_every=1000)
+    with pytest.raises(Interrupted, match="step 3 of 6"):
+        Trainer(ScoreNet(width=16, layers=1), graphs, loss, tmp_path, TrainConfig(**cfg), device="cpu").fit()
+    again = Trainer(ScoreNet(width=16, layers=1), graphs, base, tmp_path, TrainConfig(**cfg), device="cpu")
+    assert again.step == 3
+    again.fit()
+    assert again.step == 6
+
+
 def test_time_budget_refit_never_raises_the_learning_rate(data_dir, tmp_path):
     """A re-fit that lengthens the schedule mid-decay (the first fit counted CUDA warm-up) continues the cosine
     from where it is instead of jumping back up it."""

@@ -164,3 +164,19 @@ def test_non_periodic_structure_raises(cell_2g):
     atoms.pbc = (True, True, False)
     with pytest.raises(ValueError, match="periodic"):
         XANESCalculator(device="cpu").get_property("xanes", atoms)
+
+
+def test_cli_predict_refuses_to_overwrite_its_input_and_a_prior_checkpoint(cell, tmp_path, capsys):
+    """-o naming an input (or a structure format) would destroy the structure; a prior's weights are not a
+    spectrum model."""
+    from ase_xanesgen.weights import weight_path
+
+    structure = tmp_path / "g.vasp"
+    write(structure, cell)
+    before = structure.read_text()
+    assert main(["predict", str(structure), "-o", str(structure)]) == 2
+    assert main(["predict", str(structure), "-o", str(tmp_path / "out.traj")]) == 2
+    assert structure.read_text() == before and not (tmp_path / "out.traj").exists()
+    assert "CSV" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="structure prior"):
+        XANESCalculator(model=weight_path("prior")[0])

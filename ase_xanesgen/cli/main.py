@@ -39,7 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(argv).parse_args(argv)
     try:
         return int(args._run(args) or 0)
-    except (ValueError, FileNotFoundError, TypeError) as err:
+    except KeyboardInterrupt as stop:  # training says where it saved (train.loop.Interrupted)
+        print(f"xanesgen {args.command}: {stop or 'interrupted'}", file=sys.stderr)
+        return 130  # a stopped run is not a finished one
+    except (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, TypeError, FloatingPointError) as err:
         if args.traceback:
             raise
         print(f"xanesgen {args.command}: error: {err}", file=sys.stderr)

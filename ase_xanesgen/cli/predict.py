@@ -24,6 +24,7 @@ Without ``-o`` the CSV goes to standard output and the summary to standard error
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -44,6 +45,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cutoff", type=float, default=1.85, help="C-C bond cut-off in Å for sp2/sp3 (default: 1.85)")
 
 
+#: what ``-o`` may be called: predict writes CSV text, never a structure file
+CSV_SUFFIXES = (".csv", ".txt", ".dat")
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse outputs that would overwrite an input or hide CSV under a structure name, and missing folders,
+    before any prediction."""
+    if args.output is not None:
+        if args.output.suffix.lower() not in CSV_SUFFIXES:
+            raise ValueError(f"predict writes CSV: name the output {'/'.join(CSV_SUFFIXES)} (got {args.output})")
+        if any(Path(f).resolve() == args.output.resolve() for f in args.files):
+            raise ValueError(f"-o {args.output} is one of the input files: it would be overwritten")
+    for path in (args.output, args.plot):
+        if path is not None and not path.parent.is_dir():
+            raise FileNotFoundError(f"output folder {path.parent} does not exist")
+
+
 def _read_images(paths: list[str]) -> list:
     from ase.io import read
 
@@ -57,6 +75,8 @@ def _read_images(paths: list[str]) -> list:
             raise ValueError(f"cannot read {path}: {type(exc).__name__}: {exc}") from None
         if not frames:
             raise ValueError(f"{path}: contains no structures")
+        for k, atoms in enumerate(frames):
+            atoms.info["source"] = path if len(frames) == 1 else f"{path}@{k}"
         images.extend(frames)
     return images
 
@@ -135,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
     """Predict, then write the CSV (file or stdout) and the optional plot; print a one-line summary."""
     from ase_xanesgen.frontends.xanes_calculator import XANESCalculator
 
+    check_outputs(args)
     images = _read_images(args.files)
     calc = XANESCalculator(model=args.model, device=args.device)
     result = predict_images(images, calc, args.cutoff)
@@ -144,12 +165,20 @@ def run(args: argparse.Namespace) -> int:
     f = result["fractions"]
     summary = (f"{len(images)} image(s), {n_atoms} atoms; sp2 (CN3) {f['sp2']:.3f}, sp3 (CN4) {f['sp3']:.3f}; "
                f"{len(cols) - 1} spectra columns")
+    if len(images) > 1:
+        names = [a.info.get("source", "?") for a in images]
+        summary += "; " + ", ".join(f"image_{k}: {n}" for k, n in enumerate(names[:8])) + (" ..." if len(names) > 8 else "")
     if args.output is not None:
         with open(args.output, "w") as stream:
             write_csv(cols, stream)
         print(f"{summary} -> {args.output}")
     else:
-        write_csv(cols, sys.stdout)
+        try:
+            write_csv(cols, sys.stdout)
+            sys.stdout.flush()
+        except BrokenPipeError:  # `xanesgen predict x.vasp | head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
         print(summary, file=sys.stderr)
     if args.plot is not None:
         title = Path(args.files[0]).name + (f" (+{len(args.files) - 1} files)" if len(args.files) > 1 else "")

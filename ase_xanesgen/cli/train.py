@@ -11,12 +11,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", choices=["prior", "xanes"])
     parser.add_argument("--data", default=None, help="a-C data folder (default ../shared/data/a-C)")
     parser.add_argument("--out", required=True, help="run folder: last.pt, model.pt, log.jsonl")
-    parser.add_argument("--steps", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--ema", type=float, default=0.999)
-    parser.add_argument("--width", type=int, default=None)
-    parser.add_argument("--layers", type=int, default=None)
+    parser.add_argument("--steps", type=int, default=None, help="optimiser steps (default: prior 20000, xanes 3000)")
+    parser.add_argument("--batch-size", type=int, default=None, help="cells per step (default: prior 8, xanes 4)")
+    parser.add_argument("--lr", type=float, default=1e-3,
+                        help="peak learning rate (default 1e-3), after a linear warm-up of min(200, steps / 10) "
+                        "steps, cosine decay to 1e-5")
+    parser.add_argument("--ema", type=float, default=0.999, help="EMA decay of the saved weights (default 0.999)")
+    parser.add_argument("--width", type=int, default=None, help="latent size (default: prior 128, xanes 64)")
+    parser.add_argument("--layers", type=int, default=None, help="processor layers (default: prior 4, xanes 3)")
     parser.add_argument("--sigma-max", type=float, default=0.8, help="prior: sigma(1) in Angstrom")
     parser.add_argument("--t-power", type=float, default=1.0, help="prior: t = u**p (p > 1: more low noise)")
     parser.add_argument("--exclude-density", type=float, default=None,
@@ -24,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-budget", type=float, default=None, help="wall-clock seconds for this run")
     parser.add_argument("--val-every", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--init", help="start from this run's weights (fresh optimiser and schedule)")
+    parser.add_argument("--init", help="start from this run's weights (a model.pt / last.pt or its run folder; "
+                        "fresh optimiser and schedule; --out must be a new folder)")
     parser.add_argument("--no-balance", action="store_true",
                         help="prior: draw cells uniformly instead of every density equally often")
     parser.add_argument("--device", default=None)
@@ -35,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
                 "xanes": dict(steps=3000, batch_size=4, width=64, layers=3)}[args.model]
     pick = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in defaults.items()}
     config = TrainConfig(steps=pick["steps"], batch_size=pick["batch_size"], lr=args.lr, ema=args.ema,
+                         warmup=min(TrainConfig.warmup, max(1, pick["steps"] // 10)),
                          val_every=args.val_every, ckpt_every=args.val_every, seed=args.seed,
                          time_budget=args.time_budget)
     if args.model == "prior":

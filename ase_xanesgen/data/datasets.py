@@ -81,6 +81,8 @@ def load_dataset(data_dir: str | Path | None = None, *, with_spectra: bool = Tru
         atoms.info["name"] = path.stem
         xanes = root / "train" / "xanes" / f"{path.stem}.txt" if with_spectra else None
         cells.append(_with_spectra(atoms, xanes))
+    if not cells:
+        raise FileNotFoundError(f"no *.vasp cells in {struct_dir}")
     for atoms in cells:
         atoms.info["density"] = density_of(atoms)
     return cells

@@ -111,7 +111,7 @@ class DiffusionGenerator:
         """A generator from a ``model.pt`` (EMA weights) or a trainer's ``last.pt``."""
         ckpt = load(path)
         ckpt = ckpt.get("ema", ckpt)
-        return cls(from_dict(ckpt), VESDE(**ckpt["meta"].get("sde", {})), **kwargs)
+        return cls(from_dict(ckpt, expect="ScoreNet"), VESDE(**ckpt["meta"].get("sde", {})), **kwargs)
 
     @property
     def species(self) -> list[int]:

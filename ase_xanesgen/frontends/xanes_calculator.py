@@ -23,7 +23,7 @@ def load_spectrum_model(model: SpectrumNet | str | Path | None = None) -> Spectr
     if isinstance(model, SpectrumNet):
         return model
     ckpt = load(*weight_path("xanes")) if model is None else load(model)
-    return from_dict(ckpt.get("ema", ckpt))
+    return from_dict(ckpt.get("ema", ckpt), expect="SpectrumNet")
 
 
 class XANESCalculator(Calculator):

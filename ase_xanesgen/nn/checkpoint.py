@@ -21,12 +21,34 @@ def to_dict(model: nn.Module, meta: dict | None = None) -> dict:
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "meta": meta or {}}
 
 
-def from_dict(d: dict) -> nn.Module:
+#: what each model is, for errors that name the wrong kind of checkpoint
+KINDS = {"ScoreNet": "a structure prior (DiffusionGenerator)", "SpectrumNet": "a XANES model (XANESCalculator)"}
+
+
+def from_dict(d: dict, expect: str | None = None) -> nn.Module:
+    """The model of a checkpoint dict; ``expect`` (a ``MODELS`` name) refuses another kind of model."""
     if d.get("format") != FORMAT or d.get("model_name") not in MODELS:
         raise ValueError(f"not an ase_xanesgen checkpoint (format={d.get('format')!r}, model={d.get('model_name')!r})")
+    check_kind(d, expect)
     model = MODELS[d["model_name"]](**d["model_args"])
     model.load_state_dict(d["state_dict"])
     return model
+
+
+def check_kind(d: dict, expect: str | None) -> None:
+    if expect is not None and d.get("model_name") != expect:
+        raise ValueError(f"this checkpoint holds {KINDS.get(d.get('model_name'), d.get('model_name'))}, "
+                         f"not {KINDS[expect]}")
+
+
+def check_fits(d: dict, model: nn.Module) -> None:
+    """Refuse a checkpoint dict whose model is not ``model``'s kind and shape, naming the difference."""
+    check_kind(d, type(model).__name__)
+    theirs, ours = d.get("model_args", {}), model.model_args
+    diff = {k: (theirs.get(k), ours.get(k)) for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k)}
+    if diff:
+        said = ", ".join(f"{k} {a} (asked {b})" for k, (a, b) in sorted(diff.items()))
+        raise ValueError(f"the checkpoint's model has {said}: pass the checkpoint's settings (e.g. --width, --layers)")
 
 
 def save_atomic(obj: dict, path: str | Path) -> None:
@@ -39,8 +61,11 @@ def save_atomic(obj: dict, path: str | Path) -> None:
 
 
 def load(path: str | Path, sha256: str | None = None) -> dict:
-    """Load a checkpoint dict safely (``weights_only=True``), verifying ``sha256`` when given."""
+    """Load a checkpoint dict safely (``weights_only=True``), verifying ``sha256`` when given; a run folder
+    means its ``model.pt`` (the EMA weights)."""
     path = Path(path)
+    if path.is_dir():
+        path = path / "model.pt"
     if not path.exists():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     if sha256 is not None:

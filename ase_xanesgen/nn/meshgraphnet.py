@@ -28,6 +28,8 @@ class MeshGraphNet(nn.Module):
     def __init__(self, species: list[int], width: int = 128, layers: int = 4, cutoff: float = 3.0,
                  n_rbf: int = 16, cond_dim: int = 0):
         super().__init__()
+        if width < 1 or layers < 1 or not cutoff > 0:
+            raise ValueError(f"need width >= 1, layers >= 1 and cutoff > 0, got {width}, {layers}, {cutoff}")
         self.species, self.width, self.layers, self.cutoff, self.n_rbf, self.cond_dim = (
             list(species), width, layers, cutoff, n_rbf, cond_dim)
         table = torch.full((119,), -1, dtype=torch.long)

@@ -23,7 +23,7 @@ from torch.utils.data.distributed import DistributedSampler
 from torch_geometric.data import Batch, Data
 from tqdm.auto import tqdm
 
-from ..nn.checkpoint import load, save_atomic, to_dict
+from ..nn.checkpoint import check_fits, load, save_atomic, to_dict
 
 
 @dataclass
@@ -41,6 +41,26 @@ class TrainConfig:
     #: wall-clock seconds for this run: after 50 steps (or 10 % of it) the total step count is set so the
     #: cosine schedule ends on time, and re-set at 25/50/75 % from the pace since then (warm-up excluded)
     time_budget: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "ckpt_every", "val_every"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not (math.isfinite(self.lr) and self.lr > 0) or not 0 <= self.lr_min <= self.lr:
+            raise ValueError(f"need 0 < lr and 0 <= lr_min <= lr, got lr {self.lr}, lr_min {self.lr_min}")
+        if self.warmup < 0 or not 0.0 <= self.ema < 1.0 or not self.grad_clip > 0:
+            raise ValueError(f"need warmup >= 0, 0 <= ema < 1, grad_clip > 0, got {self.warmup}, {self.ema}, "
+                             f"{self.grad_clip}")
+        if self.time_budget is not None and not self.time_budget > 0:
+            raise ValueError(f"time_budget must be > 0 seconds (or None), got {self.time_budget}")
+
+
+class Interrupted(KeyboardInterrupt):
+    """Training stopped by Ctrl-C or SIGTERM after saving ``last.pt``: rerunning the same command resumes it."""
+
+
+#: the run settings a resumed run must share with the run it continues (the step count may grow)
+RESUME_KEYS = ("batch_size", "lr", "lr_min", "warmup", "ema", "grad_clip", "seed")
 
 
 class RepeatDataset(Dataset):
@@ -139,10 +159,16 @@ class Trainer:
                                  sampler=sampler, collate_fn=Batch.from_data_list, drop_last=True,
                                  generator=torch.Generator().manual_seed(config.seed))
         self.net = (nn.parallel.DistributedDataParallel(self.model) if self.distributed else self.model)
+        if self.out.exists() and not self.out.is_dir():
+            raise FileExistsError(f"{self.out} is a file: the run folder must be a folder")
         if (self.out / "last.pt").exists():
+            if init is not None:
+                raise ValueError(f"{self.out} already holds a run (last.pt), which would be resumed and init "
+                                 f"{init} ignored: pass a new run folder, or drop init to resume")
             self._resume(self.out / "last.pt")
         elif init is not None:  # fine-tune: weights from another run, fresh optimiser and schedule
             state = load(init)
+            check_fits(state.get("ema", state), self.model)
             self.model.load_state_dict(state["raw"] if "raw" in state else state["state_dict"])
             self.ema.module.load_state_dict(state["ema"]["state_dict"] if "ema" in state else state["state_dict"])
 
@@ -160,6 +186,8 @@ class Trainer:
 
     def _resume(self, path: Path) -> None:
         state = load(path)
+        check_fits(state["ema"], self.model)
+        self._check_same_run(state["ema"]["meta"], path)
         self.model.load_state_dict(state["raw"])
         self.ema.module.load_state_dict(state["ema"]["state_dict"])
         self.ema.n_averaged.fill_(state["n_averaged"])
@@ -169,6 +197,18 @@ class Trainer:
         self.generator.set_state(state["generator"])
         if self.rank == 0:
             print(f"resumed from {path} at step {self.step}")
+
+    def _check_same_run(self, saved: dict, path: Path) -> None:
+        """A resumed run keeps its settings: the checkpoint's optimiser and schedule would win over new ones
+        while ``model.pt`` recorded the new ones (a wrong ``sigma_max`` there misleads every later sampler)."""
+        old_config, new_config = saved.get("train_config", {}), self.meta["train_config"]
+        diff = {k: (old_config.get(k), new_config[k]) for k in RESUME_KEYS if old_config.get(k) != new_config[k]}
+        diff.update({k: (saved.get(k), v) for k, v in self.meta.items()
+                     if k not in ("train_config", "step") and saved.get(k) != v})
+        if diff:
+            said = "; ".join(f"{k} {a} (asked {b})" for k, (a, b) in sorted(diff.items()))
+            raise ValueError(f"{path} was started with other settings: {said}. Resume with the same options, or "
+                             f"start a new run folder (init={path.parent} starts from its weights)")
 
     def save(self) -> None:
         if self.rank != 0:
@@ -194,6 +234,7 @@ class Trainer:
                    dynamic_ncols=True, mininterval=2.0)
         epoch, t0, running, start_step = 0, time.time(), {}, self.step
         anchor, refits = None, [0.25, 0.5, 0.75]  # (elapsed, steps) at the first fit; later fits as budget fractions
+        interrupted = False
         try:
             while self.step < self.config.steps and not stop["flag"]:
                 if isinstance(self.sampler, DistributedSampler):
@@ -231,11 +272,15 @@ class Trainer:
                     if self.step % self.config.ckpt_every == 0:
                         self.save()
         except KeyboardInterrupt:
-            print("interrupted: saving checkpoint")
+            interrupted = True
         finally:
-            self.save()
+            if self.step > 0:  # nothing lost on a crash; but a run that never trained writes no model
+                self.save()
             bar.close()
             signal.signal(signal.SIGTERM, previous)
+        if interrupted or stop["flag"]:
+            raise Interrupted(f"interrupted at step {self.step} of {self.config.steps}: saved {self.out / 'last.pt'}; "
+                              "rerun the same command to resume")
         return self.ema.module
 
     def _fit_to_budget(self, elapsed: float, rate: float) -> None:
@@ -251,9 +296,15 @@ class Trainer:
     def _train_step(self, batch: Batch) -> dict[str, float]:
         self.net.train()
         out = self.loss_fn(self.net, batch, self.generator)
+        if not torch.isfinite(out["loss"]):
+            raise FloatingPointError(f"loss is {float(out['loss'].detach())} at step {self.step + 1}: stopped before it reached "
+                                     "the weights (lower lr, check sigma_max and the data); the last checkpoint is kept")
         self.opt.zero_grad(set_to_none=True)
         out["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        if not torch.isfinite(norm):
+            raise FloatingPointError(f"gradient norm is {float(norm)} at step {self.step + 1}: stopped before it "
+                                     "reached the weights; the last checkpoint is kept")
         self.opt.step()
         self.sched.step()
         self.ema.update_parameters(self.model)

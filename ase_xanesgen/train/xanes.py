@@ -46,8 +46,15 @@ def train_xanes(data_dir: str | Path | None, out: str | Path, config: TrainConfi
                 init: str | Path | None = None) -> nn.Module:
     """Train (or resume) the spectrum model; ``exclude_density`` leaves that density out entirely."""
     cells = load_dataset(data_dir)
+    missing = [a.info["name"] for a in cells if "xanes" not in a.arrays]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} cells have no spectra file (train/xanes/NAME.txt): {missing[:5]}")
     if exclude_density is not None:
-        cells = [a for a in cells if abs(density_of(a) - exclude_density) > 0.1]
+        kept = [a for a in cells if abs(density_of(a) - exclude_density) > 0.1]
+        if len(kept) == len(cells):
+            densities = sorted({round(density_of(a), 1) for a in cells})
+            raise ValueError(f"no cell within 0.1 g/cm3 of {exclude_density} to leave out (densities: {densities})")
+        cells = kept
     train, val = split_by_topology(cells)
     model = SpectrumNet(species=[6], width=width, layers=layers)
     graphs = [atoms_to_data(a, cutoff=model.cutoff) for a in train]
