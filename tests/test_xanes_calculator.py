@@ -180,3 +180,18 @@ def test_cli_predict_refuses_to_overwrite_its_input_and_a_prior_checkpoint(cell,
     assert "CSV" in capsys.readouterr().err
     with pytest.raises(ValueError, match="structure prior"):
         XANESCalculator(model=weight_path("prior")[0])
+
+
+def test_unphysical_geometry_warns_but_still_predicts(calc, cell):
+    """A collapsed pair or a lone atom is nothing the model saw: a warning, and still a spectrum per atom."""
+    squashed = cell.copy()
+    squashed.positions[1] = squashed.positions[0] + [0.5, 0.0, 0.0]
+    with pytest.warns(UserWarning, match="0.50 A apart"):
+        assert calc.get_property("xanes", squashed).shape == (len(cell), 100)
+    with pytest.warns(UserWarning, match="no neighbour"):
+        calc.get_property("xanes", Atoms("C", cell=[10.0] * 3, pbc=True))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        calc.get_property("xanes", cell)  # an MD cell: no warning

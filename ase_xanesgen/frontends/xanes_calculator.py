@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,27 @@ def load_spectrum_model(model: SpectrumNet | str | Path | None = None) -> Spectr
         return model
     ckpt = load(*weight_path("xanes")) if model is None else load(model)
     return from_dict(ckpt.get("ema", ckpt), expect="SpectrumNet")
+
+
+#: the closest C-C pair of the 25 training cells is 1.19 A apart (diamond 1.54, graphite 1.42): below this, broken
+MIN_DISTANCE = 0.9
+
+
+def warn_unphysical(atoms: Atoms, cutoff: float) -> None:
+    """Warn (the spectra are still returned) for geometry no training cell resembles: atoms closer than
+    ``MIN_DISTANCE`` (also to their own periodic images) or atoms with no neighbour within ``cutoff``."""
+    from matscipy.neighbours import neighbour_list
+
+    i, d = neighbour_list("id", atoms, cutoff)
+    problems = []
+    if len(d) and d.min() < MIN_DISTANCE:
+        problems.append(f"atoms {d.min():.2f} A apart (below {MIN_DISTANCE} A)")
+    isolated = len(atoms) - len(np.unique(i))
+    if isolated:
+        problems.append(f"{isolated} atom(s) with no neighbour within {cutoff} A")
+    if problems:
+        warnings.warn(f"XANESCalculator: {'; '.join(problems)}: no training structure looks like this, the spectra "
+                      "are an extrapolation", stacklevel=4)
 
 
 class XANESCalculator(Calculator):
@@ -68,6 +90,7 @@ class XANESCalculator(Calculator):
         if unknown:
             raise ValueError(f"XANESCalculator: species {unknown} not known to the model "
                              f"(trained for {[chemical_symbols[z] for z in self.species]})")
+        warn_unphysical(atoms, self.model.cutoff)
         with torch.no_grad():
             spectra = self.predict_tensor(torch.tensor(atoms.positions, dtype=torch.float32, device=self.device),
                                           atoms)
