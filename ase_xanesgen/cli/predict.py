@@ -167,7 +167,8 @@ def run(args: argparse.Namespace) -> int:
                f"{len(cols) - 1} spectra columns")
     if len(images) > 1:
         names = [a.info.get("source", "?") for a in images]
-        summary += "; " + ", ".join(f"image_{k}: {n}" for k, n in enumerate(names[:8])) + (" ..." if len(names) > 8 else "")
+        summary += "; " + ", ".join(f"image_{k}: {n}" for k, n in enumerate(names[:8]))
+        summary += " ..." if len(names) > 8 else ""
     if args.output is not None:
         with open(args.output, "w") as stream:
             write_csv(cols, stream)

@@ -297,8 +297,9 @@ class Trainer:
         self.net.train()
         out = self.loss_fn(self.net, batch, self.generator)
         if not torch.isfinite(out["loss"]):
-            raise FloatingPointError(f"loss is {float(out['loss'].detach())} at step {self.step + 1}: stopped before it reached "
-                                     "the weights (lower lr, check sigma_max and the data); the last checkpoint is kept")
+            raise FloatingPointError(f"loss is {float(out['loss'].detach())} at step {self.step + 1}: stopped before "
+                                     "it reached the weights (lower lr, check sigma_max and the data); the last "
+                                     "checkpoint is kept")
         self.opt.zero_grad(set_to_none=True)
         out["loss"].backward()
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
