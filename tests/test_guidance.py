@@ -224,3 +224,15 @@ def test_summed_guides_share_one_graph_of_x0(cell_2g, target_sp, monkeypatch):
     assert torch.allclose(shared, separate, atol=1e-6)
     with torch.inference_mode(), guidance_base.shared_graphs():
         assert torch.allclose(guide.residual(x0.clone(), system), shared, atol=1e-6)
+
+
+def test_custom_guide_example_steers_the_mean_bond_length():
+    """examples/custom_guide.py: a user-written Guide subclass plugs into generate and moves its target
+    (measured: mean C-C bond 1.458 -> 1.489 A towards 1.50, CN4 0.10 -> 0.16; 4 cells of 64 atoms)."""
+    import runpy
+    from pathlib import Path
+
+    example = runpy.run_path(str(Path(__file__).parents[1] / "examples" / "custom_guide.py"))
+    results = example["main"]()
+    assert results["guided"]["bond_length"] > results["unguided"]["bond_length"] + 0.015
+    assert results["guided"]["CN4"] > results["unguided"]["CN4"]
