@@ -92,6 +92,7 @@ def test_generate_output_names_and_formats(tmp_path, capsys):
     (["--template", "t.vasp", "--atoms", "64"], "--atoms"),     # both ways of sizing the cell
     (["--device", "nodevice"], "device"),
     (["-o", "missing/dir/x.traj"], "folder"),                  # refused before any generation
+    (["-o", "x.foo"], "format"),
 ])
 def test_generate_rejects_conflicting_or_bad_options(tmp_path, capsys, monkeypatch, extra, match):
     from ase import Atoms

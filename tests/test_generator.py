@@ -148,6 +148,8 @@ def test_bad_templates_raise(gen):
         gen.generate(Atoms(cell=[8.6] * 3, pbc=[True, True, False]), density=2.0)
     with pytest.raises(TypeError, match="seed"):
         gen.generate(small_template(), density=2.0, seed=1.7)
+    whole = gen.generate(small_template(), density=2.0, seed=3.0, steps=2.0)  # whole-number floats are fine
+    assert np.allclose(whole.positions, gen.generate(small_template(), density=2.0, seed=3, steps=2).positions)
 
 
 def test_density_outside_the_training_range_warns(gen):

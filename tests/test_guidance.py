@@ -152,6 +152,11 @@ def test_guides_sum_with_sum_and_measured_files_guide_generate(gen, target_sp, t
     for guide in (measured, (energy_grid()[late], target_sp[late])):
         atoms = gen.generate(cubic_cell(32, 2.0), 2.0, steps=2, seed=0, guide=guide)
         assert np.isfinite(atoms.info["guide_residual"])
+    # a scan that starts past the pi* onset (or an axis shifted by +10 eV) would have its pi* region invented
+    for energy, intensity in ((energy_grid()[energy_grid() >= 295.0], target_sp[energy_grid() >= 295.0]),
+                              (energy_grid() + 10.0, target_sp)):
+        with pytest.raises(ValueError, match="pi\\* onset"):
+            XANESGuide(intensity, energy)
 
 
 def test_rdf_guide_matches_analysis_and_rejects_bad_targets(cell_2g):

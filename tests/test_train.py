@@ -74,6 +74,10 @@ def test_resume_refuses_other_settings_and_init_beside_a_run(data_dir, tmp_path)
     fine = Trainer(ScoreNet(width=16, layers=1), graphs, loss, tmp_path / "b", TrainConfig(steps=4, **cfg),
                    device="cpu", init=tmp_path / "a")  # a run folder: its model.pt
     assert fine.step == 0
+    # a longer run resumes with the checkpoint's warm-up (the command line derives it from the step count)
+    longer = Trainer(ScoreNet(width=16, layers=1), graphs, loss, tmp_path / "a",
+                     TrainConfig(steps=40, **dict(cfg, warmup=4)), device="cpu", meta={"sde": {"sigma_max": 0.8}})
+    assert longer.step == 2 and longer.config.warmup == 2
 
 
 def test_nan_loss_stops_before_the_weights_and_a_run_that_never_trained_saves_nothing(cell_2g, tmp_path):

@@ -29,7 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_sampler_arguments(parser)
     parser.add_argument("--checkpoint", help="prior weights (default: shipped)")
     parser.add_argument("--device", default=None)
-    parser.add_argument("-o", "--output", required=True, help="output file: .traj, .extxyz, .vasp, .cif, ...")
+    parser.add_argument("-o", "--output", required=True,
+                        help="output file: .traj, .extxyz, .vasp, .cif, POSCAR, ... (several cells: one file, or "
+                        "out_0.vasp, out_1.vasp, ... for one-structure formats)")
 
 
 def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
@@ -105,6 +107,9 @@ def run(args: argparse.Namespace) -> int:
     if not out.parent.is_dir():  # before the generation, not after it
         raise FileNotFoundError(f"output folder {out.parent} does not exist")
     fmt = _format(out)
+    if fmt not in ioformats or not ioformats[fmt].can_write:
+        raise ValueError(f"cannot write {out}: ASE has no writable format {fmt!r} (use .traj, .extxyz, .vasp, "
+                         ".cif ...)")
     gen = generator_from_args(args)
     template = template_for(args)
     extra = {}
@@ -123,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     one_per_file = len(images) > 1 and ioformats[fmt].single
     paths = [out.with_name(f"{out.stem}_{k}{out.suffix}") for k in range(len(images))] if one_per_file else [out]
     for path, part in zip(paths, [[a] for a in images] if one_per_file else [images]):
-        tmp = path.with_name(f".{path.name}.part")  # a crash never leaves a half-written file under the name
+        tmp = path.with_name(f".{path.stem}.part{path.suffix}")  # a crash never leaves a half-written file
         write(tmp, part, format=fmt)
         tmp.replace(path)
     for k, atoms in enumerate(images):

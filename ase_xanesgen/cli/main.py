@@ -40,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt as stop:  # training says where it saved (train.loop.Interrupted)
-        print(f"xanesgen {args.command}: {stop or 'interrupted'}", file=sys.stderr)
-        return 130  # a stopped run is not a finished one
+        print(f"xanesgen {args.command}: {str(stop) or 'interrupted'}", file=sys.stderr)
+        return getattr(stop, "exit_code", 130)  # a stopped run is not a finished one
     except (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, TypeError, FloatingPointError) as err:
         if args.traceback:
             raise

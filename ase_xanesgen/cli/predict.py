@@ -45,18 +45,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cutoff", type=float, default=1.85, help="C-C bond cut-off in Å for sp2/sp3 (default: 1.85)")
 
 
-#: what ``-o`` may be called: predict writes CSV text, never a structure file
-CSV_SUFFIXES = (".csv", ".txt", ".dat")
-
-
 def check_outputs(args: argparse.Namespace) -> None:
-    """Refuse outputs that would overwrite an input or hide CSV under a structure name, and missing folders,
-    before any prediction."""
-    if args.output is not None:
-        if args.output.suffix.lower() not in CSV_SUFFIXES:
-            raise ValueError(f"predict writes CSV: name the output {'/'.join(CSV_SUFFIXES)} (got {args.output})")
-        if any(Path(f).resolve() == args.output.resolve() for f in args.files):
-            raise ValueError(f"-o {args.output} is one of the input files: it would be overwritten")
+    """Refuse outputs that would overwrite an input or hide CSV under a structure file's name, and missing
+    folders, before any prediction."""
+    from ase.io.formats import filetype, ioformats
+
+    if args.output is not None and args.output.suffix.lower() not in (".csv", ".txt", ".dat", ".tsv"):
+        try:
+            fmt = filetype(str(args.output), read=False)
+        except Exception:  # no format guessed from the name (/dev/stdout, no suffix): plain text it is
+            fmt = None
+        if fmt in ioformats:
+            raise ValueError(f"predict writes CSV, but {args.output} names a {fmt} structure file: use e.g. .csv")
+    if args.output is not None and any(Path(f).resolve() == args.output.resolve() for f in args.files):
+        raise ValueError(f"-o {args.output} is one of the input files: it would be overwritten")
     for path in (args.output, args.plot):
         if path is not None and not path.parent.is_dir():
             raise FileNotFoundError(f"output folder {path.parent} does not exist")

@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
                 "xanes": dict(steps=3000, batch_size=4, width=64, layers=3)}[args.model]
     pick = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in defaults.items()}
     config = TrainConfig(steps=pick["steps"], batch_size=pick["batch_size"], lr=args.lr, ema=args.ema,
+                         lr_min=min(TrainConfig.lr_min, args.lr),
                          warmup=min(TrainConfig.warmup, max(1, pick["steps"] // 10)),
                          val_every=args.val_every, ckpt_every=args.val_every, seed=args.seed,
                          time_budget=args.time_budget)

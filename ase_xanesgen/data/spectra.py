@@ -120,8 +120,9 @@ def resample(
     """Linearly interpolate ``intensity [n]`` on ``energy [n]`` (eV) onto ``grid`` (default the model grid).
 
     The input must cover the grid to within half a grid step at both ends, else ``ValueError``. A measured
-    scan that starts late may instead pass ``pre_edge`` (e.g. ``0.0`` for a background-subtracted pre-edge):
-    grid points below the scan then take that value. Returns ``[len(grid)]``.
+    scan that starts late (but by ``LATEST_SCAN_START``, before the pi* onset) may instead pass ``pre_edge``
+    (e.g. ``0.0`` for a background-subtracted pre-edge): grid points below the scan then take that value.
+    Returns ``[len(grid)]``.
     """
     intensity = validate_spectrum(intensity, n=None, name="intensity")
     if intensity.ndim != 1:
@@ -139,10 +140,20 @@ def resample(
             f"{grid[0]:.2f}-{grid[-1]:.2f} eV (tolerance {tol:.2f} eV); energies must be in eV on the "
             f"absolute scale (graphite pi* at 285.4 eV); {hint}"
         )
+    if missing_low and energy[0] > LATEST_SCAN_START:
+        raise ValueError(
+            f"spectrum starts at {energy[0]:.2f} eV, after the pi* onset (~284 eV): filling below it with the "
+            f"pre-edge would invent the pi* region; scans must start by {LATEST_SCAN_START} eV (check the energy "
+            "calibration: graphite pi* at 285.4 eV)"
+        )
     out = np.interp(grid, energy, intensity)
     if missing_low:
         out[grid < energy[0]] = validate_spectrum(np.array([pre_edge]), n=1, name="pre_edge")[0]
     return out
+
+
+#: latest first energy (eV) of a scan whose missing pre-edge may be filled: the C K-edge pi* onset is at ~284 eV
+LATEST_SCAN_START = 283.0
 
 
 def normalise(spectrum: np.ndarray, method: NormMethod = "area", *, tail: int = 10) -> np.ndarray:
@@ -203,8 +214,8 @@ def prepare_target(
 
     ``target`` is a ``[100]`` model-grid spectrum, or intensities on ``energy`` (eV), or an
     ``(energy, intensity)`` pair, or a file for :func:`read_spectrum`. Off-grid input is resampled; a measured
-    scan that starts after the pre-edge takes ``pre_edge`` below its first point (as in :func:`resample`;
-    ``0.0``, a background-subtracted pre-edge, by default; ``None`` refuses such a scan).
+    scan that starts after the grid's first point but by 283 eV takes ``pre_edge`` below its first point (as in
+    :func:`resample`; ``0.0``, a background-subtracted pre-edge, by default; ``None`` refuses such a scan).
     """
     if isinstance(target, (str, os.PathLike)):
         if energy is not None:

@@ -36,11 +36,28 @@ MAX_DENSITY = {6: 4.0}
 TRAINED_DENSITY = {6: (1.5, 3.5)}
 
 
+def whole_number(value, name: str) -> int:
+    """``value`` as an int if it is a whole number (``3``, ``np.int64(3)``, ``3.0``), else a clear error: ``int()``
+    alone would turn ``1.7`` into 1."""
+    try:
+        whole = int(value)
+        ok = not isinstance(value, bool) and whole == value
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise TypeError(f"{name} must be a whole number, got {value!r}")
+    return whole
+
+
 def check_count(value, name: str) -> int:
     """``value`` as an int if it is a whole number >= 1 (``n``, ``steps``), else a clear error."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    try:
+        count = whole_number(value, name)
+    except TypeError:
+        count = 0
+    if count < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
+    return count
 
 
 def cubic_cell(n_atoms: int, density: float, symbol: str = "C") -> Atoms:
@@ -166,8 +183,7 @@ class DiffusionGenerator:
         """
         n = check_count(n, "n")
         steps = self.steps if steps is None else check_count(steps, "steps")
-        if seed is not None and not (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)):
-            raise TypeError(f"seed must be an integer, got {seed!r}")
+        seed = None if seed is None else whole_number(seed, "seed")
         if start_time is not None:
             if not 0.0 < start_time < 1.0:
                 raise ValueError(f"start_time must be in (0, 1), got {start_time}")
@@ -176,7 +192,7 @@ class DiffusionGenerator:
                                  "atoms are used as they are); density= would refill the cell")
         atoms = self.fill(template, density)
         generator = torch.Generator(device=self.device)
-        generator.manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**63))
+        generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
         system = self._system(atoms, n)
         if start_time is None:
             pos = self.sde.prior_sample(system.cell, system.batch, generator)

@@ -56,11 +56,17 @@ class TrainConfig:
 
 
 class Interrupted(KeyboardInterrupt):
-    """Training stopped by Ctrl-C or SIGTERM after saving ``last.pt``: rerunning the same command resumes it."""
+    """Training stopped by Ctrl-C or SIGTERM, after saving ``last.pt`` if it trained at all: rerunning the same
+    command resumes it. ``exit_code``: 130 (Ctrl-C) or 143 (SIGTERM), as a shell reports them."""
+
+    def __init__(self, message: str, exit_code: int = 130):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
-#: the run settings a resumed run must share with the run it continues (the step count may grow)
-RESUME_KEYS = ("batch_size", "lr", "lr_min", "warmup", "ema", "grad_clip", "seed")
+#: the run settings a resumed run must share with the run it continues (the step count may grow; the warm-up
+#: is the checkpoint's, as the command line derives it from the step count)
+RESUME_KEYS = ("batch_size", "lr", "lr_min", "ema", "grad_clip", "seed")
 
 
 class RepeatDataset(Dataset):
@@ -187,7 +193,11 @@ class Trainer:
     def _resume(self, path: Path) -> None:
         state = load(path)
         check_fits(state["ema"], self.model)
-        self._check_same_run(state["ema"]["meta"], path)
+        saved = state["ema"]["meta"]
+        self._check_same_run(saved, path)
+        self.config.warmup = saved.get("train_config", {}).get("warmup", self.config.warmup)  # the run's schedule
+        self.meta["train_config"]["warmup"] = self.config.warmup
+        self._decay_from = (self.config.warmup, 0.0)
         self.model.load_state_dict(state["raw"])
         self.ema.module.load_state_dict(state["ema"]["state_dict"])
         self.ema.n_averaged.fill_(state["n_averaged"])
@@ -226,7 +236,8 @@ class Trainer:
                 fh.write(json.dumps(record) + "\n")
 
     def fit(self) -> nn.Module:
-        """Train to ``config.steps``; interruptions save a checkpoint first. Returns the EMA model."""
+        """Train to ``config.steps`` and return the EMA model. Ctrl-C or SIGTERM saves ``last.pt`` (once a step
+        has run) and raises :class:`Interrupted`, a ``KeyboardInterrupt``: a stopped run is not a finished one."""
         self.out.mkdir(parents=True, exist_ok=True)
         stop = {"flag": False}
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
@@ -279,8 +290,9 @@ class Trainer:
             bar.close()
             signal.signal(signal.SIGTERM, previous)
         if interrupted or stop["flag"]:
-            raise Interrupted(f"interrupted at step {self.step} of {self.config.steps}: saved {self.out / 'last.pt'}; "
-                              "rerun the same command to resume")
+            saved = f"saved {self.out / 'last.pt'}" if self.step > 0 else "nothing to save yet"
+            raise Interrupted(f"interrupted at step {self.step} of {self.config.steps}: {saved}; rerun the same "
+                              "command to resume", exit_code=143 if stop["flag"] else 130)
         return self.ema.module
 
     def _fit_to_budget(self, elapsed: float, rate: float) -> None:
@@ -296,7 +308,10 @@ class Trainer:
     def _train_step(self, batch: Batch) -> dict[str, float]:
         self.net.train()
         out = self.loss_fn(self.net, batch, self.generator)
-        if not torch.isfinite(out["loss"]):
+        finite = torch.isfinite(out["loss"].detach()).float()
+        if self.distributed:  # every rank stops together, or the others would wait in the gradient all-reduce
+            torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
+        if not finite.item():
             raise FloatingPointError(f"loss is {float(out['loss'].detach())} at step {self.step + 1}: stopped before "
                                      "it reached the weights (lower lr, check sigma_max and the data); the last "
                                      "checkpoint is kept")
