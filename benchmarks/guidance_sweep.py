@@ -2,7 +2,7 @@
 
     python benchmarks/guidance_sweep.py [--n 16] [--steps 64] [--zetas 0 1 3 10 30] [--plot examples/zeta_sweep.png]
         [--checkpoint prior.pt] [--guided-refine-from 0.1 ...] [--coordination-t-min 0.2] [--ring-strain-weight 0.5]
-        [--seed 0] [--fig5-only [--fig5-plot examples/fig5_guided.png] | --cost-only]
+        [--seed 0] [--fig5-only [--fig5-plot examples/fig5_guided.png] | --cost-only] [--cost-reps 10]
 
 At 2.0 g/cm3: unguided cells, and cells guided by an sp-rich target (mean DFT spectrum of the held-out
 1.5 g/cm3 cell) and by an sp3-rich target (held-out 2.5 g/cm3 cell), with the generator's default guide for a
@@ -115,6 +115,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seed", type=int, default=0, help="Fig. 5 runs (the zeta sweep uses seed + 1, composability + 2)")
     p.add_argument("--fig5-only", action="store_true", help="stop after the Fig. 5 runs and the cost")
     p.add_argument("--cost-only", action="store_true", help="only the step cost, on the unguided cells")
+    p.add_argument("--cost-reps", type=int, default=10,
+                   help="alternating rounds of the step cost (more: a steadier median on a VM whose speed drifts)")
     p.add_argument("--checkpoint", help="prior model.pt / last.pt (default: shipped weights)")
     p.add_argument("--coordination-t-min", type=float, default=0.0,
                    help="Fig. 5 runs: the default guide's coordination term only while t >= this")
@@ -147,7 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
     free = gen.generate_batch(template, 2.0, n=args.n, seed=args.seed, steps=args.steps)
     t_free = time.perf_counter() - t0
     if args.cost_only:
-        results["cost"] = {"steps": step_cost(gen, free, cost_guides)}
+        results["cost"] = {"steps": step_cost(gen, free, cost_guides, args.cost_reps)}
         print_cost(results["cost"], args.n)
         return write_json(results, args.json)
     md = [load_cell(n) for n in ("d2.0_1", "d0.0_14", "d0.0_15")]
@@ -193,7 +195,7 @@ def main(argv: list[str] | None = None) -> dict:
                       f"{rows[f'{label}_spectrum_l2_ratio']:.2f}")
     if args.fig5_plot:
         plot_fig5(results, calc.energy_grid, args.fig5_plot)
-    results["cost"]["steps"] = step_cost(gen, free, cost_guides)
+    results["cost"]["steps"] = step_cost(gen, free, cost_guides, args.cost_reps)
     print_cost(results["cost"], args.n)
 
     if args.fig5_only:
