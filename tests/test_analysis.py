@@ -206,3 +206,27 @@ def test_analyze_refuses_non_carbon_structures(tmp_path, capsys, cell_2g):
     write(tmp_path / "md.vasp", cell_2g)
     assert main(["analyze", str(tmp_path / "si.vasp"), "--reference", str(tmp_path / "md.vasp"), "--no-gap"]) == 2
     assert "carbon" in capsys.readouterr().err
+
+
+def test_small_cells_and_supercells_give_the_same_statistics(cell_2g):
+    """g(r) (periodic images counted, N^2 normalisation), Steinhardt (freud needs a radius below half the cell)
+    and rings (a ring must not meet its own image) of a cell and of its supercell agree; the 8-atom cubic diamond
+    cell gives the textbook values."""
+    from ase.build import bulk
+
+    small = bulk("C", "diamond", a=3.567, cubic=True)
+    big = small.repeat(3)
+    r, g_small = rdf(small)
+    _, g_big = rdf(big)
+    np.testing.assert_allclose(g_small, g_big, atol=1e-9)
+    assert g_small[r > 4.0].mean() == pytest.approx(1.0, abs=0.05)  # was 8/7 with N (N - 1)
+    _, g_md = rdf(cell_2g)
+    _, g_md2 = rdf(cell_2g.repeat(2))
+    np.testing.assert_allclose(g_md, g_md2, atol=1e-9)
+    q = steinhardt(small)
+    np.testing.assert_allclose(q[4], Q4_TETRAHEDRAL, atol=1e-5)
+    np.testing.assert_allclose(q[6], Q6_TETRAHEDRAL, atol=1e-5)
+    assert ring_statistics(small, maxlength=7).tolist() == [0] * 6 + [2 * len(small), 0]  # odd maxlength too
+    rings = ring_statistics(cell_2g, maxlength=12)
+    assert rings[12] > 0  # rings of exactly maxlength atoms are counted
+    np.testing.assert_array_equal(rings * 8, ring_statistics(cell_2g.repeat(2), maxlength=12))

@@ -59,3 +59,15 @@ def finite_mean(values: np.ndarray) -> float:
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
     return float(values.mean()) if values.size else float("nan")
+
+
+def repeat_to_width(atoms: Atoms, width: float) -> tuple[Atoms, int]:
+    """``atoms`` repeated along each cell vector until every distance between opposite cell faces is at least
+    ``width`` (Å), and the number of copies. The first ``len(atoms)`` atoms of the result are the original ones.
+
+    For statistics that go wrong in small cells: freud needs a neighbour radius below half the width, and a
+    shortest-path ring must not meet its own periodic image.
+    """
+    faces = 1.0 / np.linalg.norm(atoms.cell.reciprocal(), axis=1)  # distances between opposite faces
+    reps = np.maximum(1, np.ceil(width / faces - 1e-9)).astype(int)
+    return (atoms if reps.prod() == 1 else atoms.repeat(tuple(reps))), int(reps.prod())

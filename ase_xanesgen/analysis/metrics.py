@@ -24,7 +24,7 @@ class StructureMetrics:
 
     Attributes:
         n_structures, n_atoms: ensemble size (atoms summed over structures).
-        density: mean mass density, g/cm3.
+        density: pooled mass density (all mass over all volume), g/cm3.
         coordination: ``[n_atoms]`` int, neighbours within ``cutoff``.
         hybridisation: fractions under ``HYBRIDISATION_KEYS`` (CN2/CN3/CN4 = sp/sp2/sp3).
         r, g: ``[n_bins]`` RDF bin centres (Å) and g(r).
@@ -73,7 +73,8 @@ def measure(
     return StructureMetrics(
         n_structures=len(structures),
         n_atoms=int(sum(len(a) for a in structures)),
-        density=float(np.mean([density_of(a) for a in structures])),
+        density=float(np.average([density_of(a) for a in structures],  # pooled mass / pooled volume
+                                 weights=[a.get_volume() for a in structures])),
         coordination=cn,
         hybridisation=fractions_from_counts(cn),
         r=r,

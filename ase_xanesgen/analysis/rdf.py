@@ -17,19 +17,21 @@ def rdf(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Periodic radial distribution function averaged over all atoms of all structures.
 
-    Normalised so that an ideal gas gives g = 1: pair counts are divided by
-    ``sum_s N_s (N_s - 1) / V_s`` times the shell volume. All elements are pooled.
+    Normalised so that an ideal gas gives g = 1: pair counts (each atom's periodic images included) are divided
+    by ``sum_s N_s^2 / V_s`` times the shell volume, as ASE does. (Until session 8 the divisor was
+    ``N (N - 1) / V``, which left g -> N / (N - 1) at large r and a cell and its supercell 0.5 % apart at 216
+    atoms.) All elements are pooled.
 
     Returns:
         r: ``[bins]`` bin centres in Å on ``[0, rmax]``; g: ``[bins]`` dimensionless.
     """
     edges = np.linspace(0.0, rmax, bins + 1)
     counts = np.zeros(bins)
-    pair_density = 0.0  # sum over structures of N (N - 1) / V, in 1/Å^3
+    pair_density = 0.0  # sum over structures of N^2 / V, in 1/Å^3
     for atoms in as_structures(atoms_or_list):
         counts += np.histogram(neighbour_list("d", atoms, rmax), edges)[0]
         n = len(atoms)
-        pair_density += n * (n - 1) / atoms.get_volume()
+        pair_density += n * n / atoms.get_volume()
     shell = 4.0 / 3.0 * np.pi * np.diff(edges**3)
     r = 0.5 * (edges[1:] + edges[:-1])
     return r, counts / (pair_density * shell)

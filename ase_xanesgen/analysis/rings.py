@@ -8,7 +8,7 @@ import numpy as np
 from ase import Atoms
 
 from ..data.datasets import CC_BOND_CUTOFF
-from ._common import as_structures
+from ._common import as_structures, repeat_to_width
 
 
 def ring_statistics(
@@ -16,13 +16,20 @@ def ring_statistics(
 ) -> np.ndarray:
     """Number of shortest-path rings by size, summed over structures: int ``[maxlength + 1]``.
 
-    Element n counts n-membered rings (bonds shorter than ``cutoff`` Å). The search stops at
-    ``maxlength`` atoms, which keeps large or sparse networks fast.
+    Element n counts n-membered rings (bonds shorter than ``cutoff`` Å), up to and including ``maxlength``.
+    A cell narrower than ``maxlength * cutoff`` is searched as a supercell and its counts divided by the number of
+    copies, so that no ring meets its own periodic image (in the 12.9 Å cell of 216 atoms at 2.0 g/cm3, 12-rings
+    otherwise came out 16 instead of 18 per cell; an 8-atom diamond cell gave no rings at all).
     """
     from matscipy.rings import ring_statistics as _franzblau
 
+    if maxlength < 3:
+        raise ValueError(f"maxlength must be >= 3, got {maxlength}")
+    # matscipy counts sizes below its maxlength, and wants it even
+    search = maxlength + 1 if maxlength % 2 else maxlength + 2
     total = np.zeros(maxlength + 1, dtype=int)
     for atoms in as_structures(atoms_or_list):
-        counts = np.asarray(_franzblau(atoms, cutoff, maxlength=maxlength))
-        total[: len(counts)] += counts[: maxlength + 1]
+        big, copies = repeat_to_width(atoms, maxlength * cutoff)
+        counts = np.asarray(_franzblau(big, cutoff, maxlength=search))[: maxlength + 1]
+        total[: len(counts)] += np.rint(counts / copies).astype(int)
     return total

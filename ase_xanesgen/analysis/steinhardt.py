@@ -8,7 +8,11 @@ import numpy as np
 from ase import Atoms
 
 from ..data.datasets import CC_BOND_CUTOFF
+from ._common import repeat_to_width
 from ._freud import freud_system
+
+#: distance (Å) within which the ``num_neighbors`` nearest neighbours of a carbon lie, for sizing small cells
+NEAREST_REACH = 3.0
 
 
 def steinhardt(
@@ -29,6 +33,8 @@ def steinhardt(
     degrees = [int(x) for x in l]
     query = {"num_neighbors": num_neighbors} if num_neighbors else {"r_max": cutoff}
     order = freud.order.Steinhardt(l=degrees)
-    order.compute(freud_system(atoms), neighbors=query)
-    values = np.asarray(order.particle_order, dtype=float).reshape(len(atoms), len(degrees))
+    # freud's radius must stay below half the cell width: small cells are repeated (same per-atom values)
+    big, _ = repeat_to_width(atoms, 2.0 * (cutoff if num_neighbors is None else NEAREST_REACH) + 0.1)
+    order.compute(freud_system(big), neighbors=query)
+    values = np.asarray(order.particle_order, dtype=float)[: len(atoms)].reshape(len(atoms), len(degrees))
     return {deg: values[:, k].copy() for k, deg in enumerate(degrees)}

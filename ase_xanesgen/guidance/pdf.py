@@ -46,7 +46,7 @@ class RDFGuide(Guide):
         per_graph = pos.new_zeros(system.num_graphs, len(centres)).index_add_(0, system.batch[edge_index[0]], kernel)
         n = torch.bincount(system.batch, minlength=system.num_graphs).to(pos)
         volume = torch.linalg.det(system.cell).abs().to(pos)
-        return per_graph / (n * (n - 1) / volume)[:, None] / (4 * math.pi * centres**2)
+        return per_graph / (n * n / volume)[:, None] / (4 * math.pi * centres**2)
 
     def residual(self, x0: torch.Tensor, system: System) -> torch.Tensor:
         target = self.target.to(x0)
