@@ -18,7 +18,7 @@ def ring_statistics(
 
     Element n counts n-membered rings (bonds shorter than ``cutoff`` Å), up to and including ``maxlength``.
     A cell narrower than ``maxlength * cutoff`` is searched as a supercell and its counts divided by the number of
-    copies, so that no ring meets its own periodic image (in the 12.9 Å cell of 216 atoms at 2.0 g/cm3, 12-rings
+    copies, so that no ring meets its own periodic image (in the 12.0 Å MD cell d2.5_1, 216 atoms, 12-rings
     otherwise came out 16 instead of 18 per cell; an 8-atom diamond cell gave no rings at all).
     """
     from matscipy.rings import ring_statistics as _franzblau

@@ -114,6 +114,10 @@ def read_spectrum(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     return energy, validate_spectrum(data[:, 1], n=None, name=str(path))
 
 
+#: latest first energy (eV) of a scan whose missing pre-edge may be filled: the C K-edge pi* onset is at ~284 eV
+LATEST_SCAN_START = 283.0
+
+
 def resample(
     energy: np.ndarray, intensity: np.ndarray, grid: np.ndarray | None = None, *, pre_edge: float | None = None
 ) -> np.ndarray:
@@ -151,9 +155,6 @@ def resample(
         out[grid < energy[0]] = validate_spectrum(np.array([pre_edge]), n=1, name="pre_edge")[0]
     return out
 
-
-#: latest first energy (eV) of a scan whose missing pre-edge may be filled: the C K-edge pi* onset is at ~284 eV
-LATEST_SCAN_START = 283.0
 
 
 def normalise(spectrum: np.ndarray, method: NormMethod = "area", *, tail: int = 10) -> np.ndarray:
