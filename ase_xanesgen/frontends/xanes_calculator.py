@@ -13,6 +13,7 @@ from ase.data import chemical_symbols
 
 from ..data.spectra import energy_grid, store_spectra
 from ..graph.convert import check_cell
+from ..graph.neighbours import edge_vectors, radius_graph_pbc
 from ..nn.checkpoint import from_dict, load
 from ..nn.spectrum import SpectrumNet, spectra_of
 from ..train.loop import resolve_device
@@ -31,21 +32,23 @@ def load_spectrum_model(model: SpectrumNet | str | Path | None = None) -> Spectr
 MIN_DISTANCE = 0.9
 
 
-def warn_unphysical(atoms: Atoms, cutoff: float) -> None:
+def warn_unphysical(pos: torch.Tensor, cell: torch.Tensor, batch: torch.Tensor,
+                    graph: tuple[torch.Tensor, torch.Tensor], cutoff: float) -> None:
     """Warn (the spectra are still returned) for geometry no training cell resembles: atoms closer than
-    ``MIN_DISTANCE`` (also to their own periodic images) or atoms with no neighbour within ``cutoff``."""
-    from matscipy.neighbours import neighbour_list
-
-    i, d = neighbour_list("id", atoms, cutoff)
+    ``MIN_DISTANCE`` (also to their own periodic images) or atoms with no neighbour within ``cutoff``. Read off
+    the spectrum network's own ``graph`` (``edge_index``, ``unit_shifts``), so no second neighbour list."""
+    edge_index, shifts = graph
     problems = []
-    if len(d) and d.min() < MIN_DISTANCE:
-        problems.append(f"atoms {d.min():.2f} A apart (below {MIN_DISTANCE} A)")
-    isolated = len(atoms) - len(np.unique(i))
+    if edge_index.shape[1]:
+        closest = float(edge_vectors(pos.detach(), cell, batch, edge_index, shifts).norm(dim=-1).min())
+        if closest < MIN_DISTANCE:
+            problems.append(f"atoms {closest:.2f} A apart (below {MIN_DISTANCE} A)")
+    isolated = pos.shape[0] - int(torch.unique(edge_index[0]).numel())
     if isolated:
         problems.append(f"{isolated} atom(s) with no neighbour within {cutoff} A")
     if problems:
         warnings.warn(f"XANESCalculator: {'; '.join(problems)}: no training structure looks like this, the spectra "
-                      "are an extrapolation", stacklevel=4)
+                      "are an extrapolation", stacklevel=5)
 
 
 class XANESCalculator(Calculator):
@@ -90,7 +93,6 @@ class XANESCalculator(Calculator):
         if unknown:
             raise ValueError(f"XANESCalculator: species {unknown} not known to the model "
                              f"(trained for {[chemical_symbols[z] for z in self.species]})")
-        warn_unphysical(atoms, self.model.cutoff)
         with torch.no_grad():
             spectra = self.predict_tensor(torch.tensor(atoms.positions, dtype=torch.float32, device=self.device),
                                           atoms)
@@ -99,11 +101,14 @@ class XANESCalculator(Calculator):
         self.results["xanes_mean"] = spectra.mean(axis=0)
 
     def predict_tensor(self, pos: torch.Tensor, atoms: Atoms) -> torch.Tensor:
-        """Differentiable per-atom spectra ``[N, 100]`` of ``pos [N, 3]`` in the cell of ``atoms``."""
+        """Differentiable per-atom spectra ``[N, 100]`` of ``pos [N, 3]`` in the cell of ``atoms`` (with a warning
+        for unphysical geometry, :func:`warn_unphysical`)."""
         cell = torch.tensor(np.asarray(atoms.cell), dtype=pos.dtype, device=pos.device)[None]
         z = torch.tensor(atoms.numbers, dtype=torch.long, device=pos.device)
         batch = torch.zeros(len(atoms), dtype=torch.long, device=pos.device)
-        return spectra_of(self.model, pos, z, cell, batch)
+        graph = radius_graph_pbc(pos.detach(), cell, batch, self.model.cutoff)
+        warn_unphysical(pos, cell, batch, graph, self.model.cutoff)
+        return spectra_of(self.model, pos, z, cell, batch, graph)
 
     def annotate(self, atoms: Atoms) -> Atoms:
         """Compute and store the spectra in ``atoms.arrays`` (extxyz keeps them; ``ase gui`` colours by
