@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -252,12 +251,8 @@ class DiffusionGenerator:
     def _guided(self, prior: PriorScore, guide, zeta: float | None):
         from ..guidance import Guide, GuidedScore, spectrum_guide
 
-        if isinstance(guide, (str, os.PathLike)):  # a measured two-column (energy eV, intensity) file
-            guide = spectrum_guide(guide)
-        elif isinstance(guide, tuple) and len(guide) == 2:  # (energy eV, intensity)
-            guide = spectrum_guide(np.asarray(guide[1], dtype=float), np.asarray(guide[0], dtype=float))
-        elif not isinstance(guide, Guide):
-            guide = spectrum_guide(np.asarray(guide, dtype=float))
+        if not isinstance(guide, Guide):  # a spectrum: [100] array, (energy eV, intensity) or a measured file,
+            guide = spectrum_guide(guide)  # each read by data.spectra.prepare_target
         return GuidedScore(prior, guide, DEFAULT_ZETA if zeta is None else zeta)
 
     # ------------------------------------------------------------------ helpers
