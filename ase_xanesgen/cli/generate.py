@@ -80,12 +80,7 @@ def template_for(args: argparse.Namespace):
         return Atoms(symbols=template.get_chemical_symbols(), cell=template.cell, pbc=True)
     if args.density is None:
         raise ValueError("--density is required without --template")
-    atoms = DEFAULT_ATOMS if args.atoms is None else args.atoms
-    if atoms < 1:
-        raise ValueError(f"--atoms must be >= 1, got {atoms}")
-    if args.density <= 0:
-        raise ValueError(f"--density must be > 0, got {args.density}")
-    return cubic_cell(atoms, args.density)
+    return cubic_cell(DEFAULT_ATOMS if args.atoms is None else args.atoms, args.density)  # it checks both
 
 
 #: atoms per cubic cell without --atoms or --template (the training cells' size)
