@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -57,6 +59,26 @@ def check_count(value, name: str) -> int:
     if count < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     return count
+
+
+@contextmanager
+def deterministic_kernels(device: torch.device, on: bool = True) -> Iterator[None]:
+    """Deterministic CUDA kernels within the block (``on`` and a CUDA ``device``; otherwise nothing changes).
+
+    CUDA sums edges into atoms with atomic float adds (``index_add_``, scatter), whose order, and so the last
+    bits, change from run to run; a sampler turns that into other structures (an H100 gave two different guided
+    cells from one seed). Seeded runs take PyTorch's deterministic kernels instead; the global switch is restored.
+    """
+    if not on or device.type != "cuda" or torch.are_deterministic_algorithms_enabled():
+        yield
+        return
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        with warnings.catch_warnings():  # one stream: cuBLAS repeats its products bit for bit
+            warnings.filterwarnings("ignore", message=".*CuBLAS.*")
+            yield
+    finally:
+        torch.use_deterministic_algorithms(False)
 
 
 def cubic_cell(n_atoms: int, density: float, symbol: str = "C") -> Atoms:
@@ -157,7 +179,8 @@ class DiffusionGenerator:
                 taken as periodic, a partly periodic template (a slab) is refused.
             density: g/cm3; sets the atom count to ``round(density * volume / mass)``.
             seed: same seed and ``n``, same structures on the same device (the batch draws its noise as one:
-                cell k of a batch is not the cell of an ``n=1`` run with that seed).
+                cell k of a batch is not the cell of an ``n=1`` run with that seed); on a GPU a seeded run uses
+                deterministic kernels (:func:`deterministic_kernels`).
             steps: Euler-Maruyama steps from t = 1 to 0.001 on whose grid the pass runs (default 64).
             trajectory: ``.traj`` path; every step's positions of the first structure are appended as they
                 come, so a crash leaves a readable file.
@@ -225,7 +248,8 @@ class DiffusionGenerator:
 
             callbacks.append(write)
         try:
-            with torch.no_grad():  # a guide switches gradients back on for its own term
+            # a guide switches gradients back on for its own term
+            with torch.no_grad(), deterministic_kernels(self.device, seed is not None):
                 pos, restarts = restart_sample(
                     score_fn, self.sde, pos, system, steps=steps, t_start=t_start, t_restart=self.t_restart,
                     max_restarts=self.max_restarts, refine_steps=self.refine_steps,
