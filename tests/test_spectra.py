@@ -31,6 +31,25 @@ def test_resample_preserves_gaussian_peak():
     assert abs(sp.energy_grid()[np.argmax(y)] - 290.0) <= 0.5 * sp.DE
 
 
+def test_broaden_adds_widths_in_quadrature_and_keeps_the_area():
+    grid = sp.energy_grid()
+    fwhm = 2.0  # eV, a peak well inside the grid
+    y = np.exp(-4 * np.log(2) * ((grid - 295.0) / fwhm) ** 2)
+    wide = sp.broaden(y, 1.5)
+
+    def width(s):  # FWHM from the second moment of a Gaussian
+        mean = (grid * s).sum() / s.sum()
+        return np.sqrt(8 * np.log(2) * ((grid - mean) ** 2 * s).sum() / s.sum())
+
+    assert width(wide) == pytest.approx(np.hypot(fwhm, 1.5), rel=0.02)
+    assert wide.sum() == pytest.approx(y.sum(), rel=1e-6)
+    assert np.array_equal(sp.broaden(y, 0.0), y)
+    assert sp.broaden(np.stack([y, 2 * y]), 1.5) == pytest.approx(np.stack([wide, 2 * wide]))
+    for bad in (-0.1, float("nan")):
+        with pytest.raises(ValueError, match="fwhm"):
+            sp.broaden(y, bad)
+
+
 @needs_data
 def test_graphite_pi_star_on_calibrated_grid():
     grid = sp.energy_grid()
