@@ -2,18 +2,17 @@
 # One leased-GPU call: continue the prior with two recipes side by side for BUDGET seconds each and copy every
 # run's resumable state (last.pt, log.jsonl, train.log) to $OUT. Benchmark the results afterwards on any machine:
 #   python benchmarks/prior_structure.py --n 8 --checkpoint OUT/<recipe>_last.pt
-# Usage: OUT=dir BUDGET=240 bash benchmarks/gpu_train.sh (session 9: from the shipped weights, two
-# density-conditioned continuations, lr 1e-4 and 3e-4). Session 7 ran BUDGET=270 with [balanced]="--lr 1e-4" and
-# [lowt]="--lr 1e-4 --t-power 1.5"; session 5 BUDGET=470 from continued_s4.pt (now only in git history) with
-# [balanced] and [uniform]="--lr 1e-4 --no-balance".
+# Usage: OUT=dir BUDGET=270 bash benchmarks/gpu_train.sh (session 7: from the shipped weights, a plain balanced
+# continuation beside one that draws more low noise levels). Session 5 ran BUDGET=470 from continued_s4.pt (now
+# only in git history) with [uniform]="--lr 1e-4 --no-balance" instead of [lowt].
 # Needs XANESGEN_DATA (the a-C folder) and the package importable (see docs/prior_model.md for the wheels).
 set -u
 OUT=${OUT:-out}; BUDGET=${BUDGET:-470}; INIT=${INIT:-ase_xanesgen/weights/prior.pt}; PY=${PY:-python3}
 BATCH=${BATCH:-32}; mkdir -p "$OUT" runs
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=4
 declare -A RECIPES=(
-  [density]="--lr 1e-4 --density-conditioned"
-  [density3e4]="--lr 3e-4 --density-conditioned"
+  [balanced]="--lr 1e-4"
+  [lowt]="--lr 1e-4 --t-power 1.5"
 )
 for name in "${!RECIPES[@]}"; do
   rm -rf "runs/gpu_$name"  # a left-over last.pt would be resumed instead of starting from INIT

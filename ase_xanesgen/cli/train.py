@@ -30,8 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "fresh optimiser and schedule; --out must be a new folder)")
     parser.add_argument("--no-balance", action="store_true",
                         help="prior: draw cells uniformly instead of every density equally often")
-    parser.add_argument("--density-conditioned", action="store_true",
-                        help="prior: the network also sees each cell's density (--init may be a model without it)")
     parser.add_argument("--device", default=None)
 
 
@@ -49,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
         train_prior(args.data, args.out, config, width=pick["width"], layers=pick["layers"],
                     sigma_max=args.sigma_max, t_power=args.t_power, device=args.device, init=args.init,
-                    balance_densities=not args.no_balance, density=args.density_conditioned)
+                    balance_densities=not args.no_balance)
     else:
         from ..train.xanes import train_xanes
 

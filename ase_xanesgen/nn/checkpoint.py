@@ -51,25 +51,6 @@ def check_fits(d: dict, model: nn.Module) -> None:
         raise ValueError(f"the checkpoint's model has {said}: pass the checkpoint's settings (e.g. --width, --layers)")
 
 
-def with_density_input(state: dict) -> dict:
-    """A ScoreNet checkpoint (a ``model.pt`` dict, or a ``last.pt`` one with ``raw`` and ``ema`` weights) made
-    density-conditioned (``ScoreNet(density=True)``) for a fine-tune.
-
-    The density enters as one more conditioning input, the last column of the node encoder's and each node
-    MLP's first layer. Those columns start at zero, so the new model computes exactly what the old one did until
-    training moves them.
-    """
-    if "raw" in state:
-        return dict(state, raw=with_density_input(state["raw"]), ema=with_density_input(state["ema"]))
-    check_kind(state, "ScoreNet")
-    if state["model_args"].get("density"):
-        return state
-    widened = {k: torch.cat([v, v.new_zeros(v.shape[0], 1)], dim=1)
-               if k == "mgn.node_encoder.0.weight" or (k.startswith("mgn.node_mlps.") and k.endswith(".0.weight"))
-               else v for k, v in state["state_dict"].items()}
-    return dict(state, model_args=dict(state["model_args"], density=True), state_dict=widened)
-
-
 def save_atomic(obj: dict, path: str | Path) -> None:
     """``torch.save`` to a temporary file then rename: a crash never leaves a half-written checkpoint."""
     path = Path(path)

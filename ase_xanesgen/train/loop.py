@@ -120,8 +120,7 @@ LossFn = Callable[[nn.Module, Batch, torch.Generator], dict[str, torch.Tensor]]
 class Trainer:
     """Runs ``loss_fn(model, batch, generator) -> {"loss": ..., other scalars}`` for ``config.steps`` steps.
 
-    ``val_fn(model) -> dict`` is evaluated on the EMA model; ``init`` starts from another run's weights (a path,
-    or a checkpoint dict already loaded);
+    ``val_fn(model) -> dict`` is evaluated on the EMA model; ``init`` starts from another run's weights;
     ``weights`` (one per training graph) draw graphs with replacement in proportion (e.g. to balance densities).
     The checkpoint holds the raw and EMA weights, optimiser, scheduler, step and generator state;
     ``out/model.pt`` holds the EMA weights only.
@@ -129,7 +128,7 @@ class Trainer:
 
     def __init__(self, model: nn.Module, train_graphs: list[Data], loss_fn: LossFn, out: str | Path,
                  config: TrainConfig, *, val_fn: Callable[[nn.Module], dict] | None = None,
-                 meta: dict | None = None, device: str | None = None, init: str | Path | dict | None = None,
+                 meta: dict | None = None, device: str | None = None, init: str | Path | None = None,
                  weights: list[float] | None = None):
         self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
         if self.distributed and not torch.distributed.is_initialized():
@@ -171,11 +170,10 @@ class Trainer:
         if (self.out / "last.pt").exists():
             if init is not None:
                 raise ValueError(f"{self.out} already holds a run (last.pt), which would be resumed and init "
-                                 f"{'' if isinstance(init, dict) else init} ignored: pass a new run folder, or "
-                                 "drop init to resume")
+                                 f"{init} ignored: pass a new run folder, or drop init to resume")
             self._resume(self.out / "last.pt")
         elif init is not None:  # fine-tune: weights from another run, fresh optimiser and schedule
-            state = init if isinstance(init, dict) else load(init)
+            state = load(init)
             check_fits(state.get("ema", state), self.model)
             self.model.load_state_dict(state["raw"] if "raw" in state else state["state_dict"])
             self.ema.module.load_state_dict(state["ema"]["state_dict"] if "ema" in state else state["state_dict"])

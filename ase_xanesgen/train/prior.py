@@ -15,7 +15,6 @@ from ..data.datasets import density_of, load_dataset, split_by_topology
 from ..diffusion.sde import VESDE
 from ..graph.convert import atoms_to_data
 from ..graph.neighbours import radius_graph_pbc, wrap_positions
-from ..nn.checkpoint import load, with_density_input
 from ..nn.score import ScoreNet
 from .loop import Trainer, TrainConfig, augment
 
@@ -81,20 +80,16 @@ def density_weights(cells: list[Atoms], bin_width: float = 0.5) -> list[float]:
 def train_prior(data_dir: str | Path | None, out: str | Path, config: TrainConfig, *, width: int = 128,
                 layers: int = 4, sigma_max: float = 0.8, t_power: float = 1.0, device: str | None = None,
                 use_validation_split: bool = True, init: str | Path | None = None,
-                balance_densities: bool = True, density: bool = False) -> nn.Module:
+                balance_densities: bool = True) -> nn.Module:
     """Train (or resume) the score model on the shared a-C cells; writes ``out/model.pt`` (EMA weights).
 
     ``balance_densities`` draws every density equally often: the training split holds 11 cells at
-    1.5 g/cm3 but 2 at 3.5, and an unbalanced prior learns the sp3-rich end least. ``density`` conditions the
-    network on each cell's density (``ScoreNet(density=True)``); ``init`` may then be a model without it, whose
-    weights start the new one (``nn.checkpoint.with_density_input``).
+    1.5 g/cm3 but 2 at 3.5, and an unbalanced prior learns the sp3-rich end least.
     """
     cells = load_dataset(data_dir, with_spectra=False)
     train, val = split_by_topology(cells) if use_validation_split else (cells, [])
     sde = VESDE(sigma_max=sigma_max)
-    model = ScoreNet(species=[6], width=width, layers=layers, density=density)
-    if density and init is not None:
-        init = with_density_input(load(init))
+    model = ScoreNet(species=[6], width=width, layers=layers)
     graphs = [atoms_to_data(a) for a in train]
     meta = {"sde": {"sigma_max": sigma_max, "t_min": sde.t_min}, "train_cells": [a.info["name"] for a in train],
             "val_cells": [a.info["name"] for a in val], "t_power": t_power, "balance_densities": balance_densities}
