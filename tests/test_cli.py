@@ -17,6 +17,9 @@ def test_generate_rejects_bad_density(tmp_path, capsys):
     assert main(["generate", "--density", "5.0", "--atoms", "64", "--device", "cpu",
                  "-o", str(tmp_path / "x.traj")]) == 2
     assert "density" in capsys.readouterr().err
+    assert main(["generate", "--density", "2000", "--atoms", "64", "--device", "cpu",  # kg/m3 by mistake
+                 "-o", str(tmp_path / "x.traj")]) == 2
+    assert "kg/m3" in capsys.readouterr().err
 
 
 def test_train_prior_cli_writes_weights(tmp_path, data_dir):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 from ase import Atoms
-from ase.io import read
+from ase.io import read, write
 from matscipy.neighbours import neighbour_list
 
 from ase_xanesgen import DiffusionGenerator, cubic_cell
@@ -36,6 +36,27 @@ def test_short_generation_has_requested_atoms_and_no_close_pairs(gen):
     d = neighbour_list("d", atoms, 1.0)
     assert len(d) == 0, f"pairs closer than 1.0 A: {np.sort(d)[:5]}"
     assert sum(atoms.info["cn_counts"]) == 64 and "restarts" in atoms.info
+
+
+def test_cells_record_how_they_were_made_and_warn_of_defects_left(tmp_path):
+    """Without restart cycles and with 3 steps some cells keep defects: each cell counts its own (the same count
+    as matscipy's neighbour list gives), a warning names them, and the cells carry their recipe through extxyz."""
+    quick = DiffusionGenerator(device="cpu", max_restarts=0)
+    with pytest.warns(UserWarning, match=r"still hold atoms with CN <= 1 or >= 5") as record:
+        cells = quick.generate_batch(small_template(), 2.0, n=4, seed=0, steps=3)
+    for a in cells:
+        i, d = neighbour_list("id", a, 1.85)
+        cn = np.bincount(i, minlength=len(a))
+        bad = (cn <= 1) | (cn >= 5)
+        bad[i[d < 1.1]] = True
+        assert a.info["defects"] == bad.sum()
+    flagged = [k for k, a in enumerate(cells) if a.info["defects"]]
+    assert flagged and str(flagged) in str(record[0].message)
+    path = tmp_path / "cells.extxyz"
+    write(path, cells)
+    info = read(path).info
+    assert info["density"] == pytest.approx(2.0, abs=1e-3) and info["steps"] == 3 and info["seed"] == 0
+    assert info["weights"].startswith("shipped prior.pt") and "ScoreNet" in info["generator"]
 
 
 def test_same_seed_same_cells(gen):

@@ -107,7 +107,8 @@ def test_guided_steps_lower_spectrum_residual(gen, target_sp):
     r_free = np.mean([a.info["guide_residual"] for a in free])
     r_guided = np.mean([a.info["guide_residual"] for a in guided])
     assert r_guided < 0.8 * r_free  # measured: 0.052 vs 0.116
-    assert guided[0].info["guide_history"].shape[1] == 4
+    assert guided[0].info["guide_history"].shape[1] == len(guided[0].info["guide_history_columns"].split()) == 4
+    assert guided[0].info["zeta"] == 10.0 and guided[0].info["guide"] == repr(guide)
 
 
 @pytest.mark.parametrize("target, match", [

@@ -87,7 +87,9 @@ def test_read_spectrum_txt_and_csv(tmp_path):
     np.savetxt(csv, np.column_stack([energy, intensity]), delimiter=",", header="energy,intensity", comments="")
     bare = tmp_path / "bare.csv"
     np.savetxt(bare, np.column_stack([energy, intensity]), delimiter=",")
-    for path in (txt, csv, bare):
+    down = tmp_path / "down.txt"  # a down-scan reads as the same spectrum
+    np.savetxt(down, np.column_stack([energy, intensity])[::-1])
+    for path in (txt, csv, bare, down):
         e, y = sp.read_spectrum(path)
         np.testing.assert_allclose(e, energy)
         np.testing.assert_allclose(y, intensity, atol=1e-12)

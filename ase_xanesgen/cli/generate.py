@@ -17,6 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=64)
     parser.add_argument("--trajectory", help="write the denoising path of the first cell (.traj, for ase gui)")
     parser.add_argument("--guide", help="measured spectrum (energy/intensity columns) to steer towards")
+    parser.add_argument("--subtract-background", action="store_true",
+                        help="subtract a straight line fitted to the guide's pre-edge (below 282 eV) first")
     parser.add_argument("--zeta", type=float, default=None, help="guidance strength")
     parser.add_argument("--coordination-weight", type=float, default=None,
                         help="weight of the coordination fractions unmixed from the spectrum (0: spectrum only; "
@@ -96,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
     given = [f"--{name.replace('_', '-')}" for name in GUIDE_OPTIONS if getattr(args, name) is not None]
     if args.coordination_t_min:
         given.append("--coordination-t-min")
+    if args.subtract_background:
+        given.append("--subtract-background")
     if given and not args.guide:
         raise ValueError(f"{', '.join(given)} only act on a guided run: add --guide SPECTRUM")
     out = Path(args.output)
@@ -109,10 +113,12 @@ def run(args: argparse.Namespace) -> int:
     template = template_for(args)
     extra = {}
     if args.guide:
-        from ..data.spectra import read_spectrum
+        from ..data.spectra import read_spectrum, subtract_pre_edge
         from ..guidance import spectrum_guide
 
         energy, intensity = read_spectrum(args.guide)
+        if args.subtract_background:
+            intensity = subtract_pre_edge(energy, intensity)
         weights = {name: value for name in ("coordination_weight", "ring_strain_weight")
                    if (value := getattr(args, name)) is not None}
         guide = spectrum_guide(intensity, energy, coordination_t_min=args.coordination_t_min, **weights)

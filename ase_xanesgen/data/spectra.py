@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -90,8 +91,9 @@ def read_spectrum(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Read a measured spectrum: two columns, energy (eV) and intensity.
 
     Columns may be separated by whitespace, commas or semicolons; ``#`` starts a comment; non-numeric
-    lines before the data (a CSV header) are skipped. Returns ``(energy [n] eV, intensity [n])``,
-    energies strictly increasing, intensities validated (see :func:`validate_spectrum`).
+    lines before the data (a CSV header) are skipped; a down-scan (energies strictly decreasing) is reversed.
+    Returns ``(energy [n] eV, intensity [n])``, energies strictly increasing, intensities validated (see
+    :func:`validate_spectrum`).
     """
     path = Path(path)
     rows: list[list[float]] = []
@@ -112,12 +114,55 @@ def read_spectrum(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     if not rows:
         raise ValueError(f"{path}: no numeric rows found")
     data = np.array(rows)
+    if len(data) > 1 and np.all(np.diff(data[:, 0]) < 0):  # a down-scan
+        data = data[::-1]
     energy = _check_energy(data[:, 0], len(data))
     return energy, validate_spectrum(data[:, 1], n=None, name=str(path))
 
 
 #: latest first energy (eV) of a scan whose missing pre-edge may be filled: the C K-edge pi* onset is at ~284 eV
 LATEST_SCAN_START = 283.0
+
+
+#: end (eV) of the pre-edge region: below it the DFT a-C cell means hold < 1 % of their maximum (pi* onset ~283 eV)
+PRE_EDGE_END = 282.0
+#: pre-edge level (mean intensity below ``PRE_EDGE_END`` over the maximum) above which a measured target warns
+PRE_EDGE_TOL = 0.03
+
+
+def pre_edge_level(energy: np.ndarray, intensity: np.ndarray) -> float | None:
+    """Mean intensity of a measured spectrum below ``PRE_EDGE_END`` over its maximum; ``None`` when fewer than
+    three points lie there. The DFT spectra the models learned sit at 0.0002-0.008."""
+    energy, intensity = np.asarray(energy, dtype=float), np.asarray(intensity, dtype=float)
+    pre = energy < PRE_EDGE_END
+    if pre.sum() < 3 or not intensity.max() > 0:
+        return None
+    return float(intensity[pre].mean() / intensity.max())
+
+
+#: shortest pre-edge (eV) whose slope is fitted; a shorter one gives its mean only (a slope from a few eV of
+#: noisy points, extrapolated 30 eV up, would add more error than it removes)
+PRE_EDGE_SLOPE_SPAN = 5.0
+
+
+def subtract_pre_edge(energy: np.ndarray, intensity: np.ndarray, end: float = PRE_EDGE_END) -> np.ndarray:
+    """``intensity`` minus the straight line fitted to its pre-edge (points below ``end`` eV), clipped at 0.
+
+    The usual first step of NEXAFS normalisation (a pre-edge line, as in Athena): a measurement carries a
+    background (other edges, the detector, the substrate) that the DFT spectra lack, and left in, it reads as
+    intensity everywhere: after area normalisation the pi* share drops and the unmixed sp2 fraction with it.
+    A pre-edge shorter than ``PRE_EDGE_SLOPE_SPAN`` gives a constant instead of a line. The edge step (the
+    atomic continuum above ~290 eV) stays; the DFT spectra lack that too.
+    """
+    intensity = validate_spectrum(intensity, n=None, name="intensity")
+    energy = _check_energy(energy, len(intensity))
+    pre = energy < end
+    span = energy[pre][-1] - energy[0] if pre.any() else 0.0
+    if pre.sum() < 3 or span < 1.0:
+        raise ValueError(f"need the scan to cover at least 1 eV (3 points) below {end} eV to fit the pre-edge; it "
+                         f"starts at {energy[0]:.2f} eV")
+    degree = 1 if span >= PRE_EDGE_SLOPE_SPAN else 0
+    return np.clip(intensity - np.polyval(np.polyfit(energy[pre], intensity[pre], degree), energy), 0.0, None)
 
 
 def resample(
@@ -252,4 +297,11 @@ def prepare_target(
             raise ValueError(f"target: expected one spectrum of shape ({N_ENERGY},), got {y.shape}")
     else:
         y = resample(energy, target, pre_edge=pre_edge)
+        level = pre_edge_level(energy, target)
+        if level is not None and level > PRE_EDGE_TOL:
+            warnings.warn(f"the measured spectrum's pre-edge (below {PRE_EDGE_END} eV) sits at {level:.1%} of its "
+                          f"maximum, against < 1 % in the DFT spectra the models learned: a background that biases "
+                          "the target (the unmixed sp / sp2 / sp3 fractions most). Subtract it first: "
+                          "data.spectra.subtract_pre_edge(energy, intensity), or xanesgen generate "
+                          "--subtract-background", stacklevel=2)
     return normalise(y, "area") * AC_MEAN_AREA

@@ -16,7 +16,8 @@ from ase.data import atomic_masses, chemical_symbols
 from ase.units import _amu
 from tqdm.auto import tqdm
 
-from ..diffusion.samplers import REFINE_T, System, coordination, handoff, restart_sample
+from ..data.datasets import density_of
+from ..diffusion.samplers import REFINE_T, System, coordination, defective_atoms, handoff, restart_sample
 from ..diffusion.score_fn import PriorScore
 from ..diffusion.sde import VESDE
 from ..graph.convert import check_cell
@@ -122,10 +123,14 @@ class DiffusionGenerator:
                  restart_radius: float | None = 3.0):
         #: per element, the densities the weights were trained on (known for the shipped ones): outside, a warning
         self.trained_density = TRAINED_DENSITY if model is None else {}
+        #: where the weights came from, recorded on every generated cell (``info["weights"]``)
+        self.weights = "a ScoreNet passed in"
         if model is None:
-            ckpt = load(*weight_path("prior"))
+            path, sha256 = weight_path("prior")
+            ckpt = load(path, sha256)
             model = from_dict(ckpt)
             sde = VESDE(**ckpt["meta"]["sde"])
+            self.weights = f"shipped {path.name} (sha256 {sha256[:12]})"
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         for p in self.model.parameters():
@@ -149,7 +154,9 @@ class DiffusionGenerator:
         """A generator from a ``model.pt`` (EMA weights) or a trainer's ``last.pt``."""
         ckpt = load(path)
         ckpt = ckpt.get("ema", ckpt)
-        return cls(from_dict(ckpt, expect="ScoreNet"), VESDE(**ckpt["meta"].get("sde", {})), **kwargs)
+        gen = cls(from_dict(ckpt, expect="ScoreNet"), VESDE(**ckpt["meta"].get("sde", {})), **kwargs)
+        gen.weights = str(path)
+        return gen
 
     @property
     def species(self) -> list[int]:
@@ -195,9 +202,13 @@ class DiffusionGenerator:
                 the Euler-Maruyama steps into the refinement (``diffusion.samplers.Callback``).
 
         Returns:
-            ``n`` ``Atoms`` with ``info["restarts"]`` and ``info["cn_counts"]`` (CN 0..8 histogram); guided
-            runs add ``info["guide_residual"]`` (final residual of the whole guide) and ``info["guide_history"]``
-            (per score evaluation: t, mean residual of the terms active at t (NaN when none is: see
+            ``n`` ``Atoms`` with ``info["restarts"]``, ``info["cn_counts"]`` (CN 0..8 histogram),
+            ``info["defects"]`` (atoms still with CN <= 1 or >= 5, or closer than 1.1 A to another: a warning names
+            such cells), and how they were made: ``info["density"]`` (g/cm3), ``info["steps"]``, ``info["seed"]``
+            (when given), ``info["weights"]``, ``info["generator"]``. Guided runs add ``info["guide"]``, ``info["zeta"]``,
+            ``info["guide_residual"]`` (final residual of the whole guide, this cell) and ``info["guide_history"]``
+            (the batch's, columns ``info["guide_history_columns"]``, per score evaluation: t, mean residual of the
+            terms active at t (NaN when none is: see
             ``Guide.t_min``), mean prior-score and likelihood norms; t runs 1 (or
             ``start_time``) -> ``guided_refine_from`` over the Euler-Maruyama steps, then -> 0.01 over the
             refinement, and ``t_restart`` -> ``guided_refine_from`` -> 0.01 over each restart; a ``start_time``
@@ -262,14 +273,26 @@ class DiffusionGenerator:
             if writer is not None:
                 writer.close()
         images = self._to_atoms(atoms, pos, system, restarts)
+        made = {"steps": steps, **({} if seed is None else {"seed": seed}), "weights": self.weights,
+                "generator": repr(self)}
         if guide is not None:
             with torch.no_grad():
                 final = score_fn.guide.weighted(pos, system).cpu().numpy()
-            history = np.array([[h[k] for k in ("t", "residual", "prior_norm", "likelihood_norm")]
-                                for h in score_fn.history])
+            columns = ("t", "residual", "prior_norm", "likelihood_norm")
+            history = np.array([[h[k] for k in columns] for h in score_fn.history])
+            made.update(guide=repr(score_fn.guide), zeta=score_fn.zeta, guide_history_columns=" ".join(columns))
             for a, r in zip(images, final):
                 a.info["guide_residual"] = float(r)
                 a.info["guide_history"] = history
+        for a in images:
+            a.info.update(made)
+        defective = [k for k, a in enumerate(images) if a.info["defects"]]
+        if defective:
+            more = " ..." if len(defective) > 10 else ""
+            warnings.warn(f"{len(defective)} of {n} cells (indices {defective[:10]}{more}) still hold atoms with "
+                          f"CN <= 1 or >= 5 or closer than 1.1 A after up to "
+                          f"{self.max_restarts} restart cycles (info['defects']): generate more cells and keep the "
+                          "clean ones, or raise max_restarts (or steps)", stacklevel=2)
         return images
 
     def _guided(self, prior: PriorScore, guide, zeta: float | None):
@@ -301,7 +324,9 @@ class DiffusionGenerator:
             density = float(density)
             limit = min(MAX_DENSITY.get(z, 25.0) for z in numbers)
             if not math.isfinite(density) or density <= 0 or density > limit:
-                raise ValueError(f"density must be in (0, {limit}] g/cm3 for this template, got {density}")
+                units = " (in kg/m3? divide by 1000)" if density > 100 else ""
+                raise ValueError(f"density must be in (0, {limit}] g/cm3 for the template's species, got "
+                                 f"{density}{units}")
             # composition of the template (carbon when empty), scaled to the requested density
             fractions = (np.bincount(template.numbers, minlength=119) / len(template)
                          if len(template) else np.eye(119)[numbers[0]])
@@ -329,6 +354,7 @@ class DiffusionGenerator:
 
     def _to_atoms(self, atoms: Atoms, pos: torch.Tensor, system: System, restarts: torch.Tensor) -> list[Atoms]:
         cn = coordination(pos, system).cpu().numpy()
+        defects = defective_atoms(pos, system).cpu().numpy()
         pos = pos.detach().cpu().numpy()
         out, n0 = [], len(atoms)
         for g in range(system.num_graphs):
@@ -337,5 +363,7 @@ class DiffusionGenerator:
             a.wrap()
             a.info["restarts"] = int(restarts[g])
             a.info["cn_counts"] = np.bincount(cn[g * n0:(g + 1) * n0], minlength=9)[:9].tolist()
+            a.info["defects"] = int(defects[g * n0:(g + 1) * n0].sum())
+            a.info["density"] = round(density_of(a), 4)
             out.append(a)
         return out
