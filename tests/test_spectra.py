@@ -105,7 +105,7 @@ def _write(tmp_path, energy, intensity):
 
 @pytest.mark.parametrize(
     ("case", "match"),
-    [("nan", "NaN"), ("negative", "negative"), ("decreasing", "strictly increasing"), ("short", "covers")],
+    [("nan", r"bad.txt:11: NaN"), ("negative", "negative"), ("decreasing", "strictly increasing"), ("short", "covers")],
 )
 def test_bad_files_raise(tmp_path, case, match):
     energy = np.linspace(270.0, 320.0, 60)

@@ -60,13 +60,17 @@ def validate_spectrum(y: np.ndarray, n: int | None = N_ENERGY, *, name: str = "s
         raise ValueError(f"{name}: expected shape [n_E] or [n_spectra, n_E], got {y.shape}")
     if n is not None and y.shape[-1] != n:
         raise ValueError(f"{name}: has {y.shape[-1]} energy points, expected {n} (resample onto the model grid)")
+    def index(flat: int) -> int | tuple[int, ...]:
+        k = np.unravel_index(flat, y.shape)
+        return int(k[0]) if y.ndim == 1 else tuple(int(v) for v in k)
+
     bad = ~np.isfinite(y)
     if bad.any():
         raise ValueError(f"{name}: contains {int(bad.sum())} NaN/inf value(s), first at index "
-                         f"{tuple(int(k) for k in np.argwhere(bad)[0])}")
+                         f"{index(int(np.argmax(bad)))}")
     tol = NEG_TOL * float(np.abs(y).max())
     if y.min() < -tol:
-        k = tuple(int(v) for v in np.unravel_index(np.argmin(y), y.shape))
+        k = index(int(np.argmin(y)))
         raise ValueError(f"{name}: negative intensity {y.min():.3g} at index {k}; subtract the pre-edge "
                          "background so intensities are >= 0 (or clip noise) before use")
     return np.clip(y, 0.0, None)
@@ -97,6 +101,7 @@ def read_spectrum(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """
     path = Path(path)
     rows: list[list[float]] = []
+    linenos: list[int] = []
     for lineno, line in enumerate(path.read_text().splitlines(), start=1):
         line = line.split("#", 1)[0].strip()
         if not line:
@@ -111,9 +116,13 @@ def read_spectrum(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         if len(values) != 2:
             raise ValueError(f"{path}:{lineno}: expected 2 columns (energy, intensity), got {len(values)}")
         rows.append(values)
+        linenos.append(lineno)
     if not rows:
         raise ValueError(f"{path}: no numeric rows found")
     data = np.array(rows)
+    bad = ~np.isfinite(data).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{path}:{linenos[int(np.argmax(bad))]}: NaN/inf value ({int(bad.sum())} such row(s))")
     if len(data) > 1 and np.all(np.diff(data[:, 0]) < 0):  # a down-scan
         data = data[::-1]
     energy = _check_energy(data[:, 0], len(data))
