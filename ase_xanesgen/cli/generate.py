@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trajectory", help="write the denoising path of the first cell (.traj, for ase gui)")
     parser.add_argument("--guide", help="measured spectrum (energy/intensity columns) to steer towards")
     parser.add_argument("--subtract-background", action="store_true",
-                        help="subtract a straight line fitted to the guide's pre-edge (below 282 eV) first")
+                        help="subtract a straight line fitted to the guide's pre-edge (below 280 eV) first")
     parser.add_argument("--zeta", type=float, default=None, help="guidance strength")
     parser.add_argument("--coordination-weight", type=float, default=None,
                         help="weight of the coordination fractions unmixed from the spectrum (0: spectrum only; "
