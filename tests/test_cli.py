@@ -51,6 +51,32 @@ def test_generate_with_measured_spectrum_guide(tmp_path, data_dir):
     assert len(atoms) == 64 and np.isfinite(atoms.info["guide_residual"])
 
 
+def test_generate_subtracts_a_measured_background(tmp_path, data_dir):
+    """A scan on a flat background warns as a guide; with --subtract-background the run's target is the clean
+    spectrum's (recorded in info["guide_targets"]) and nothing warns about the pre-edge."""
+    import warnings
+
+    import numpy as np
+
+    from ase_xanesgen.data.datasets import load_cell
+    from ase_xanesgen.data.spectra import energy_grid, prepare_target
+
+    y = load_cell("d1.5_1", data_dir).arrays["xanes"].mean(0)
+    measured = tmp_path / "measured.csv"
+    np.savetxt(measured, np.column_stack([energy_grid(), y + 0.05 * y.max()]), delimiter=",")
+    args = ["generate", "--density", "2.0", "--atoms", "64", "--steps", "2", "--seed", "0", "--guide",
+            str(measured), "--device", "cpu", "-o", str(tmp_path / "g.extxyz")]
+    with pytest.warns(UserWarning, match="pre-edge"):
+        assert main(args) == 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(args + ["--subtract-background"]) == 0
+    assert not [w for w in caught if "pre-edge" in str(w.message)]
+    target = read(tmp_path / "g.extxyz").info["guide_targets"][0]
+    assert np.allclose(target, prepare_target(y), atol=1e-6 * target.max())
+    assert main(args[:-6] + ["--subtract-background", "--device", "cpu", "-o", str(tmp_path / "x.traj")]) == 2
+
+
 def test_generate_from_template_file(tmp_path, data_dir):
     from ase.io import write
 

@@ -42,7 +42,7 @@ def test_cells_record_how_they_were_made_and_warn_of_defects_left(tmp_path):
     """Without restart cycles and with 3 steps some cells keep defects: each cell counts its own (the same count
     as matscipy's neighbour list gives), a warning names them, and the cells carry their recipe through extxyz."""
     quick = DiffusionGenerator(device="cpu", max_restarts=0)
-    with pytest.warns(UserWarning, match=r"still hold atoms with CN <= 1 or >= 5") as record:
+    with pytest.warns(UserWarning, match=r"still hold carbons with CN <= 1 or >= 5") as record:
         cells = quick.generate_batch(small_template(), 2.0, n=4, seed=0, steps=3)
     for a in cells:
         i, d = neighbour_list("id", a, 1.85)
@@ -56,7 +56,26 @@ def test_cells_record_how_they_were_made_and_warn_of_defects_left(tmp_path):
     write(path, cells)
     info = read(path).info
     assert info["density"] == pytest.approx(2.0, abs=1e-3) and info["steps"] == 3 and info["seed"] == 0
-    assert info["weights"].startswith("shipped prior.pt") and "ScoreNet" in info["generator"]
+    assert info["weights"].startswith("shipped prior.pt") and "max_restarts=0" in info["generator"]
+    drawn = quick.generate_batch(small_template(), 2.0, n=1, steps=3)[0]  # no seed: the one drawn is recorded
+    again = quick.generate_batch(small_template(), 2.0, n=1, steps=3, seed=drawn.info["seed"])[0]
+    assert np.array_equal(drawn.positions, again.positions)
+    noised = quick.generate(cells[0], start_time=0.2, steps=10, seed=1)
+    assert noised.info["steps"] == 10 and noised.info["start_time"] == 0.2
+
+
+def test_deterministic_kernels_hand_the_switch_back(gen):
+    """The global switch is restored after the block, also when sampling fails inside it (checked with a CUDA
+    device object on any machine: the switch is set before any kernel runs); CPU runs leave it alone."""
+    from ase_xanesgen.frontends.generator import deterministic_kernels
+
+    with pytest.raises(RuntimeError, match="inside"):
+        with deterministic_kernels(torch.device("cuda")):
+            assert torch.are_deterministic_algorithms_enabled()
+            raise RuntimeError("inside")
+    assert not torch.are_deterministic_algorithms_enabled()
+    with deterministic_kernels(torch.device("cpu")):
+        assert not torch.are_deterministic_algorithms_enabled()
 
 
 def test_same_seed_same_cells(gen):

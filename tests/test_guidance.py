@@ -109,6 +109,7 @@ def test_guided_steps_lower_spectrum_residual(gen, target_sp):
     assert r_guided < 0.8 * r_free  # measured: 0.052 vs 0.116
     assert guided[0].info["guide_history"].shape[1] == len(guided[0].info["guide_history_columns"].split()) == 4
     assert guided[0].info["zeta"] == 10.0 and guided[0].info["guide"] == repr(guide)
+    assert np.array_equal(guided[0].info["guide_targets"], [guide.target])
 
 
 @pytest.mark.parametrize("target, match", [

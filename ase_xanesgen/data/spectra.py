@@ -60,6 +60,7 @@ def validate_spectrum(y: np.ndarray, n: int | None = N_ENERGY, *, name: str = "s
         raise ValueError(f"{name}: expected shape [n_E] or [n_spectra, n_E], got {y.shape}")
     if n is not None and y.shape[-1] != n:
         raise ValueError(f"{name}: has {y.shape[-1]} energy points, expected {n} (resample onto the model grid)")
+
     def index(flat: int) -> int | tuple[int, ...]:
         k = np.unravel_index(flat, y.shape)
         return int(k[0]) if y.ndim == 1 else tuple(int(v) for v in k)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import secrets
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -163,7 +164,10 @@ class DiffusionGenerator:
         return self.model.model_args["species"]
 
     def __repr__(self) -> str:
-        return f"DiffusionGenerator({self.model!r}, {self.sde}, device={str(self.device)!r})"
+        sampler = ", ".join(f"{k}={getattr(self, k)!r}" for k in (
+            "steps", "t_restart", "max_restarts", "refine_steps", "refine_from", "guided_refine_from",
+            "restart_radius"))
+        return f"DiffusionGenerator({self.model!r}, {self.sde}, device={str(self.device)!r}, {sampler})"
 
     # ------------------------------------------------------------------ public API
     def generate(self, template: Atoms, density: float | None = None, *, seed: int | None = None,
@@ -203,20 +207,24 @@ class DiffusionGenerator:
 
         Returns:
             ``n`` ``Atoms`` with ``info["restarts"]``, ``info["cn_counts"]`` (CN 0..8 histogram),
-            ``info["defects"]`` (atoms still with CN <= 1 or >= 5, or closer than 1.1 A to another: a warning names
-            such cells), and how they were made: ``info["density"]`` (g/cm3), ``info["steps"]``, ``info["seed"]``
-            (when given), ``info["weights"]``, ``info["generator"]``. Guided runs add ``info["guide"]``, ``info["zeta"]``,
-            ``info["guide_residual"]`` (final residual of the whole guide, this cell) and ``info["guide_history"]``
-            (the batch's, columns ``info["guide_history_columns"]``, per score evaluation: t, mean residual of the
-            terms active at t (NaN when none is: see
-            ``Guide.t_min``), mean prior-score and likelihood norms; t runs 1 (or
+            ``info["defects"]`` (carbons still with CN <= 1 or >= 5, and atoms closer than 1.1 A to another: a
+            warning names such cells), and how they were made: ``info["density"]`` (g/cm3), ``info["steps"]``
+            (as asked), ``info["start_time"]`` (when given), ``info["seed"]`` (drawn when not given: it repeats
+            the run on a CPU), ``info["weights"]``, ``info["generator"]`` (with its sampler settings). Guided runs
+            add ``info["guide"]``, ``info["guide_targets"]`` (``[k, 100]``, its ``XANESGuide`` targets),
+            ``info["zeta"]``, ``info["guide_residual"]`` (final residual of the whole guide, this cell) and
+            ``info["guide_history"]`` (the batch's, columns ``info["guide_history_columns"]``, per score
+            evaluation: t, mean residual of the terms active at t (NaN when none is: see ``Guide.t_min``), mean
+            prior-score and likelihood norms; t runs 1 (or
             ``start_time``) -> ``guided_refine_from`` over the Euler-Maruyama steps, then -> 0.01 over the
             refinement, and ``t_restart`` -> ``guided_refine_from`` -> 0.01 over each restart; a ``start_time``
             below ``guided_refine_from`` runs to 0.001 first and refines from ``start_time``).
         """
         n = check_count(n, "n")
         steps = self.steps if steps is None else check_count(steps, "steps")
-        seed = None if seed is None else whole_number(seed, "seed")
+        seeded = seed is not None  # a drawn seed is recorded, but takes no deterministic GPU kernels
+        seed = whole_number(seed, "seed") if seeded else secrets.randbits(63)
+        made = {"steps": steps, "seed": seed, "weights": self.weights, "generator": repr(self)}
         if start_time is not None:
             if not 0.0 < start_time < 1.0:
                 raise ValueError(f"start_time must be in (0, 1), got {start_time}")
@@ -225,7 +233,7 @@ class DiffusionGenerator:
                                  "atoms are used as they are); density= would refill the cell")
         atoms = self.fill(template, density)
         generator = torch.Generator(device=self.device)
-        generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+        generator.manual_seed(seed)
         system = self._system(atoms, n)
         if start_time is None:
             pos = self.sde.prior_sample(system.cell, system.batch, generator)
@@ -234,7 +242,7 @@ class DiffusionGenerator:
             pos0 = torch.tensor(np.tile(atoms.positions, (n, 1)), dtype=torch.float32, device=self.device)
             sigma = self.sde.sigma(torch.full((n,), start_time, device=self.device))
             pos, _ = self.sde.perturb(pos0, system.cell, system.batch, sigma, generator)
-            t_start = start_time
+            t_start = made["start_time"] = start_time
             steps = max(1, math.ceil(steps * start_time))
         score_fn = PriorScore(self.model, self.sde)
         if guide is not None:
@@ -260,7 +268,7 @@ class DiffusionGenerator:
             callbacks.append(write)
         try:
             # a guide switches gradients back on for its own term
-            with torch.no_grad(), deterministic_kernels(self.device, seed is not None):
+            with torch.no_grad(), deterministic_kernels(self.device, seeded):
                 pos, restarts = restart_sample(
                     score_fn, self.sde, pos, system, steps=steps, t_start=t_start, t_restart=self.t_restart,
                     max_restarts=self.max_restarts, refine_steps=self.refine_steps,
@@ -273,14 +281,18 @@ class DiffusionGenerator:
             if writer is not None:
                 writer.close()
         images = self._to_atoms(atoms, pos, system, restarts)
-        made = {"steps": steps, **({} if seed is None else {"seed": seed}), "weights": self.weights,
-                "generator": repr(self)}
         if guide is not None:
+            from ..guidance import XANESGuide
+            from ..guidance.base import base_terms
+
             with torch.no_grad():
                 final = score_fn.guide.weighted(pos, system).cpu().numpy()
             columns = ("t", "residual", "prior_norm", "likelihood_norm")
             history = np.array([[h[k] for k in columns] for h in score_fn.history])
             made.update(guide=repr(score_fn.guide), zeta=score_fn.zeta, guide_history_columns=" ".join(columns))
+            targets = [g.target for g in base_terms(score_fn.guide) if isinstance(g, XANESGuide)]
+            if targets:
+                made["guide_targets"] = np.array(targets)
             for a, r in zip(images, final):
                 a.info["guide_residual"] = float(r)
                 a.info["guide_history"] = history
@@ -289,10 +301,10 @@ class DiffusionGenerator:
         defective = [k for k, a in enumerate(images) if a.info["defects"]]
         if defective:
             more = " ..." if len(defective) > 10 else ""
-            warnings.warn(f"{len(defective)} of {n} cells (indices {defective[:10]}{more}) still hold atoms with "
-                          f"CN <= 1 or >= 5 or closer than 1.1 A after up to "
-                          f"{self.max_restarts} restart cycles (info['defects']): generate more cells and keep the "
-                          "clean ones, or raise max_restarts (or steps)", stacklevel=2)
+            warnings.warn(f"{len(defective)} of {n} cells (indices {defective[:10]}{more}) still hold carbons with "
+                          f"CN <= 1 or >= 5 or atoms closer than 1.1 A after up to {self.max_restarts} restart "
+                          "cycles (info['defects']): generate more cells and keep the clean ones, or raise "
+                          "max_restarts (or steps)", stacklevel=2)
         return images
 
     def _guided(self, prior: PriorScore, guide, zeta: float | None):

@@ -147,6 +147,17 @@ class SumGuide(Guide):
         return " + ".join(repr(g) for g in self.guides)
 
 
+def base_terms(guide: Guide) -> list[Guide]:
+    """The guides a (scaled, summed) guide is made of, without their scale factors: e.g. to find the targets of
+    its ``XANESGuide`` terms."""
+    out = []
+    for term in guide.terms():
+        while isinstance(term, _Scaled):
+            term = term.guide
+        out.append(term)
+    return out
+
+
 class GuidedScore:
     """Posterior score ``prior + likelihood`` with the likelihood taken on the denoised estimate x0.
 
