@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         tmp.replace(path)
     for k, atoms in enumerate(images):
         print(f"cell {k}: {len(atoms)} atoms, CN histogram {atoms.info['cn_counts']}, "
-              f"restarts {atoms.info['restarts']}")
+              f"restarts {atoms.info['restarts']}, defects {atoms.info['defects']}")
     print(f"wrote {', '.join(map(str, paths))} ({fmt})")
     return 0
 
