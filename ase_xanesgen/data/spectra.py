@@ -140,13 +140,22 @@ LATEST_SCAN_START = 283.0
 PRE_EDGE_END = 280.0
 #: pre-edge level (mean intensity below ``PRE_EDGE_END`` over the maximum) above which a measured target warns
 PRE_EDGE_TOL = 0.03
+#: the pre-edge of a scan starting late (after ``PRE_EDGE_END - 2``) is its first 2 eV, up to this energy at most
+LATE_PRE_EDGE_END = 282.0
+
+
+def pre_edge(energy: np.ndarray, end: float = PRE_EDGE_END) -> np.ndarray:
+    """Mask of the pre-edge points of a scan: below ``end``, or for a scan starting later than ``end - 2`` eV its
+    first 2 eV (up to ``LATE_PRE_EDGE_END``: closer to a broadened pi* tail, but a scan from 280 eV has no other)."""
+    energy = np.asarray(energy, dtype=float)
+    return energy < min(max(end, energy[0] + 2.0), max(end, LATE_PRE_EDGE_END))
 
 
 def pre_edge_level(energy: np.ndarray, intensity: np.ndarray) -> float | None:
-    """Mean intensity of a measured spectrum below ``PRE_EDGE_END`` over its maximum; ``None`` when fewer than
-    three points lie there. The DFT cell means the models learned sit below 1e-6."""
-    energy, intensity = np.asarray(energy, dtype=float), np.asarray(intensity, dtype=float)
-    pre = energy < PRE_EDGE_END
+    """Mean intensity of a measured spectrum over its :func:`pre_edge`, over its maximum; ``None`` when fewer than
+    three points lie there. The DFT cell means the models learned sit below 1e-6 under 280 eV."""
+    intensity = np.asarray(intensity, dtype=float)
+    pre = pre_edge(energy)
     if pre.sum() < 3 or not intensity.max() > 0:
         return None
     return float(intensity[pre].mean() / intensity.max())
@@ -158,7 +167,7 @@ PRE_EDGE_SLOPE_SPAN = 8.0
 
 
 def subtract_pre_edge(energy: np.ndarray, intensity: np.ndarray, end: float = PRE_EDGE_END) -> np.ndarray:
-    """``intensity`` minus the straight line fitted to its pre-edge (points below ``end`` eV), clipped at 0.
+    """``intensity`` minus the straight line fitted to its :func:`pre_edge` (below ``end`` eV), clipped at 0.
 
     The usual first step of NEXAFS normalisation (a pre-edge line, as in Athena): a measurement carries a
     background (other edges, the detector, the substrate) that the DFT spectra lack, and left in, it reads as
@@ -172,11 +181,11 @@ def subtract_pre_edge(energy: np.ndarray, intensity: np.ndarray, end: float = PR
     if intensity.ndim != 1 or not np.all(np.isfinite(intensity)):
         raise ValueError(f"intensity: expected one finite spectrum [n], got shape {intensity.shape} (or NaN/inf)")
     energy = _check_energy(energy, len(intensity))
-    pre = energy < end
+    pre = pre_edge(energy, end)
     span = energy[pre][-1] - energy[0] if pre.any() else 0.0
     if pre.sum() < 3 or span < 1.0:
-        raise ValueError(f"need the scan to cover at least 1 eV (3 points) below {end} eV to fit the pre-edge; it "
-                         f"starts at {energy[0]:.2f} eV")
+        raise ValueError(f"need the scan to cover at least 1 eV (3 points) before the pi* onset to fit the "
+                         f"pre-edge (below {max(end, LATE_PRE_EDGE_END)} eV); it starts at {energy[0]:.2f} eV")
     degree = 1 if span >= PRE_EDGE_SLOPE_SPAN else 0
     return np.clip(intensity - np.polyval(np.polyfit(energy[pre], intensity[pre], degree), energy), 0.0, None)
 
