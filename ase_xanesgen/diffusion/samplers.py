@@ -136,21 +136,22 @@ def handoff(steps: int, t_start: float, t_min: float, refine_steps: int, refine_
     return max(1, round(steps * (t_start - t_high) / (t_start - t_min))), t_high
 
 
-def coordination(pos: torch.Tensor, system: System, cutoff: float = 1.85) -> torch.Tensor:
-    """Coordination numbers ``[N]`` within ``cutoff`` (periodic)."""
-    edge_index, _ = radius_graph_pbc(pos, system.cell, system.batch, cutoff)
-    return torch.bincount(edge_index[0], minlength=pos.shape[0])
-
-
-def defective_atoms(pos: torch.Tensor, system: System, cutoff: float = 1.85, min_distance: float = 1.1
-                    ) -> torch.Tensor:
-    """Mask ``[N]`` of carbons with CN <= 1 or CN >= 5 and of atoms in a pair closer than ``min_distance``."""
+def coordination(pos: torch.Tensor, system: System, cutoff: float = 1.85, min_distance: float = 1.1
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Coordination numbers ``[N]`` within ``cutoff`` (periodic), and the mask ``[N]`` of defective atoms from the
+    same graph: carbons with CN <= 1 or CN >= 5 and atoms in a pair closer than ``min_distance``."""
     edge_index, shifts = radius_graph_pbc(pos, system.cell, system.batch, cutoff)
     cn = torch.bincount(edge_index[0], minlength=pos.shape[0])
     bad = ((cn <= 1) | (cn >= 5)) & (system.z == 6)
     close = edge_vectors(pos, system.cell, system.batch, edge_index, shifts).norm(dim=-1) < min_distance
     bad[edge_index[0, close]] = True
-    return bad
+    return cn, bad
+
+
+def defective_atoms(pos: torch.Tensor, system: System, cutoff: float = 1.85, min_distance: float = 1.1
+                    ) -> torch.Tensor:
+    """The defect mask of :func:`coordination`: the atoms restart cycles re-noise."""
+    return coordination(pos, system, cutoff, min_distance)[1]
 
 
 def neighbourhood(mask: torch.Tensor, pos: torch.Tensor, system: System, radius: float) -> torch.Tensor:

@@ -18,7 +18,7 @@ from ase.units import _amu
 from tqdm.auto import tqdm
 
 from ..data.datasets import density_of
-from ..diffusion.samplers import REFINE_T, System, coordination, defective_atoms, handoff, restart_sample
+from ..diffusion.samplers import REFINE_T, System, coordination, handoff, restart_sample
 from ..diffusion.score_fn import PriorScore
 from ..diffusion.sde import VESDE
 from ..graph.convert import check_cell
@@ -365,8 +365,7 @@ class DiffusionGenerator:
         return System(z, cell.unsqueeze(0).repeat(n, 1, 1), batch)
 
     def _to_atoms(self, atoms: Atoms, pos: torch.Tensor, system: System, restarts: torch.Tensor) -> list[Atoms]:
-        cn = coordination(pos, system).cpu().numpy()
-        defects = defective_atoms(pos, system).cpu().numpy()
+        cn, defects = (x.cpu().numpy() for x in coordination(pos, system))  # one graph for both
         pos = pos.detach().cpu().numpy()
         out, n0 = [], len(atoms)
         for g in range(system.num_graphs):
