@@ -179,7 +179,8 @@ def main() -> None:
     for source, v in ref.items():
         verdict = "PASS" if v["diamond_over_graphite"] < 0.10 else "MISS"
         print(f"  {source:5s}  graphite pi* peak {v['graphite_pi_star_eV']:.2f} eV (expect ~285.4)"
-              f"  pi* integral graphite {v['graphite_pi_star_integral']:.4f} diamond {v['diamond_pi_star_integral']:.4f}"
+              f"  pi* integral graphite {v['graphite_pi_star_integral']:.4f}"
+              f" diamond {v['diamond_pi_star_integral']:.4f}"
               f"  diamond/graphite {100 * v['diamond_over_graphite']:.1f} %"
               + (f"  [target < 10 %: {verdict}]" if source == "model" else ""))
 

@@ -97,7 +97,8 @@ def build_report(
         ),
     }
     if e:
-        panels["energy"] = _histograms(_shared_edges(e["generated"], e["reference"], bins), e["generated"], e["reference"])
+        panels["energy"] = _histograms(_shared_edges(e["generated"], e["reference"], bins), e["generated"],
+                                       e["reference"])
     report = {s: _summary(x, e.get(s)) for s, x in m.items()}
     report.update(distances=compare(generated, reference), panels=panels)
     return jsonable(report)

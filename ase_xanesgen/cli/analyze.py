@@ -49,7 +49,8 @@ def _energies(generated: list, reference: list, potential: str | None):
     try:
         from ase_xanesgen.frontends.gap import gap_energies
 
-        return tuple(np.concatenate([gap_energies(a, potential=potential) for a in side]) for side in (generated, reference))
+        return tuple(np.concatenate([gap_energies(a, potential=potential) for a in side])
+                     for side in (generated, reference))
     except Exception as exc:  # optional panel: any failure (import, file, quippy) only drops it
         print(f"xanesgen analyze: warning: GAP panel skipped ({type(exc).__name__}: {exc})", file=sys.stderr)
         return None
