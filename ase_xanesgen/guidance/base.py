@@ -22,6 +22,7 @@ import torch
 
 from ..diffusion.samplers import System
 from ..graph.neighbours import edge_vectors, radius_graph_pbc
+from ..nn.meshgraphnet import bf16_input_gradients, fast_bf16_matmul
 
 #: graphs built by :func:`guide_graph` within the current :func:`shared_graphs` block
 _step_graphs: ContextVar[dict | None] = ContextVar("step_graphs", default=None)
@@ -162,10 +163,15 @@ class GuidedScore:
     """Posterior score ``prior + likelihood`` with the likelihood taken on the denoised estimate x0.
 
     ``history`` collects per-step records: ``t``, mean residual, mean norms of prior and likelihood terms.
+
+    ``bf16_gradients``: back-propagate the likelihood through the networks' edge MLPs in bfloat16
+    (``nn.meshgraphnet.bf16_input_gradients``; the prior score stays float32). ``None``: on a CPU that multiplies
+    bfloat16 in hardware, where it makes a guided evaluation ~5 % faster (docs/guidance.md).
     """
 
-    def __init__(self, prior, guide: Guide, zeta: float):
+    def __init__(self, prior, guide: Guide, zeta: float, bf16_gradients: bool | None = None):
         self.prior, self.guide, self.zeta = prior, guide, check_weight(zeta, "zeta")
+        self.bf16_gradients = fast_bf16_matmul() if bf16_gradients is None else bool(bf16_gradients)
         self.history: list[dict[str, float]] = []
 
     def __call__(self, pos: torch.Tensor, t: float, system: System) -> torch.Tensor:
@@ -175,7 +181,7 @@ class GuidedScore:
             self.history.append({"t": t, "residual": float("nan"), "prior_norm": float(score.norm(dim=-1).mean()),
                                  "likelihood_norm": 0.0})
             return score
-        with torch.enable_grad():
+        with torch.enable_grad(), bf16_input_gradients(self.bf16_gradients and pos.device.type == "cpu"):
             x_t = pos.detach().requires_grad_(True)
             score = self.prior(x_t, t, system)
             sigma = self.prior.sde.sigma(torch.tensor(t)).item()
