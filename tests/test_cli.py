@@ -122,6 +122,9 @@ def test_generate_output_names_and_formats(tmp_path, capsys):
     (["--device", "nodevice"], "device"),
     (["-o", "missing/dir/x.traj"], "folder"),                  # refused before any generation
     (["-o", "x.foo"], "format"),
+    (["--energy-shift", "0.3"], "--guide"),
+    (["--trajectory", "path.xyz"], ".traj"),                  # the path is always written as .traj
+    (["--template", "t.vasp", "--density", "2.0", "-o", "t.vasp"], "overwrite"),
 ])
 def test_generate_rejects_conflicting_or_bad_options(tmp_path, capsys, monkeypatch, extra, match):
     from ase import Atoms

@@ -168,6 +168,8 @@ def test_local_restart_repairs_the_defect_and_leaves_the_rest(gen, cell_2g):
     (dict(density=0.0), "density"), (dict(density=-1.0), "density"), (dict(density=4.5), "density"),
     (dict(density=float("nan")), "density"), (dict(density=2.0, n=0), "n must"), (dict(density=2.0, n=1.5), "n must"),
     (dict(density=2.0, steps=2.5), "steps must"), (dict(density=2.0, start_time=0.1), "density=None"),
+    (dict(density=2.0, seed=2**64), "seed must"), (dict(density=2.0, seed=-1), "seed must"),
+    (dict(density=2.0, trajectory="path.xyz"), r"\.traj"),
 ])
 def test_bad_input_raises(gen, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -190,6 +192,11 @@ def test_bad_templates_raise(gen):
         gen.generate(small_template(), density=2.0, seed=1.7)
     whole = gen.generate(small_template(), density=2.0, seed=3.0, steps=2.0)  # whole-number floats are fine
     assert np.allclose(whole.positions, gen.generate(small_template(), density=2.0, seed=3, steps=2).positions)
+
+
+def test_cells_thinner_than_twice_the_cutoff_warn(gen):
+    with pytest.warns(UserWarning, match="thick"):  # atoms would meet their own periodic images
+        gen.fill(Atoms(cell=[20.0, 20.0, 2.0], pbc=True), 2.0)
 
 
 def test_density_outside_the_training_range_warns(gen):

@@ -1,3 +1,4 @@
+import re
 import warnings
 
 import numpy as np
@@ -5,7 +6,7 @@ import pytest
 
 from ase_xanesgen.analysis import hybridisation_fractions
 from ase_xanesgen.data.datasets import load_cell, load_dataset, split_by_topology
-from ase_xanesgen.data.spectra import broaden, energy_grid, subtract_pre_edge
+from ase_xanesgen.data.spectra import broaden, check_calibration, energy_grid, subtract_pre_edge
 from ase_xanesgen.data.unmixing import coordination_spectra, shipped_coordination_spectra, unmix_coordination
 from ase_xanesgen.guidance import CoordinationGuide, RingStrainGuide, XANESGuide, spectrum_guide
 from ase_xanesgen.guidance.xanes import DEFAULT_RING_STRAIN_WEIGHT
@@ -63,6 +64,34 @@ def test_a_measured_background_is_flagged_and_subtracted(data_dir):
             assert value == pytest.approx(true[key], abs=tolerance)  # measured: 0.001, 0.001, 0.037
     with pytest.raises(ValueError, match="pre-edge"):
         subtract_pre_edge(energy[energy > 281.5], measured[energy > 281.5])
+
+
+def test_an_energy_offset_and_an_edge_step_are_flagged(data_dir):
+    """The unmixed fractions follow an offset of the energy axis (0.5 eV: CN4 0.13 -> 0.03 / 0.26) and an edge step;
+    the target warns about both, names the shift that undoes the offset, and no DFT cell mean trips either check.
+    A scan's small negative noise is clipped, not refused."""
+    assert not [a.info["name"] for a in load_dataset(data_dir) if check_calibration(a.arrays["xanes"].mean(0))]
+    cell = load_cell("d2.0_1", data_dir)
+    y = cell.arrays["xanes"].mean(0)
+    energy = np.arange(265.0, 320.0, 0.1)
+    true = unmix_coordination(y)
+    for shift in (-0.6, 0.6):
+        with pytest.warns(UserWarning, match="shift its energies by") as record:
+            shifted = unmix_coordination((energy, np.interp(energy - shift, energy_grid(), y, left=0.0)))
+        named = [float(m) for w in record for m in re.findall(r"shift its energies by ([+-][\d.]+) eV", str(w.message))]
+        assert named and named[0] == pytest.approx(-shift, abs=0.2)  # this cell's own peak sits 0.13 eV low
+        assert abs(shifted["CN4"] - true["CN4"]) > 0.05
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # shifted back: nothing to warn about, the fractions return
+            back = unmix_coordination((energy - shift, np.interp(energy - shift, energy_grid(), y, left=0.0)))
+        assert back["CN4"] == pytest.approx(true["CN4"], abs=0.02)
+    clean = np.interp(energy, energy_grid(), y, left=0.0)
+    with pytest.warns(UserWarning, match="edge step"):
+        stepped = unmix_coordination((energy, clean + 0.3 * clean.max() / (1 + np.exp(-(energy - 290.0)))))
+    assert stepped["CN4"] < true["CN4"] - 0.05
+    noisy = clean + np.random.default_rng(0).normal(0.0, 0.005 * clean.max(), energy.shape)
+    assert noisy.min() < 0
+    assert unmix_coordination((energy, noisy))["CN4"] == pytest.approx(true["CN4"], abs=0.02)
 
 
 def test_subtracting_no_background_changes_little(data_dir):

@@ -60,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
     """Analyse ``args.files`` against ``args.reference``; print a summary; write JSON and PNG if asked."""
     from ase_xanesgen.analysis import build_report, measure, plot_report
 
+    missing = [path.parent for path in (args.json, args.plot) if path is not None and not path.parent.is_dir()]
+    if missing:  # before the analysis, not after it
+        print(f"xanesgen analyze: error: output folder {missing[0]} does not exist", file=sys.stderr)
+        return 2
     try:
         generated, reference = _read_all(args.files), _read_all(args.reference)
         metrics = [measure(side, cutoff=args.cutoff) for side in (generated, reference)]
@@ -75,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
         fractions = " ".join(f"{k}={v:.3f}" for k, v in s["hybridisation"].items())
         print(f"{side:9s} {s['n_atoms']:6d} atoms  {s['density_g_cm3']:.3f} g/cm3  {fractions}"
               f"  r1={s['rdf_first_peak_A']:.3f} Å  angle={s['angle_mean_deg']:.2f}°"
-              f"  q4={s['q4_mean']:.3f} q6={s['q6_mean']:.3f}")
+              f"  q4={s['q4_mean']:.3f} q6={s['q6_mean']:.3f}"
+              + (f"  GAP={s['energy_mean_eV']:.3f} eV/atom" if "energy_mean_eV" in s else ""))
     print("distances: " + " ".join(f"{k}={v:.4g}" for k, v in report["distances"].items() if v is not None))
 
     if args.json:

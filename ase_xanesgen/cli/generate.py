@@ -15,10 +15,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, default=1, help="number of cells, denoised as one batch")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--steps", type=int, default=64)
-    parser.add_argument("--trajectory", help="write the denoising path of the first cell (.traj, for ase gui)")
+    parser.add_argument("--trajectory", help="write the denoising path of the first cell (a .traj file, for ase gui)")
     parser.add_argument("--guide", help="measured spectrum (energy/intensity columns) to steer towards")
     parser.add_argument("--subtract-background", action="store_true",
                         help="subtract a straight line fitted to the guide's pre-edge (below 280 eV) first")
+    parser.add_argument("--energy-shift", type=float, default=None,
+                        help="eV added to the guide's energies first (align its calibration with the model's; "
+                        "a warning suggests one when the pi* peak sits off)")
     parser.add_argument("--zeta", type=float, default=None, help="guidance strength")
     parser.add_argument("--coordination-weight", type=float, default=None,
                         help="weight of the coordination fractions unmixed from the spectrum (0: spectrum only; "
@@ -98,13 +101,18 @@ def run(args: argparse.Namespace) -> int:
     given = [f"--{name.replace('_', '-')}" for name in GUIDE_OPTIONS if getattr(args, name) is not None]
     if args.coordination_t_min:
         given.append("--coordination-t-min")
-    if args.subtract_background:
-        given.append("--subtract-background")
+    given += [flag for flag, on in (("--subtract-background", args.subtract_background),
+                                    ("--energy-shift", args.energy_shift is not None)) if on]
     if given and not args.guide:
-        raise ValueError(f"{', '.join(given)} only act on a guided run: add --guide SPECTRUM")
+        raise ValueError(f"{', '.join(given)} only act{'s' if len(given) == 1 else ''} on a guided run: "
+                         "add --guide SPECTRUM")
     out = Path(args.output)
-    if not out.parent.is_dir():  # before the generation, not after it
-        raise FileNotFoundError(f"output folder {out.parent} does not exist")
+    for path, what in ((out, "output"), (Path(args.trajectory) if args.trajectory else None, "trajectory")):
+        if path is not None and not path.parent.is_dir():  # before the generation, not after it
+            raise FileNotFoundError(f"{what} folder {path.parent} does not exist")
+    inputs = [Path(p).resolve() for p in (args.template, args.guide) if p]
+    if out.resolve() in inputs or (args.trajectory and Path(args.trajectory).resolve() in inputs):
+        raise ValueError(f"the output would overwrite the input {out if out.resolve() in inputs else args.trajectory}")
     fmt = _format(out)
     if fmt not in ioformats or not ioformats[fmt].can_write:
         raise ValueError(f"cannot write {out}: ASE has no writable format {fmt!r} (use .traj, .extxyz, .vasp, "
@@ -117,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
         from ..guidance import spectrum_guide
 
         energy, intensity = read_spectrum(args.guide)
+        if args.energy_shift is not None:
+            energy = energy + args.energy_shift
         if args.subtract_background:
             intensity = subtract_pre_edge(energy, intensity)
         weights = {name: value for name in ("coordination_weight", "ring_strain_weight")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 COMMANDS = {
     "generate": "ase_xanesgen.cli.generate",
@@ -21,7 +22,9 @@ HELP = {
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xanesgen", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="xanesgen", description="Amorphous carbon from a diffusion model, guided by carbon K-edge XANES: "
+        "generate, predict, analyze, train.")
     parser.add_argument("-T", "--traceback", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module in COMMANDS.items():
@@ -37,6 +40,9 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
+    # warnings read as the command's messages, not as a source line of the package
+    formatwarning = warnings.formatwarning
+    warnings.formatwarning = lambda message, *_, **__: f"xanesgen {args.command}: warning: {message}\n"
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt as stop:  # training says where it saved (train.loop.Interrupted)
@@ -47,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"xanesgen {args.command}: error: {err}", file=sys.stderr)
         return 2
-
+    finally:
+        warnings.formatwarning = formatwarning
 
 if __name__ == "__main__":
     sys.exit(main())

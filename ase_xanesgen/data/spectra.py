@@ -40,6 +40,17 @@ AC_MEAN_AREA: float = 22.094
 PI_STAR_WINDOW: tuple[float, float] = (284.0, 286.5)
 #: Negative intensities down to ``-NEG_TOL * max|y|`` are rounding noise and clipped to 0; below, an error.
 NEG_TOL: float = 1e-6
+#: The same for a measured scan (:func:`resample`): a background-subtracted scan dips below zero with its noise.
+MEASURED_NEG_TOL: float = 0.02
+#: pi* peak (eV) of the DFT a-C cell means on the model grid: 285.42-285.65 eV over the 15 cells with a distinct
+#: peak (1.5-2.0 g/cm3; parabola through the grid maximum, :func:`pi_star_peak`)
+DFT_PI_STAR_PEAK: float = 285.57
+#: a target's pi* peak further than this (eV) from ``DFT_PI_STAR_PEAK`` warns: every 0.5 eV of offset moves the
+#: unmixed sp / sp2 / sp3 fractions by ~0.1 (d2.0_1 shifted by -0.5 / +0.5 eV: CN4 0.26 / 0.03 against 0.13)
+PI_STAR_OFFSET_TOL: float = 0.4
+#: DFT a-C cell means fall to 24-43 % of their maximum above 310 eV (the calculation has no continuum step); a
+#: target above this fraction there likely keeps a measurement's edge step
+EDGE_STEP_TOL: float = 0.5
 
 NormMethod = Literal["area", "edge", "max"]
 
@@ -49,11 +60,12 @@ def energy_grid() -> np.ndarray:
     return E0 + DE * np.arange(N_ENERGY, dtype=float)
 
 
-def validate_spectrum(y: np.ndarray, n: int | None = N_ENERGY, *, name: str = "spectrum") -> np.ndarray:
+def validate_spectrum(y: np.ndarray, n: int | None = N_ENERGY, *, name: str = "spectrum",
+                      neg_tol: float = NEG_TOL) -> np.ndarray:
     """Check ``y`` (``[n]`` or ``[m, n]``) is finite, non-negative and has ``n`` points on its last axis.
 
-    ``n=None`` skips the length check. Returns a float copy with tiny negative noise (above
-    ``-NEG_TOL * max|y|``) clipped to 0. Raises ``ValueError`` naming the problem.
+    ``n=None`` skips the length check. Returns a float copy with small negative noise (above
+    ``-neg_tol * max|y|``) clipped to 0. Raises ``ValueError`` naming the problem.
     """
     y = np.array(y, dtype=float)
     if y.ndim not in (1, 2) or y.shape[-1] == 0:
@@ -69,7 +81,7 @@ def validate_spectrum(y: np.ndarray, n: int | None = N_ENERGY, *, name: str = "s
     if bad.any():
         raise ValueError(f"{name}: contains {int(bad.sum())} NaN/inf value(s), first at index "
                          f"{index(int(np.argmax(bad)))}")
-    tol = NEG_TOL * float(np.abs(y).max())
+    tol = neg_tol * float(np.abs(y).max())
     if y.min() < -tol:
         k = index(int(np.argmin(y)))
         raise ValueError(f"{name}: negative intensity {y.min():.3g} at index {k}; subtract the pre-edge "
@@ -116,7 +128,8 @@ def read_spectrum(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
                 continue
             raise ValueError(f"{path}:{lineno}: non-numeric value in {line!r}") from None
         if len(values) != 2:
-            raise ValueError(f"{path}:{lineno}: expected 2 columns (energy, intensity), got {len(values)}")
+            comma = " (decimal commas? use points: 285.4, not 285,4)" if len(values) == 4 and ";" in line else ""
+            raise ValueError(f"{path}:{lineno}: expected 2 columns (energy, intensity), got {len(values)}{comma}")
         rows.append(values)
         linenos.append(lineno)
     if not rows:
@@ -198,9 +211,10 @@ def resample(
     The input must cover the grid to within half a grid step at both ends, else ``ValueError``. A measured
     scan that starts late (but by ``LATEST_SCAN_START``, before the pi* onset) may instead pass ``pre_edge``
     (e.g. ``0.0`` for a background-subtracted pre-edge): grid points below the scan then take that value.
+    Negative noise down to ``MEASURED_NEG_TOL`` of the maximum (a background-subtracted scan) is clipped to 0.
     Returns ``[len(grid)]``.
     """
-    intensity = validate_spectrum(intensity, n=None, name="intensity")
+    intensity = validate_spectrum(intensity, n=None, name="intensity", neg_tol=MEASURED_NEG_TOL)
     if intensity.ndim != 1:
         raise ValueError(f"intensity: expected shape [n], got {intensity.shape}")
     energy = _check_energy(energy, len(intensity))
@@ -209,7 +223,7 @@ def resample(
     missing_low = energy[0] > grid[0] + tol
     missing_high = energy[-1] < grid[-1] - tol
     if (missing_low and pre_edge is None) or missing_high:
-        hint = (f"the scan must reach {grid[-1]:.2f} eV" if missing_high else
+        hint = (f"the scan must reach {grid[-1] - tol:.2f} eV" if missing_high else
                 "pass pre_edge=0.0 if the scan starts after the pre-edge")
         raise ValueError(
             f"spectrum covers {energy[0]:.2f}-{energy[-1]:.2f} eV but the model grid spans "
@@ -280,6 +294,43 @@ def pi_star_intensity(spectra: np.ndarray, window: tuple[float, float] = PI_STAR
     return y[..., mask].sum(axis=-1) * DE
 
 
+def pi_star_peak(spectrum: np.ndarray, window: tuple[float, float] = (283.5, 287.5), prominence: float = 0.05
+                 ) -> float | None:
+    """Energy (eV) of the pi* peak of a model-grid spectrum ``[100]``: a parabola through the highest grid point in
+    ``window``; ``None`` without a distinct peak (the maximum on the window's edge, or a dip after it of less than
+    ``prominence`` of its height before 289.5 eV), as in sp3-rich carbon."""
+    grid = energy_grid()
+    idx = np.flatnonzero((grid > window[0]) & (grid < window[1]))
+    k = int(idx[np.argmax(spectrum[idx])])
+    if k in (idx[0], idx[-1]):
+        return None
+    a, b, c = spectrum[k - 1], spectrum[k], spectrum[k + 1]
+    if b <= 0 or (b - spectrum[k:np.searchsorted(grid, 289.5)].min()) / b < prominence:
+        return None
+    return float(grid[k] + 0.5 * (a - c) / (a - 2 * b + c) * (grid[1] - grid[0]))
+
+
+def check_calibration(spectrum: np.ndarray) -> list[str]:
+    """What in a target ``[100]`` on the model grid looks unlike the DFT spectra on this energy axis: a pi* peak
+    off ``DFT_PI_STAR_PEAK`` by more than ``PI_STAR_OFFSET_TOL`` (an energy offset), a high level above 310 eV (an
+    edge step). Messages, empty when nothing is found; :func:`prepare_target` warns with them."""
+    problems = []
+    peak = pi_star_peak(spectrum)
+    if peak is not None and abs(peak - DFT_PI_STAR_PEAK) > PI_STAR_OFFSET_TOL:
+        problems.append(
+            f"its pi* peak sits at {peak:.2f} eV on the model grid, where the DFT a-C spectra put it at "
+            f"{DFT_PI_STAR_PEAK:.2f} eV: an energy offset of {peak - DFT_PI_STAR_PEAK:+.2f} eV shifts the unmixed "
+            "sp / sp2 / sp3 fractions by ~0.1 per 0.5 eV. If the axis is off, shift its energies by "
+            f"{DFT_PI_STAR_PEAK - peak:+.2f} eV (xanesgen generate --energy-shift; docs/energy_calibration.md)")
+    tail = float(spectrum[energy_grid() > 310.0].mean() / spectrum.max())
+    if tail > EDGE_STEP_TOL:
+        problems.append(
+            f"above 310 eV it stays at {tail:.0%} of its maximum, where the DFT spectra fall to 24-43 % (they have "
+            "no continuum step): an edge step left in the target pulls the unmixed fractions towards sp2 (a 30 % "
+            "step on a 2.0 g/cm3 cell: CN4 0.03 against 0.13). Subtract the step (docs/energy_calibration.md)")
+    return problems
+
+
 def store_spectra(atoms: Atoms, spectra: np.ndarray, key: str = "xanes") -> Atoms:
     """Store per-atom spectra ``[n_atoms, 100]`` on ``atoms`` so extxyz keeps them; returns ``atoms``.
 
@@ -329,4 +380,6 @@ def prepare_target(
                           "the target (the unmixed sp / sp2 / sp3 fractions most). Subtract it first: "
                           "data.spectra.subtract_pre_edge(energy, intensity), or xanesgen generate "
                           "--subtract-background", stacklevel=2)
+    for problem in check_calibration(y):
+        warnings.warn(f"the target spectrum: {problem}", stacklevel=2)
     return normalise(y, "area") * AC_MEAN_AREA

@@ -224,6 +224,11 @@ class DiffusionGenerator:
         steps = self.steps if steps is None else check_count(steps, "steps")
         seeded = seed is not None  # a drawn seed is recorded, but takes no deterministic GPU kernels
         seed = whole_number(seed, "seed") if seeded else secrets.randbits(63)
+        if not 0 <= seed < 2**63:
+            raise ValueError(f"seed must lie in [0, 2**63), got {seed}")
+        if trajectory is not None and Path(trajectory).suffix != ".traj":
+            raise ValueError(f"trajectory {trajectory}: the denoising path is written as an ASE .traj file "
+                             "(ase convert turns it into other formats)")
         made = {"steps": steps, "seed": seed, "weights": self.weights, "generator": repr(self)}
         if start_time is not None:
             if not 0.0 < start_time < 1.0:
@@ -323,6 +328,12 @@ class DiffusionGenerator:
         if template.pbc.any() and not template.pbc.all():
             raise ValueError(f"template pbc={template.pbc.tolist()}: the model generates bulk cells, periodic in all "
                              "three directions; set pbc=True (a template with pbc all False is taken as periodic)")
+        height = float(min(template.cell.volume / np.linalg.norm(np.cross(template.cell[i - 2], template.cell[i - 1]))
+                           for i in range(3)))
+        if height < 2 * self.model.cutoff:
+            warnings.warn(f"the cell is {height:.2f} A thick across its thinnest direction, under twice the model's "
+                          f"{self.model.cutoff} A cut-off: atoms see their own periodic images, unlike in the "
+                          "13-15 A training cells; the structures may be artefacts (use a larger cell)", stacklevel=3)
         numbers = sorted(set(template.numbers.tolist())) or [self.species[0]]
         unknown = [chemical_symbols[z] for z in numbers if z not in self.species]
         if unknown:

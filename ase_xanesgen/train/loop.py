@@ -46,8 +46,10 @@ class TrainConfig:
         for name in ("steps", "batch_size", "ckpt_every", "val_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not (math.isfinite(self.lr) and self.lr > 0) or not 0 <= self.lr_min <= self.lr:
-            raise ValueError(f"need 0 < lr and 0 <= lr_min <= lr, got lr {self.lr}, lr_min {self.lr_min}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"the learning rate (lr) must be a number > 0, got {self.lr}")
+        if not 0 <= self.lr_min <= self.lr:
+            raise ValueError(f"need 0 <= lr_min <= lr, got lr {self.lr}, lr_min {self.lr_min}")
         if self.warmup < 0 or not 0.0 <= self.ema < 1.0 or not self.grad_clip > 0:
             raise ValueError(f"need warmup >= 0, 0 <= ema < 1, grad_clip > 0, got {self.warmup}, {self.ema}, "
                              f"{self.grad_clip}")
