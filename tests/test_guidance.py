@@ -87,6 +87,11 @@ def test_bf16_gradients_keep_the_prior_and_approximate_the_likelihood(gen, targe
     guided = GuidedScore(prior, XANESGuide(target_sp), 10.0, bf16_gradients=True)
     guided(pos, 0.3, system)
     assert guided.history[-1]["prior_norm"] == pytest.approx(prior_score.norm(dim=-1).mean().item(), rel=1e-6)
+    gen.bf16_gradients = False  # the generator passes its choice on (exact float32 on any CPU)
+    try:
+        assert gen._guided(prior, XANESGuide(target_sp), None).bf16_gradients is False
+    finally:
+        gen.bf16_gradients = None
 
 
 def test_guides_act_only_above_their_t_min(gen, target_sp):

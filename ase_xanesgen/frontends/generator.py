@@ -116,12 +116,14 @@ class DiffusionGenerator:
             quench drives cells off the prior (GAP +0.5 eV/atom, sp-rich target at 2.0 g/cm3) and a prior-only
             quench undoes the guided bonding (an sp3-rich target kept 0.2 of its CN4 shift), so guided runs
             only settle bonds (docs/guidance.md).
+        bf16_gradients: back-propagate a guide through the networks in bfloat16 (``GuidedScore``); ``None``: on
+            CPUs that multiply bfloat16 in hardware (3-9 % faster guided steps), ``False``: exact float32.
     """
 
     def __init__(self, model: ScoreNet | None = None, sde: VESDE | None = None, *, device: str | None = None,
                  steps: int = 64, t_restart: float = 0.35, max_restarts: int = 10, refine_steps: int = 40,
                  refine_from: float = REFINE_T[0], guided_refine_from: float = GUIDED_REFINE_FROM,
-                 restart_radius: float | None = 3.0):
+                 restart_radius: float | None = 3.0, bf16_gradients: bool | None = None):
         #: per element, the densities the weights were trained on (known for the shipped ones): outside, a warning
         self.trained_density = TRAINED_DENSITY if model is None else {}
         #: where the weights came from, recorded on every generated cell (``info["weights"]``)
@@ -148,7 +150,7 @@ class DiffusionGenerator:
         if restart_radius is not None and not (math.isfinite(restart_radius) and restart_radius > 0):
             raise ValueError(f"restart_radius must be > 0 (or None: whole-cell restarts), got {restart_radius}")
         self.refine_steps, self.refine_from, self.restart_radius = refine_steps, refine_from, restart_radius
-        self.guided_refine_from = guided_refine_from
+        self.guided_refine_from, self.bf16_gradients = guided_refine_from, bf16_gradients
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, **kwargs) -> "DiffusionGenerator":
@@ -166,7 +168,7 @@ class DiffusionGenerator:
     def __repr__(self) -> str:
         sampler = ", ".join(f"{k}={getattr(self, k)!r}" for k in (
             "steps", "t_restart", "max_restarts", "refine_steps", "refine_from", "guided_refine_from",
-            "restart_radius"))
+            "restart_radius", "bf16_gradients"))
         return f"DiffusionGenerator({self.model!r}, {self.sde}, device={str(self.device)!r}, {sampler})"
 
     # ------------------------------------------------------------------ public API
@@ -317,7 +319,7 @@ class DiffusionGenerator:
 
         if not isinstance(guide, Guide):  # a spectrum: [100] array, (energy eV, intensity) or a measured file,
             guide = spectrum_guide(guide)  # each read by data.spectra.prepare_target
-        return GuidedScore(prior, guide, DEFAULT_ZETA if zeta is None else zeta)
+        return GuidedScore(prior, guide, DEFAULT_ZETA if zeta is None else zeta, bf16_gradients=self.bf16_gradients)
 
     # ------------------------------------------------------------------ helpers
     def fill(self, template: Atoms, density: float | None) -> Atoms:
