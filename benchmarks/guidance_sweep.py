@@ -123,8 +123,8 @@ def sampler_step_cost(gen: DiffusionGenerator, template: Atoms, guide: Guide, n:
                       rounds: int = 2) -> dict:
     """Seconds per sampler step of a whole unguided and a whole guided run of ``n`` cells without restart cycles:
     each run's time over its score evaluations (Euler-Maruyama steps + refinement, ``handoff``), so every per-step
-    cost of the sampler (noise, wrapping, records, progress) counts, as in use. Best of ``rounds`` alternating
-    pairs of runs (a single pair swung from 2.5 to 3.1 between sessions with the machine's speed)."""
+    cost of the sampler (noise, wrapping, records, progress) counts, as in use. The best of each over ``rounds``
+    alternating pairs of runs (a single pair swung from 2.5 to 3.1 between sessions with the machine's speed)."""
     seconds: dict[str, list[float]] = {"unguided": [], "guided": []}
     out, max_restarts = {}, gen.max_restarts
     gen.max_restarts = 0  # restart cycles run on the defective cells only: their count differs between runs

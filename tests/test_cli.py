@@ -101,6 +101,7 @@ def test_sampler_options_reach_the_generator():
     args = parser.parse_args(["--guided-refine-from", "0.08", "--restart-radius", "0", "--max-restarts", "2"])
     assert sampler_options(args) == {"guided_refine_from": 0.08, "restart_radius": None, "max_restarts": 2}
     assert sampler_options(parser.parse_args([])) == {}
+    assert sampler_options(parser.parse_args(["--float32-gradients"])) == {"bf16_gradients": False}
 
 
 def test_generate_output_names_and_formats(tmp_path, capsys):
@@ -123,8 +124,9 @@ def test_generate_output_names_and_formats(tmp_path, capsys):
     (["-o", "missing/dir/x.traj"], "folder"),                  # refused before any generation
     (["-o", "x.foo"], "format"),
     (["--energy-shift", "0.3"], "--guide"),
-    (["--trajectory", "path.xyz"], ".traj"),                  # the path is always written as .traj
+    (["--trajectory", "path.xyz"], "ASE .traj file"),                  # the path is always written as .traj
     (["--template", "t.vasp", "--density", "2.0", "-o", "t.vasp"], "overwrite"),
+    (["--trajectory", "x.traj"], "same file"),
 ])
 def test_generate_rejects_conflicting_or_bad_options(tmp_path, capsys, monkeypatch, extra, match):
     from ase import Atoms

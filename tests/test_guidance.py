@@ -73,9 +73,9 @@ def test_summed_guides_add_gradients(gen, target_sp):
     assert torch.allclose(lik["sum"], lik["a"] + lik["b"], atol=1e-4)
 
 
-def test_bf16_gradients_keep_the_prior_and_approximate_the_likelihood(gen, target_sp, cell_2g):
+def test_bf16_gradients_approximate_the_likelihood(gen, target_sp, cell_2g):
     """The bfloat16 backward (default on CPUs with bf16 hardware) changes the likelihood term by well under 1 %
-    on a real cell and leaves the prior score bit for bit; it needs no bf16 hardware to be correct."""
+    on a real cell; it needs no bf16 hardware to be correct."""
     prior = PriorScore(gen.model, gen.sde)
     system = system_of(cell_2g)
     pos = torch.tensor(cell_2g.positions, dtype=torch.float32)
@@ -84,9 +84,6 @@ def test_bf16_gradients_keep_the_prior_and_approximate_the_likelihood(gen, targe
     exact, fast = (GuidedScore(prior, spectrum_guide(target_sp), 10.0, bf16_gradients=b)(pos, 0.3, system)
                    - prior_score for b in (False, True))
     assert 0 < (fast - exact).norm() / exact.norm() < 1e-2
-    guided = GuidedScore(prior, XANESGuide(target_sp), 10.0, bf16_gradients=True)
-    guided(pos, 0.3, system)
-    assert guided.history[-1]["prior_norm"] == pytest.approx(prior_score.norm(dim=-1).mean().item(), rel=1e-6)
     gen.bf16_gradients = False  # the generator passes its choice on (exact float32 on any CPU)
     try:
         assert gen._guided(prior, XANESGuide(target_sp), None).bf16_gradients is False
@@ -130,6 +127,7 @@ def test_guided_steps_lower_spectrum_residual(gen, target_sp):
     assert r_guided < 0.8 * r_free  # measured: 0.052 vs 0.116
     assert guided[0].info["guide_history"].shape[1] == len(guided[0].info["guide_history_columns"].split()) == 4
     assert guided[0].info["zeta"] == 10.0 and guided[0].info["guide"] == repr(guide)
+    assert guided[0].info["bf16_gradients"] == GuidedScore(None, guide, 1.0).bf16_gradients  # the resolved choice
     assert np.array_equal(guided[0].info["guide_targets"], [guide.target])
 
 

@@ -49,6 +49,8 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-restarts", type=int, default=None, help="restart cycles on cells with defects")
     parser.add_argument("--restart-radius", type=float, default=None,
                         help="restart cycles re-noise the atoms within this many A of a defect (0: the whole cell)")
+    parser.add_argument("--float32-gradients", action="store_true",
+                        help="a guide's backward in float32 also on CPUs with bfloat16 hardware (exact; slower)")
 
 
 def sampler_options(args: argparse.Namespace) -> dict:
@@ -57,6 +59,8 @@ def sampler_options(args: argparse.Namespace) -> dict:
     options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if options.get("restart_radius") == 0:
         options["restart_radius"] = None
+    if args.float32_gradients:
+        options["bf16_gradients"] = False
     return options
 
 
@@ -113,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
     inputs = [Path(p).resolve() for p in (args.template, args.guide) if p]
     if out.resolve() in inputs or (args.trajectory and Path(args.trajectory).resolve() in inputs):
         raise ValueError(f"the output would overwrite the input {out if out.resolve() in inputs else args.trajectory}")
+    if args.trajectory and Path(args.trajectory).resolve() == out.resolve():
+        raise ValueError(f"--trajectory and -o name the same file {out}: the structures would replace the path")
     fmt = _format(out)
     if fmt not in ioformats or not ioformats[fmt].can_write:
         raise ValueError(f"cannot write {out}: ASE has no writable format {fmt!r} (use .traj, .extxyz, .vasp, "

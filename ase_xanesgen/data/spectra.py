@@ -111,7 +111,8 @@ def read_spectrum(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     Columns may be separated by whitespace, commas or semicolons; ``#`` starts a comment; non-numeric
     lines before the data (a CSV header) are skipped; a down-scan (energies strictly decreasing) is reversed.
     Returns ``(energy [n] eV, intensity [n])``, energies strictly increasing, intensities finite. They may dip
-    below zero (noise on a raw scan): :func:`subtract_pre_edge` takes them so; :func:`prepare_target` refuses them.
+    below zero (noise on a raw scan): :func:`subtract_pre_edge` takes them so; :func:`prepare_target` clips dips
+    down to ``MEASURED_NEG_TOL`` of the maximum and refuses deeper ones.
     """
     path = Path(path)
     rows: list[list[float]] = []
@@ -300,7 +301,9 @@ def pi_star_peak(spectrum: np.ndarray, window: tuple[float, float] = (283.5, 287
     ``window``; ``None`` without a distinct peak (the maximum on the window's edge, or a dip after it of less than
     ``prominence`` of its height before 289.5 eV), as in sp3-rich carbon."""
     grid = energy_grid()
-    idx = np.flatnonzero((grid > window[0]) & (grid < window[1]))
+    idx = np.flatnonzero((grid > window[0]) & (grid < min(window[1], 289.0)))
+    if len(idx) < 3:
+        raise ValueError(f"window {window} eV holds fewer than 3 grid points below 289 eV")
     k = int(idx[np.argmax(spectrum[idx])])
     if k in (idx[0], idx[-1]):
         return None
@@ -314,14 +317,17 @@ def check_calibration(spectrum: np.ndarray) -> list[str]:
     """What in a target ``[100]`` on the model grid looks unlike the DFT spectra on this energy axis: a pi* peak
     off ``DFT_PI_STAR_PEAK`` by more than ``PI_STAR_OFFSET_TOL`` (an energy offset), a high level above 310 eV (an
     edge step). Messages, empty when nothing is found; :func:`prepare_target` warns with them."""
-    problems = []
+    problems: list[str] = []
+    if not spectrum.max() > 0:
+        return problems  # nothing to judge (prepare_target refuses an all-zero target)
     peak = pi_star_peak(spectrum)
     if peak is not None and abs(peak - DFT_PI_STAR_PEAK) > PI_STAR_OFFSET_TOL:
         problems.append(
             f"its pi* peak sits at {peak:.2f} eV on the model grid, where the DFT a-C spectra put it at "
             f"{DFT_PI_STAR_PEAK:.2f} eV: an energy offset of {peak - DFT_PI_STAR_PEAK:+.2f} eV shifts the unmixed "
-            "sp / sp2 / sp3 fractions by ~0.1 per 0.5 eV. If the axis is off, shift its energies by "
-            f"{DFT_PI_STAR_PEAK - peak:+.2f} eV (xanesgen generate --energy-shift; docs/energy_calibration.md)")
+            "sp / sp2 / sp3 fractions by ~0.1 per 0.5 eV. To align it with the DFT spectra (whichever axis is off: "
+            f"this one is uncertain by 0.4 eV near pi*), shift its energies by {DFT_PI_STAR_PEAK - peak:+.2f} eV "
+            "(xanesgen generate --energy-shift; docs/energy_calibration.md)")
     tail = float(spectrum[energy_grid() > 310.0].mean() / spectrum.max())
     if tail > EDGE_STEP_TOL:
         problems.append(
