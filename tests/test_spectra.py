@@ -140,6 +140,13 @@ def test_bad_arrays_raise(tmp_path):
     assert sp.validate_spectrum(y)[0] == 0.0
 
 
+@pytest.mark.parametrize(("energy", "match"), [(np.linspace(0.27, 0.32, 60), "keV"),
+                                                (np.linspace(-15.0, 35.0, 60), "relative to the edge")])
+def test_energies_in_other_units_get_a_hint(energy, match):
+    with pytest.raises(ValueError, match=match):
+        sp.prepare_target((energy, np.ones_like(energy)))
+
+
 def test_late_scan_needs_pre_edge():
     energy = np.linspace(280.0, 320.0, 200)
     intensity = np.exp(-0.5 * ((energy - 285.4) / 0.5) ** 2) + 0.2
