@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 from ase import Atoms
 
+from ..data.datasets import face_distances
+
 
 def label(atoms: Atoms, index: int | None = None) -> str:
     """Short name of a structure for error messages: ``info["name"]``, else index and formula."""
@@ -68,6 +70,5 @@ def repeat_to_width(atoms: Atoms, width: float) -> tuple[Atoms, int]:
     For statistics that go wrong in small cells: freud needs a neighbour radius below half the width, and a
     shortest-path ring must not meet its own periodic image.
     """
-    faces = 1.0 / np.linalg.norm(atoms.cell.reciprocal(), axis=1)  # distances between opposite faces
-    reps = np.maximum(1, np.ceil(width / faces - 1e-9)).astype(int)
+    reps = np.maximum(1, np.ceil(width / face_distances(atoms) - 1e-9)).astype(int)
     return (atoms if reps.prod() == 1 else atoms.repeat(tuple(reps))), int(reps.prod())

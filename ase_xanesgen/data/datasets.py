@@ -108,6 +108,12 @@ def density_of(atoms: Atoms) -> float:
     return float(atoms.get_masses().sum() * _amu * 1e3 / (volume * 1e-24))
 
 
+def face_distances(atoms: Atoms) -> np.ndarray:
+    """``[3]`` distances (Å) between opposite faces of the cell: how far an atom is from its own periodic images
+    across each face, so how small a cell is for a given cut-off."""
+    return 1.0 / np.linalg.norm(atoms.cell.reciprocal(), axis=1)
+
+
 def coordination_counts(atoms: Atoms, cutoff: float = CC_BOND_CUTOFF) -> np.ndarray:
     """Number of neighbours within ``cutoff`` for every atom (periodic)."""
     from matscipy.neighbours import neighbour_list

@@ -17,7 +17,7 @@ from ase.data import atomic_masses, chemical_symbols
 from ase.units import _amu
 from tqdm.auto import tqdm
 
-from ..data.datasets import density_of
+from ..data.datasets import density_of, face_distances
 from ..diffusion.samplers import REFINE_T, System, coordination, handoff, restart_sample
 from ..diffusion.score_fn import PriorScore
 from ..diffusion.sde import VESDE
@@ -331,8 +331,7 @@ class DiffusionGenerator:
         if template.pbc.any() and not template.pbc.all():
             raise ValueError(f"template pbc={template.pbc.tolist()}: the model generates bulk cells, periodic in all "
                              "three directions; set pbc=True (a template with pbc all False is taken as periodic)")
-        height = float(min(template.cell.volume / np.linalg.norm(np.cross(template.cell[i - 2], template.cell[i - 1]))
-                           for i in range(3)))
+        height = float(face_distances(template).min())
         if height < 2 * self.model.cutoff:
             warnings.warn(f"the cell is {height:.2f} A thick across its thinnest direction, under twice the model's "
                           f"{self.model.cutoff} A cut-off: atoms meet the same neighbour through two periodic images "
