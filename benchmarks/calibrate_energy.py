@@ -23,6 +23,7 @@ import numpy as np
 
 from ase_xanesgen.data import spectra
 from ase_xanesgen.data.datasets import load_dataset, load_reference
+from ase_xanesgen.data.peaks import parabolic_peak
 
 # (name, reference, kind, search window of grid indices, experimental energy in eV)
 ANCHORS = (
@@ -35,12 +36,10 @@ ANCHORS = (
 def parabolic_extremum(y: np.ndarray, kind: str, window: tuple[int, int]) -> float:
     """Sub-grid index of the max/min of ``y`` inside ``window`` (three-point parabola through the extremum)."""
     lo, hi = window
-    seg = y[lo:hi] if kind == "max" else -y[lo:hi]
-    k = lo + int(np.argmax(seg))
+    k, position = parabolic_peak(np.arange(len(y), dtype=float), y if kind == "max" else -y, np.arange(lo, hi))
     if not lo < k < hi - 1:
         raise RuntimeError(f"extremum at window edge (index {k}); widen the window {window}")
-    ym, y0, yp = y[k - 1], y[k], y[k + 1]
-    return k + 0.5 * (ym - yp) / (ym - 2.0 * y0 + yp)
+    return position
 
 
 def fit_axis(index: np.ndarray, energy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from ase_xanesgen.data.datasets import coordination_counts, density_of, load_dataset, load_reference, split_by_topology
-from ase_xanesgen.data.spectra import PI_STAR_WINDOW, energy_grid, normalise, pi_star_intensity
+from ase_xanesgen.data.spectra import PI_STAR_WINDOW, normalise, pi_star_intensity, window_peak
 from ase_xanesgen.frontends.xanes_calculator import XANESCalculator
 from ase_xanesgen.nn.checkpoint import load
 from ase_xanesgen.weights import weight_path
@@ -71,17 +71,6 @@ def evaluate(calc: XANESCalculator, train_cells, test_cells) -> dict:
             "baseline_mean_rel_l2": float(np.mean(rel_base)), "per_cell": per_cell}
 
 
-def peak_position(spectrum: np.ndarray, window: tuple[float, float] = (282.0, 288.5)) -> float:
-    """Energy (eV) of the highest point in ``window``, refined by a parabola through its neighbours."""
-    e = energy_grid()
-    idx = np.flatnonzero((e >= window[0]) & (e <= window[1]))
-    k = int(idx[np.argmax(spectrum[idx])])
-    y0, y1, y2 = spectrum[k - 1: k + 2]
-    denom = y0 - 2 * y1 + y2
-    shift = 0.5 * (y0 - y2) / denom if denom < 0 else 0.0
-    return float(e[k] + shift * (e[1] - e[0]))
-
-
 def reference_crystals(calc: XANESCalculator, data_dir) -> dict:
     out = {}
     for source in ("model", "dft"):
@@ -91,7 +80,7 @@ def reference_crystals(calc: XANESCalculator, data_dir) -> dict:
             spectra = calc.get_property("xanes", atoms) if source == "model" else atoms.arrays["xanes"]
             means[name] = normalise(spectra.mean(axis=0), "area")
         g, d = (pi_star_intensity(means[n]) for n in ("graphite", "diamond"))
-        out[source] = {"graphite_pi_star_eV": peak_position(means["graphite"]),
+        out[source] = {"graphite_pi_star_eV": window_peak(means["graphite"], (282.0, 288.5))[1],
                        "graphite_pi_star_integral": float(g), "diamond_pi_star_integral": float(d),
                        "diamond_over_graphite": float(d / g)}
     return out

@@ -9,6 +9,7 @@ from ase import Atoms
 from matscipy.neighbours import neighbour_list
 from scipy.ndimage import gaussian_filter1d
 
+from ..data.peaks import parabolic_peak
 from ._common import as_structures
 
 
@@ -56,8 +57,4 @@ def rdf_first_peak(
     inside = np.flatnonzero((r >= window[0]) & (r <= window[1]))
     if not np.any(g[inside] > 0):
         return float("nan")
-    k = inside[np.argmax(g[inside])]
-    y0, y1, y2 = g[k - 1], g[k], g[k + 1]
-    curvature = y0 - 2 * y1 + y2
-    shift = 0.5 * (y0 - y2) / curvature if curvature < 0 else 0.0
-    return float(r[k] + shift * (r[1] - r[0]))
+    return parabolic_peak(r, g, inside)[1]

@@ -24,6 +24,8 @@ from scipy.ndimage import gaussian_filter1d
 
 from ase_xanesgen.data.datasets import N_ENERGY
 
+from .peaks import parabolic_peak
+
 #: Energy of grid point 0 (eV). Least-squares fit to graphite pi* (285.4 eV), graphite sigma* (291.7 eV) and
 #: diamond second-gap dip (302.4 eV) at sub-grid indices 27.195, 43.652, 67.883 of the reference cell means.
 E0: float = 273.763
@@ -299,22 +301,36 @@ def pi_star_intensity(spectra: np.ndarray, window: tuple[float, float] = PI_STAR
     return y[..., mask].sum(axis=-1) * DE
 
 
+def _window(window: tuple[float, float]) -> np.ndarray:
+    """Indices of the model-grid points within ``window`` (eV, ends included)."""
+    grid = energy_grid()
+    return np.flatnonzero((grid >= window[0]) & (grid <= window[1]))
+
+
+def window_peak(spectrum: np.ndarray, window: tuple[float, float]) -> tuple[int, float]:
+    """The highest grid point of a model-grid spectrum ``[100]`` within ``window`` (eV, ends included): its index,
+    and its energy refined by a parabola (:func:`~ase_xanesgen.data.peaks.parabolic_peak`)."""
+    idx = _window(window)
+    if not len(idx):
+        raise ValueError(f"window {window} eV holds no grid point")
+    return parabolic_peak(energy_grid(), spectrum, idx)
+
+
 def pi_star_peak(spectrum: np.ndarray, window: tuple[float, float] = (283.5, 287.5), prominence: float = 0.05
                  ) -> float | None:
-    """Energy (eV) of the pi* peak of a model-grid spectrum ``[100]``: a parabola through the highest grid point in
-    ``window``; ``None`` without a distinct peak (the maximum on the window's edge, or a dip after it of less than
-    ``prominence`` of its height before 289.5 eV), as in sp3-rich carbon."""
-    grid = energy_grid()
-    idx = np.flatnonzero((grid > window[0]) & (grid < min(window[1], 289.0)))
+    """Energy (eV) of the pi* peak of a model-grid spectrum ``[100]`` (:func:`window_peak`); ``None`` without a
+    distinct peak (the maximum on the window's edge, or a dip after it of less than ``prominence`` of its height
+    before 289.5 eV), as in sp3-rich carbon."""
+    window = (window[0], min(window[1], 289.0))
+    idx = _window(window)
     if len(idx) < 3:
         raise ValueError(f"window {window} eV holds fewer than 3 grid points below 289 eV")
-    k = int(idx[np.argmax(spectrum[idx])])
-    if k in (idx[0], idx[-1]):
+    k, energy = window_peak(spectrum, window)
+    b = spectrum[k]
+    dip = spectrum[k:np.searchsorted(energy_grid(), 289.5)].min()
+    if k in (idx[0], idx[-1]) or b <= 0 or (b - dip) / b < prominence:
         return None
-    a, b, c = spectrum[k - 1], spectrum[k], spectrum[k + 1]
-    if b <= 0 or (b - spectrum[k:np.searchsorted(grid, 289.5)].min()) / b < prominence:
-        return None
-    return float(grid[k] + 0.5 * (a - c) / (a - 2 * b + c) * (grid[1] - grid[0]))
+    return energy
 
 
 def check_calibration(spectrum: np.ndarray) -> list[str]:
