@@ -297,7 +297,7 @@ class DiffusionGenerator:
             columns = ("t", "residual", "prior_norm", "likelihood_norm")
             history = np.array([[h[k] for k in columns] for h in score_fn.history])
             made.update(guide=repr(score_fn.guide), zeta=score_fn.zeta, guide_history_columns=" ".join(columns),
-                        bf16_gradients=bool(score_fn.bf16_gradients and self.device.type == "cpu"))
+                        bf16_gradients=score_fn.bf16_on(self.device))
             targets = [g.target for g in base_terms(score_fn.guide) if isinstance(g, XANESGuide)]
             if targets:
                 made["guide_targets"] = np.array(targets)

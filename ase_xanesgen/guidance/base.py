@@ -174,6 +174,10 @@ class GuidedScore:
         self.bf16_gradients = fast_bf16_matmul() if bf16_gradients is None else bool(bf16_gradients)
         self.history: list[dict[str, float]] = []
 
+    def bf16_on(self, device: torch.device) -> bool:
+        """Whether evaluations on ``device`` take the bfloat16 backward (a CPU only)."""
+        return self.bf16_gradients and device.type == "cpu"
+
     def __call__(self, pos: torch.Tensor, t: float, system: System) -> torch.Tensor:
         terms = [g for g in self.guide.terms() if t >= g.t_min]
         if not terms:  # every guide is switched off at this noise level: the prior alone, no autograd
@@ -181,7 +185,7 @@ class GuidedScore:
             self.history.append({"t": t, "residual": float("nan"), "prior_norm": float(score.norm(dim=-1).mean()),
                                  "likelihood_norm": 0.0})
             return score
-        with torch.enable_grad(), bf16_input_gradients(self.bf16_gradients and pos.device.type == "cpu"):
+        with torch.enable_grad(), bf16_input_gradients(self.bf16_on(pos.device)):
             x_t = pos.detach().requires_grad_(True)
             score = self.prior(x_t, t, system)
             sigma = self.prior.sde.sigma(torch.tensor(t)).item()
