@@ -32,7 +32,7 @@ from ase_xanesgen.cli.generate import add_sampler_arguments, generator_from_args
 from ase_xanesgen.data.datasets import load_cell
 from ase_xanesgen.data.spectra import broaden
 from ase_xanesgen.diffusion import PriorScore
-from ase_xanesgen.diffusion.samplers import handoff
+from ase_xanesgen.diffusion.samplers import System, handoff
 from ase_xanesgen.frontends.generator import DEFAULT_ZETA
 from ase_xanesgen.guidance import CoordinationGuide, Guide, GuidedScore, RingStrainGuide, XANESGuide, spectrum_guide
 from ase_xanesgen.guidance.xanes import DEFAULT_COORDINATION_WEIGHT, DEFAULT_RING_STRAIN_WEIGHT
@@ -44,23 +44,29 @@ ACUTE_ANGLE = 75.0
 TARGETS = {"sp-rich (1.5 g/cm3 d1.5_9)": "d1.5_9", "sp3-rich (2.5 g/cm3 d2.5_4)": "d2.5_4"}
 
 
+def renoised(gen: DiffusionGenerator, cells: list[Atoms], t: float) -> tuple[System, torch.Tensor]:
+    """The batch of ``cells`` and their positions re-noised to ``t`` (one fixed noise draw, seed 0): states the
+    sampler visits, for timing and counting single evaluations."""
+    system = gen._system(cells[0], len(cells))
+    clean = torch.tensor(np.concatenate([a.positions for a in cells]), dtype=torch.float32, device=gen.device)
+    noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(0)).to(clean)
+    return system, clean + gen.sde.sigma(torch.tensor(t)).item() * noise
+
+
 def step_cost(gen: DiffusionGenerator, cells: list[Atoms], guides: dict[str, Guide], reps: int = 10,
               times_t: tuple[float, ...] = (0.9, 0.3, 0.05)) -> dict:
     """Seconds of one unguided and one guided score evaluation per guide at each ``t``, on the ``cells`` re-noised
     to that level (states the sampler visits; until session 5 this timed uniform t = 1 positions at t = 0.3): best
     of ``reps`` alternating rounds, and the median ratio of each round's pair (this VM's speed drifts by 10-30 %
     over minutes)."""
-    system = gen._system(cells[0], len(cells))
-    clean = torch.tensor(np.concatenate([a.positions for a in cells]), dtype=torch.float32, device=gen.device)
-    noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(0)).to(clean)
     prior = PriorScore(gen.model, gen.sde)
     fns = {"unguided": prior, **{name: GuidedScore(prior, guide, DEFAULT_ZETA) for name, guide in guides.items()}}
     first = next(iter(guides))
-    if fns[first].bf16_gradients and not clean.is_cuda:  # the default's bfloat16 backward against float32
+    if fns[first].bf16_on(gen.device):  # the default's bfloat16 backward against float32
         fns[f"{first}, float32 gradients"] = GuidedScore(prior, guides[first], DEFAULT_ZETA, bf16_gradients=False)
     out = {}
     for t in times_t:
-        pos = clean + gen.sde.sigma(torch.tensor(t)).item() * noise
+        system, pos = renoised(gen, cells, t)
         seconds: dict[str, list[float]] = {label: [] for label in fns}
         for k in range(reps + 1):  # the first round warms up
             for label, fn in fns.items():
@@ -99,10 +105,7 @@ def op_counts(gen: DiffusionGenerator, cells: list[Atoms], guide: Guide, t: floa
     """Tensor operations of one unguided and one guided evaluation on the unchunked (GPU) path, on ``cells``
     re-noised to ``t``: the kernel launches that set the cost on a GPU whose batch is too small to fill it (H100, 16
     cells: 3.6-4.0x in session 9). The same count on any machine."""
-    system = gen._system(cells[0], len(cells))
-    clean = torch.tensor(np.concatenate([a.positions for a in cells]), dtype=torch.float32, device=gen.device)
-    pos = clean + gen.sde.sigma(torch.tensor(t)).item() * torch.randn(clean.shape, generator=torch.Generator()
-                                                                      .manual_seed(0)).to(clean)
+    system, pos = renoised(gen, cells, t)
     prior = PriorScore(gen.model, gen.sde)
     out = {}
     chunk = meshgraphnet.EDGE_CHUNK
