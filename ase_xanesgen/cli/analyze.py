@@ -60,10 +60,9 @@ def run(args: argparse.Namespace) -> int:
     """Analyse ``args.files`` against ``args.reference``; print a summary; write JSON and PNG if asked."""
     from ase_xanesgen.analysis import build_report, measure, plot_report
 
-    missing = [path.parent for path in (args.json, args.plot) if path is not None and not path.parent.is_dir()]
-    if missing:  # before the analysis, not after it
-        print(f"xanesgen analyze: error: output folder {missing[0]} does not exist", file=sys.stderr)
-        return 2
+    from .outputs import check_output_paths
+
+    check_output_paths({"JSON report": args.json, "plot": args.plot})  # before the analysis, not after it
     try:
         generated, reference = _read_all(args.files), _read_all(args.reference)
         metrics = [measure(side, cutoff=args.cutoff) for side in (generated, reference)]

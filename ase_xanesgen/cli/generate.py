@@ -102,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
     from ase.io import write
     from ase.io.formats import ioformats
 
+    from .outputs import check_output_paths
+
     given = [f"--{name.replace('_', '-')}" for name in GUIDE_OPTIONS if getattr(args, name) is not None]
     if args.coordination_t_min:
         given.append("--coordination-t-min")
@@ -111,14 +113,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{', '.join(given)} only act{'s' if len(given) == 1 else ''} on a guided run: "
                          "add --guide SPECTRUM")
     out = Path(args.output)
-    for path, what in ((out, "output"), (Path(args.trajectory) if args.trajectory else None, "trajectory")):
-        if path is not None and not path.parent.is_dir():  # before the generation, not after it
-            raise FileNotFoundError(f"{what} folder {path.parent} does not exist")
-    inputs = [Path(p).resolve() for p in (args.template, args.guide) if p]
-    if out.resolve() in inputs or (args.trajectory and Path(args.trajectory).resolve() in inputs):
-        raise ValueError(f"the output would overwrite the input {out if out.resolve() in inputs else args.trajectory}")
-    if args.trajectory and Path(args.trajectory).resolve() == out.resolve():
-        raise ValueError(f"--trajectory and -o name the same file {out}: the structures would replace the path")
+    check_output_paths({"output": out, "trajectory": args.trajectory}, [p for p in (args.template, args.guide) if p])
     fmt = _format(out)
     if fmt not in ioformats or not ioformats[fmt].can_write:
         raise ValueError(f"cannot write {out}: ASE has no writable format {fmt!r} (use .traj, .extxyz, .vasp, "

@@ -50,6 +50,8 @@ def check_outputs(args: argparse.Namespace) -> None:
     folders, before any prediction."""
     from ase.io.formats import filetype, ioformats
 
+    from .outputs import check_output_paths
+
     if args.output is not None and args.output.suffix.lower() not in (".csv", ".txt", ".dat", ".tsv"):
         try:
             fmt = filetype(str(args.output), read=False)
@@ -57,11 +59,7 @@ def check_outputs(args: argparse.Namespace) -> None:
             fmt = None
         if fmt in ioformats:
             raise ValueError(f"predict writes CSV, but {args.output} names a {fmt} structure file: use e.g. .csv")
-    if args.output is not None and any(Path(f).resolve() == args.output.resolve() for f in args.files):
-        raise ValueError(f"-o {args.output} is one of the input files: it would be overwritten")
-    for path in (args.output, args.plot):
-        if path is not None and not path.parent.is_dir():
-            raise FileNotFoundError(f"output folder {path.parent} does not exist")
+    check_output_paths({"output": args.output, "plot": args.plot}, args.files)
 
 
 def _read_images(paths: list[str]) -> list:

@@ -1,0 +1,30 @@
+"""A command's output paths, checked before any work: a long run must not end on a missing folder or write over
+its own input."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+
+def check_output_paths(outputs: dict[str, str | os.PathLike | None],
+                       inputs: Iterable[str | os.PathLike] = ()) -> None:
+    """``outputs`` maps what each output is (``"output"``, ``"plot"``) to its path, or ``None`` when not asked for.
+
+    Raises ``FileNotFoundError`` for an output whose folder does not exist, and ``ValueError`` for an output that
+    names one of the ``inputs`` or the same file as another output.
+    """
+    paths = {what: Path(p) for what, p in outputs.items() if p is not None}
+    for what, path in paths.items():
+        if not path.parent.is_dir():
+            raise FileNotFoundError(f"{what} folder {path.parent} does not exist")
+    read = {Path(p).resolve() for p in inputs}
+    written: dict[Path, str] = {}
+    for what, path in paths.items():
+        where = path.resolve()
+        if where in read:
+            raise ValueError(f"the {what} {path} would overwrite one of the input files")
+        if where in written:
+            raise ValueError(f"the {written[where]} and the {what} name the same file {path}")
+        written[where] = what
