@@ -73,23 +73,22 @@ def test_an_energy_offset_and_an_edge_step_are_flagged(data_dir):
     assert not [a.info["name"] for a in load_dataset(data_dir) if check_calibration(a.arrays["xanes"].mean(0))]
     cell = load_cell("d2.0_1", data_dir)
     y = cell.arrays["xanes"].mean(0)
-    energy = np.arange(265.0, 320.0, 0.1)
+    energy, clean, noisy = measured_like(cell, 265.0, lambda e: 0 * e)
     true = unmix_coordination(y)
     for shift in (-0.6, 0.6):
+        scan = np.interp(energy - shift, energy_grid(), y, left=0.0)  # the cell's spectrum, its axis off by shift
         with pytest.warns(UserWarning, match="shift its energies by") as record:
-            shifted = unmix_coordination((energy, np.interp(energy - shift, energy_grid(), y, left=0.0)))
+            shifted = unmix_coordination((energy, scan))
         named = [float(m) for w in record for m in re.findall(r"shift its energies by ([+-][\d.]+) eV", str(w.message))]
         assert named and named[0] == pytest.approx(-shift, abs=0.2)  # this cell's own peak sits 0.13 eV low
         assert abs(shifted["CN4"] - true["CN4"]) > 0.05
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # shifted back: nothing to warn about, the fractions return
-            back = unmix_coordination((energy - shift, np.interp(energy - shift, energy_grid(), y, left=0.0)))
+            back = unmix_coordination((energy - shift, scan))
         assert back["CN4"] == pytest.approx(true["CN4"], abs=0.02)
-    clean = np.interp(energy, energy_grid(), y, left=0.0)
     with pytest.warns(UserWarning, match="edge step"):
         stepped = unmix_coordination((energy, clean + 0.3 * clean.max() / (1 + np.exp(-(energy - 290.0)))))
     assert stepped["CN4"] < true["CN4"] - 0.05
-    noisy = clean + np.random.default_rng(0).normal(0.0, 0.005 * clean.max(), energy.shape)
     assert noisy.min() < 0
     assert unmix_coordination((energy, noisy))["CN4"] == pytest.approx(true["CN4"], abs=0.02)
 
