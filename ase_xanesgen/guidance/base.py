@@ -14,9 +14,10 @@ atoms ``N_g`` of each graph keeps the per-atom pull independent of the cell size
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import TypeVar
 
 import torch
 
@@ -24,18 +25,32 @@ from ..diffusion.samplers import System
 from ..graph.neighbours import edge_vectors, radius_graph_pbc
 from ..nn.meshgraphnet import bf16_input_gradients, fast_bf16_matmul
 
-#: graphs built by :func:`guide_graph` within the current :func:`shared_graphs` block
-_step_graphs: ContextVar[dict | None] = ContextVar("step_graphs", default=None)
+T = TypeVar("T")
+#: graphs built by :func:`guide_graph` (and values of :func:`step_cached`) within the current :func:`shared_graphs`
+#: block
+_step_cache: ContextVar[dict | None] = ContextVar("step_cache", default=None)
 
 
 @contextmanager
 def shared_graphs() -> Iterator[None]:
     """Within this block the guides' graphs of one position tensor are built once (one posterior step)."""
-    token = _step_graphs.set({})
+    token = _step_cache.set({})
     try:
         yield
     finally:
-        _step_graphs.reset(token)
+        _step_cache.reset(token)
+
+
+def step_cached(key: tuple, x0: torch.Tensor, system: System, build: Callable[[], T]) -> T:
+    """``build()``, once per ``key``, positions ``x0`` and ``system`` inside :func:`shared_graphs` (the entry keeps
+    ``x0`` and ``system``, so their ids stay unique); outside it, every call builds."""
+    cache = _step_cache.get()
+    if cache is None:
+        return build()
+    full_key = (key, id(x0), id(system))
+    if full_key not in cache:
+        cache[full_key] = (x0, system, build())
+    return cache[full_key][2]
 
 
 def guide_graph(x0: torch.Tensor, system: System, cutoff: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,7 +61,7 @@ def guide_graph(x0: torch.Tensor, system: System, cutoff: float) -> tuple[torch.
     kept (with ``x0`` itself, so its id stays unique), and so is each smaller cut-off's filtered copy of it; a
     larger cut-off rebuilds.
     """
-    graphs = _step_graphs.get()
+    graphs = _step_cache.get()
     if graphs is None:
         return radius_graph_pbc(x0.detach(), system.cell, system.batch, cutoff)
     key = (id(x0), id(system))
@@ -188,14 +203,13 @@ class GuidedScore:
         with torch.enable_grad(), bf16_input_gradients(self.bf16_on(pos.device)):
             x_t = pos.detach().requires_grad_(True)
             score = self.prior(x_t, t, system)
-            sigma = self.prior.sde.sigma(torch.tensor(t)).item()
-            x0 = x_t + sigma**2 * score
+            x0 = x_t + self.prior.sde.sigma(t) ** 2 * score
             with shared_graphs():
                 residual = sum(g.weighted(x0, system) for g in terms)  # [B]
             n_atoms = torch.bincount(system.batch, minlength=system.num_graphs).to(residual)
             (grad,) = torch.autograd.grad((n_atoms * residual).sum(), x_t)
         likelihood = -self.zeta * grad
-        self.history.append({"t": t, "residual": float(residual.detach().mean()),
-                             "prior_norm": float(score.detach().norm(dim=-1).mean()),
-                             "likelihood_norm": float(likelihood.norm(dim=-1).mean())})
+        norms = torch.stack([score.detach(), likelihood]).norm(dim=-1).mean(dim=1)
+        record = torch.cat([residual.detach().mean()[None], norms]).tolist()  # one device sync per step
+        self.history.append(dict(zip(("t", "residual", "prior_norm", "likelihood_norm"), [t, *record])))
         return score.detach() + likelihood
