@@ -126,6 +126,7 @@ def test_generate_output_names_and_formats(tmp_path, capsys):
     (["--energy-shift", "0.3"], "--guide"),
     (["--trajectory", "path.xyz"], "ASE .traj file"),                  # the path is always written as .traj
     (["--template", "t.vasp", "--density", "2.0", "-o", "t.vasp"], "overwrite"),
+    (["--template", "t_1.vasp", "--density", "2.0", "--n", "2", "-o", "t.vasp"], "overwrite"),  # t_0, t_1.vasp
     (["--trajectory", "x.traj"], "same file"),
 ])
 def test_generate_rejects_conflicting_or_bad_options(tmp_path, capsys, monkeypatch, extra, match):
@@ -133,7 +134,8 @@ def test_generate_rejects_conflicting_or_bad_options(tmp_path, capsys, monkeypat
     from ase.io import write
 
     monkeypatch.chdir(tmp_path)
-    write("t.vasp", Atoms("C8", cell=[4.0] * 3, pbc=True, scaled_positions=[[k / 8, 0.5, 0.5] for k in range(8)]))
+    for name in ("t.vasp", "t_1.vasp"):
+        write(name, Atoms("C8", cell=[4.0] * 3, pbc=True, scaled_positions=[[k / 8, 0.5, 0.5] for k in range(8)]))
     base = ["generate", "--density", "2.0", "--steps", "2", "--device", "cpu", "-o", "x.traj"]
     assert main(base + extra) == 2
     assert match in capsys.readouterr().err

@@ -113,11 +113,15 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{', '.join(given)} only act{'s' if len(given) == 1 else ''} on a guided run: "
                          "add --guide SPECTRUM")
     out = Path(args.output)
-    check_output_paths({"output": out, "trajectory": args.trajectory}, [p for p in (args.template, args.guide) if p])
     fmt = _format(out)
     if fmt not in ioformats or not ioformats[fmt].can_write:
         raise ValueError(f"cannot write {out}: ASE has no writable format {fmt!r} (use .traj, .extxyz, .vasp, "
                          ".cif ...)")
+    # a format that holds one structure (POSCAR, .vasp) gets one file per cell: out_0.vasp, out_1.vasp, ...
+    one_per_file = args.n > 1 and ioformats[fmt].single
+    paths = [out.with_name(f"{out.stem}_{k}{out.suffix}") for k in range(args.n)] if one_per_file else [out]
+    check_output_paths({**{f"output {path.name}" if one_per_file else "output": path for path in paths},
+                        "trajectory": args.trajectory}, [p for p in (args.template, args.guide) if p])
     gen = generator_from_args(args)
     template = template_for(args)
     extra = {}
@@ -136,9 +140,6 @@ def run(args: argparse.Namespace) -> int:
         extra = {"guide": guide, "zeta": args.zeta}
     images = gen.generate_batch(template, args.density, n=args.n, seed=args.seed, steps=args.steps,
                                 trajectory=args.trajectory, progress=True, **extra)
-    # a format that holds one structure (POSCAR, .vasp) gets one file per cell: out_0.vasp, out_1.vasp, ...
-    one_per_file = len(images) > 1 and ioformats[fmt].single
-    paths = [out.with_name(f"{out.stem}_{k}{out.suffix}") for k in range(len(images))] if one_per_file else [out]
     for path, part in zip(paths, [[a] for a in images] if one_per_file else [images]):
         tmp = path.with_name(f".{path.stem}.part{path.suffix}")  # a crash never leaves a half-written file
         write(tmp, part, format=fmt)
