@@ -103,6 +103,12 @@ def test_guides_act_only_above_their_t_min(gen, target_sp):
         assert torch.allclose(got, GuidedScore(prior, expected, 10.0)(pos, t, system), atol=1e-5)
     assert not torch.allclose(GuidedScore(prior, late, 10.0)(pos, 0.3, system), prior(pos, 0.3, system), atol=1e-4)
     assert torch.equal(GuidedScore(prior, late, 10.0)(pos, 0.2, system), prior(pos, 0.2, system))
+    # zeta 0: the prior's score, and the guide's residual on record (as at zeta 10), without a gradient
+    off, on = GuidedScore(prior, a, 0.0), GuidedScore(prior, a, 10.0)
+    assert torch.allclose(off(pos, 0.2, system), prior(pos, 0.2, system), atol=1e-6)
+    on(pos, 0.2, system)
+    assert off.history[0]["likelihood_norm"] == 0.0
+    assert off.history[0]["residual"] == pytest.approx(on.history[0]["residual"], rel=1e-4)
     with pytest.raises(ValueError, match="t_min"):
         CoordinationGuide({"CN3": 1.0}, t_min=1.5)
     with pytest.raises(ValueError, match="coordination_t_min"):
@@ -189,14 +195,40 @@ def test_rdf_guide_matches_analysis_and_rejects_bad_targets(cell_2g):
     system = system_of(cell_2g, torch.float64)
     pos = torch.tensor(cell_2g.positions)
     smooth = guide.rdf(pos, system)[0].numpy()
-    # the smoothed g(r) of the cell is close to its own histogram g(r): small residual vs a shifted cell
-    assert guide.residual(pos, system).item() < 0.25
+    # the cell's smoothed g(r) meets its own histogram g(r) smoothed alike (measured 0.012; unsmoothed 0.16, and
+    # 0.19-0.31 at the default smear), against 0.4 for a stretched cell
+    assert guide.residual(pos, system).item() < 0.03
+    assert RDFGuide(r, g, smear=0.03, smooth_target=False).residual(pos, system).item() > 0.1
     assert guide.residual(pos * 1.05, System(system.z, system.cell * 1.05, system.batch)).item() > 0.4
     assert np.all(np.isfinite(smooth))
     with pytest.raises(ValueError, match="cover"):
         RDFGuide(np.linspace(1.5, 3, 10), np.ones(10))
     with pytest.raises(ValueError, match="NaN"):
         RDFGuide(np.linspace(0, 5, 10), np.full(10, np.nan))
+    with pytest.raises(ValueError, match="smear"):
+        RDFGuide(r, g, smear=0.0)
+
+
+def test_pdf_guide_matches_its_own_cell_and_pulls_a_stretched_one_back(cell_2g):
+    """PDFGuide takes a reduced PDF G(r) = 4 pi r rho (g(r) - 1), negative below the first peak; a cell meets its
+    own G(r) and the gradient of a cell stretched by 3 % points back towards it."""
+    from ase_xanesgen.analysis import rdf
+    from ase_xanesgen.guidance import PDFGuide, RDFGuide
+
+    r, g = rdf(cell_2g, rmax=5.0, bins=250)
+    rho = len(cell_2g) / cell_2g.get_volume()
+    guide = PDFGuide(r, 4 * np.pi * r * rho * (g - 1))
+    system = system_of(cell_2g, torch.float64)
+    pos = torch.tensor(cell_2g.positions)
+    assert guide.residual(pos, system).item() < 0.03  # measured 0.011
+    stretched = (pos * 1.03).requires_grad_(True)
+    residual = guide.residual(stretched, system)  # same cell, bonds 3 % longer (and wrapped by the graph)
+    assert residual.item() > 0.3
+    (grad,) = torch.autograd.grad(residual.sum(), stretched)
+    step = stretched.detach() - 0.02 * grad / grad.norm(dim=1).max()
+    assert guide.residual(step, system).item() < residual.item()
+    with pytest.raises(ValueError, match="PDFGuide"):
+        RDFGuide(r, 4 * np.pi * r * rho * (g - 1))  # a G(r) given to the g(r) guide
 
 
 def test_ring_strain_guide_counts_acute_angles_and_opens_them(cell_2g, data_dir):
@@ -229,6 +261,20 @@ def test_ring_strain_guide_counts_acute_angles_and_opens_them(cell_2g, data_dir)
     for bad in ({"max_fraction": 1.0}, {"angle": 0.0}, {"t_min": -0.1}):
         with pytest.raises(ValueError):
             RingStrainGuide(**bad)
+
+
+def test_coordination_guide_leaves_keys_not_given_free(cell_2g):
+    """{"CN4": 0.4} constrains CN4 only (a target of 0 for CN2 and CN3 doubled the two-fold atoms of guided cells);
+    given fractions that sum to 1 leave none for the others."""
+    system = system_of(cell_2g)
+    pos = torch.tensor(cell_2g.positions, dtype=torch.float32)
+    fractions = CoordinationGuide({"CN2": 0.0}).fractions(pos, system)[0]
+    assert CoordinationGuide({"CN4": 0.4}).residual(pos, system).item() == pytest.approx(abs(fractions[2] - 0.4))
+    both = CoordinationGuide({"CN3": 0.6, "CN4": 0.4})
+    assert both.residual(pos, system).item() == pytest.approx((fractions - torch.tensor([0, 0.6, 0.4])).norm())
+    assert repr(both).startswith("CoordinationGuide({'CN2': 0.0, 'CN3': 0.6, 'CN4': 0.4}")
+    with pytest.raises(ValueError, match="no target"):
+        CoordinationGuide({})
 
 
 def test_geometric_guides_hand_written_backward_matches_autograd(cell_2g, data_dir):

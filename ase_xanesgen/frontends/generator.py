@@ -203,7 +203,9 @@ class DiffusionGenerator:
                 unmixed from it and the ring-strain term) or any
                 ``ase_xanesgen.guidance.Guide`` (sums of guides too; ``XANESGuide`` alone for the spectrum only);
                 restart cycles keep it on.
-            zeta: guidance strength (default ``DEFAULT_ZETA``).
+            zeta: guidance strength (default ``DEFAULT_ZETA``). ``0`` is not ``guide=None``: it keeps the guided
+                schedule (refinement from ``guided_refine_from``), the baseline of a zeta sweep, and records
+                the guide's residual without taking its gradient.
             callback: ``callback(step, t, pos, score)`` after every step of the first pass, numbered on from
                 the Euler-Maruyama steps into the refinement (``diffusion.samplers.Callback``).
 

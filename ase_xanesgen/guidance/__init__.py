@@ -2,9 +2,9 @@
 
 from .base import Guide, GuidedScore, SumGuide
 from .coordination import CoordinationGuide
-from .pdf import RDFGuide
+from .pdf import PDFGuide, RDFGuide
 from .ring_strain import RingStrainGuide
 from .xanes import XANESGuide, spectrum_guide
 
-__all__ = ["CoordinationGuide", "Guide", "GuidedScore", "RDFGuide", "RingStrainGuide", "SumGuide", "XANESGuide",
-           "spectrum_guide"]
+__all__ = ["CoordinationGuide", "Guide", "GuidedScore", "PDFGuide", "RDFGuide", "RingStrainGuide", "SumGuide",
+           "XANESGuide", "spectrum_guide"]

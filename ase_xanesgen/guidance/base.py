@@ -200,15 +200,21 @@ class GuidedScore:
             self.history.append({"t": t, "residual": float("nan"), "prior_norm": float(score.norm(dim=-1).mean()),
                                  "likelihood_norm": 0.0})
             return score
-        with torch.enable_grad(), bf16_input_gradients(self.bf16_on(pos.device)):
-            x_t = pos.detach().requires_grad_(True)
-            score = self.prior(x_t, t, system)
-            x0 = x_t + self.prior.sde.sigma(t) ** 2 * score
-            with shared_graphs():
-                residual = sum(g.weighted(x0, system) for g in terms)  # [B]
-            n_atoms = torch.bincount(system.batch, minlength=system.num_graphs).to(residual)
-            (grad,) = torch.autograd.grad((n_atoms * residual).sum(), x_t)
-        likelihood = -self.zeta * grad
+        if self.zeta == 0:  # no pull: the residual for the record, without autograd
+            with torch.no_grad(), shared_graphs():
+                score = self.prior(pos, t, system)
+                residual = sum(g.weighted(pos + self.prior.sde.sigma(t) ** 2 * score, system) for g in terms)
+            likelihood = torch.zeros_like(score)
+        else:
+            with torch.enable_grad(), bf16_input_gradients(self.bf16_on(pos.device)):
+                x_t = pos.detach().requires_grad_(True)
+                score = self.prior(x_t, t, system)
+                x0 = x_t + self.prior.sde.sigma(t) ** 2 * score
+                with shared_graphs():
+                    residual = sum(g.weighted(x0, system) for g in terms)  # [B]
+                n_atoms = torch.bincount(system.batch, minlength=system.num_graphs).to(residual)
+                (grad,) = torch.autograd.grad((n_atoms * residual).sum(), x_t)
+            likelihood = -self.zeta * grad
         norms = torch.stack([score.detach(), likelihood]).norm(dim=-1).mean(dim=1)
         record = torch.cat([residual.detach().mean()[None], norms]).tolist()  # one device sync per step
         self.history.append(dict(zip(("t", "residual", "prior_norm", "likelihood_norm"), [t, *record])))

@@ -76,10 +76,10 @@ class _FractionMisfit(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, vec: torch.Tensor, bonds: SoftBonds, system: System, target: torch.Tensor, spread: float,
-                width: float) -> torch.Tensor:
+    def forward(ctx, vec: torch.Tensor, bonds: SoftBonds, system: System, target: torch.Tensor, mask: torch.Tensor,
+                spread: float, width: float) -> torch.Tensor:
         fractions, member, offset, count = soft_fractions(bonds, system, spread)
-        diff = fractions - target
+        diff = (fractions - target) * mask
         misfit = diff.norm(dim=1)
         ctx.bonds, ctx.system, ctx.spread, ctx.width = bonds, system, spread, width
         ctx.save_for_backward(member, offset, count, diff, misfit)
@@ -87,16 +87,21 @@ class _FractionMisfit(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None, None, None]:
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None, None, None, None]:
         member, offset, count, diff, misfit = ctx.saved_tensors
         grad_fractions = diff * (grad / misfit.clamp_min(1e-12))[:, None] / count  # [B, 3], mean included
         grad_cn = (grad_fractions.index_select(0, ctx.system.batch) * member * offset).sum(1) / -ctx.spread
         grad_bond = grad_cn.index_select(0, ctx.bonds.centre)
-        return bond_vector_grad(ctx.bonds, ctx.width, grad_bond), None, None, None, None, None
+        return bond_vector_grad(ctx.bonds, ctx.width, grad_bond), None, None, None, None, None, None
 
 
 class CoordinationGuide(Guide):
-    """L2 distance between soft CN2/CN3/CN4 fractions and ``fractions`` (dict with keys ``CN2``, ``CN3``, ``CN4``)."""
+    """L2 distance between soft CN2/CN3/CN4 fractions and ``fractions`` (dict with keys ``CN2``, ``CN3``, ``CN4``).
+
+    A key left out is free, unless the given fractions already sum to 1 and so leave it none: ``{"CN4": 0.4}`` asks
+    for 40 % four-fold atoms and leaves the sp / sp2 balance to the prior (as a target of 0 for both, it doubled
+    the two-fold atoms), ``{"CN3": 0.6, "CN4": 0.4}`` also asks for no two-fold ones.
+    """
 
     KEYS = ("CN2", "CN3", "CN4")
     #: width (A) of the bonds' Fermi switch at ``CC_BOND_CUTOFF``
@@ -104,17 +109,19 @@ class CoordinationGuide(Guide):
 
     def __init__(self, fractions: dict[str, float], weight: float = 1.0, spread: float = 0.35, t_min: float = 0.0):
         unknown = set(fractions) - set(self.KEYS)
-        if unknown:
-            raise ValueError(f"unknown coordination keys {sorted(unknown)}; use {self.KEYS}")
+        if unknown or not fractions:
+            raise ValueError(f"unknown coordination keys {sorted(unknown)}; use some of {self.KEYS}" if unknown else
+                             f"no target fractions: give some of {self.KEYS}")
         values = [float(fractions.get(k, 0.0)) for k in self.KEYS]
         if not all(0 <= v <= 1 for v in values) or sum(values) > 1 + 1e-6:  # NaN fails the range too
             raise ValueError(f"fractions must lie in [0, 1] and sum to <= 1, got {fractions}")
         self.target = torch.tensor(values)
+        self.mask = torch.tensor([k in fractions or sum(values) > 1 - 1e-6 for k in self.KEYS], dtype=torch.float32)
         self.weight, self.spread, self.t_min = check_weight(weight), spread, check_t_min(t_min)
 
     def __repr__(self) -> str:
-        return (f"CoordinationGuide({dict(zip(self.KEYS, self.target.tolist()))}, weight={self.weight}, "
-                f"t_min={self.t_min})")
+        fractions = {k: round(v, 4) for k, v, on in zip(self.KEYS, self.target.tolist(), self.mask) if on}
+        return f"CoordinationGuide({fractions}, weight={self.weight}, t_min={self.t_min})"
 
     def fractions(self, pos: torch.Tensor, system: System) -> torch.Tensor:
         """Soft fractions ``[B, 3]`` (autograd-differentiable; ``residual`` takes a leaner backward)."""
@@ -122,4 +129,5 @@ class CoordinationGuide(Guide):
 
     def residual(self, x0: torch.Tensor, system: System) -> torch.Tensor:
         bonds = soft_bonds(x0, system, width=self.WIDTH)
-        return _FractionMisfit.apply(bonds.vec, bonds, system, self.target.to(x0), self.spread, self.WIDTH)
+        return _FractionMisfit.apply(bonds.vec, bonds, system, self.target.to(x0), self.mask.to(x0), self.spread,
+                                     self.WIDTH)

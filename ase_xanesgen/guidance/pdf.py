@@ -1,4 +1,6 @@
-"""Guide towards a target radial distribution function with a Gaussian-smoothed, differentiable g(r)."""
+"""Guides towards a target pair distribution: the radial distribution function g(r) (``RDFGuide``) or the reduced
+pair distribution function G(r) of total scattering (``PDFGuide``), from Gaussian-smoothed, differentiable pair
+distances."""
 
 from __future__ import annotations
 
@@ -12,30 +14,57 @@ from ..graph.neighbours import edge_vectors
 from .base import Guide, check_weight, guide_graph
 
 
+def smoothed(r: np.ndarray, g: np.ndarray, centres: np.ndarray, smear: float, power: int = 2) -> np.ndarray:
+    """``g`` as the guides see a structure at ``centres``: ``int g(r') (r'/r)^power K(r - r') dr'`` with the
+    normalised Gaussian ``K`` of width ``smear``: each pair's Gaussian is divided by the shell area at the centre,
+    not at the pair (``power`` 2 for g(r), 1 for G(r), whose ``1/r`` is the same area times ``r``). Summed on a grid
+    of ``smear / 10`` over the target's range; near its ends the kernel is renormalised to the part inside it."""
+    fine = np.arange(r[0], r[-1] + smear / 20, smear / 10)
+    kernel = np.exp(-0.5 * ((centres[:, None] - fine) / smear) ** 2)
+    return (kernel * (fine / centres[:, None]) ** power) @ np.interp(fine, r, g) / kernel.sum(1)
+
+
 class RDFGuide(Guide):
     """Relative L2 distance between the smoothed g(r) of each cell and a target ``g`` on ``r`` (Angstrom).
 
-    The target is interpolated onto ``bins`` points in ``[r_min, r_max]``; pairs contribute Gaussians of
-    width ``smear`` (Angstrom), normalised like ``ase_xanesgen.analysis.rdf`` (ideal gas -> 1).
+    Pairs contribute Gaussians of width ``smear`` (Angstrom), normalised like ``ase_xanesgen.analysis.rdf`` (ideal
+    gas -> 1), on ``bins`` points in ``[r_min, r_max]``. ``smooth_target`` (default) smooths the target by the same
+    kernel, so a histogram g(r) (``analysis.rdf`` of an MD cell) is compared like with like: unsmoothed, an MD cell
+    missed its own g(r) by 0.19 and guided cells came out with too narrow bond lengths. ``False`` for a target
+    that is already the smoothed g(r) (``RDFGuide.rdf`` of a cell).
     """
 
+    #: name of the target in messages; the power of ``r'/r`` in :func:`smoothed`
+    QUANTITY, POWER = "g(r)", 2
+
     def __init__(self, r: np.ndarray, g: np.ndarray, *, r_min: float = 1.0, r_max: float = 4.0, bins: int = 60,
-                 smear: float = 0.05, weight: float = 1.0):
+                 smear: float = 0.05, weight: float = 1.0, smooth_target: bool = True):
+        name = type(self).__name__
         r, g = np.asarray(r, dtype=float), np.asarray(g, dtype=float)
         if r.ndim != 1 or r.shape != g.shape or len(r) < 2:
-            raise ValueError(f"RDFGuide: r and g must be 1-D arrays of one length, got {r.shape} and {g.shape}")
+            raise ValueError(f"{name}: r and {self.QUANTITY} must be 1-D arrays of one length, got {r.shape} and "
+                             f"{g.shape}")
         if not (np.all(np.isfinite(g)) and np.all(np.isfinite(r))):
-            raise ValueError("RDFGuide: target contains NaN or inf")
+            raise ValueError(f"{name}: target contains NaN or inf")
         if np.any(np.diff(r) <= 0) or r[0] > r_min or r[-1] < r_max:
-            raise ValueError(f"RDFGuide: r must increase and cover [{r_min}, {r_max}] A")
-        if np.any(g < 0):
-            raise ValueError("RDFGuide: g(r) has negative values")
+            raise ValueError(f"{name}: r must increase and cover [{r_min}, {r_max}] A")
+        self.check_values(g)
+        if not smear > 0:
+            raise ValueError(f"{name}: smear must be > 0 A, got {smear}")
         self.centres = torch.linspace(r_min, r_max, bins)
-        self.target = torch.tensor(np.interp(self.centres.numpy(), r, g), dtype=torch.float32)
+        centres = self.centres.double().numpy()
+        target = smoothed(r, g, centres, smear, self.POWER) if smooth_target else np.interp(centres, r, g)
+        if not np.any(target):
+            raise ValueError(f"{name}: the target {self.QUANTITY} is zero on [{r_min}, {r_max}] A")
+        self.target = torch.tensor(target, dtype=torch.float32)
         self.r_max, self.smear, self.weight = r_max, smear, check_weight(weight)
 
+    def check_values(self, g: np.ndarray) -> None:
+        if np.any(g < 0):
+            raise ValueError("RDFGuide: g(r) has negative values (a reduced PDF G(r) goes to PDFGuide)")
+
     def __repr__(self) -> str:
-        return f"RDFGuide(r_max={self.r_max}, weight={self.weight})"
+        return f"{type(self).__name__}(r_max={self.r_max}, weight={self.weight})"
 
     def rdf(self, pos: torch.Tensor, system: System) -> torch.Tensor:
         """Smoothed g(r) ``[B, bins]`` of each cell, differentiable in ``pos``."""
@@ -44,10 +73,41 @@ class RDFGuide(Guide):
         centres = self.centres.to(pos)
         kernel = torch.exp(-0.5 * ((d[:, None] - centres) / self.smear) ** 2) / (self.smear * math.sqrt(2 * math.pi))
         per_graph = pos.new_zeros(system.num_graphs, len(centres)).index_add_(0, system.batch[edge_index[0]], kernel)
-        n = torch.bincount(system.batch, minlength=system.num_graphs).to(pos)
-        volume = torch.linalg.det(system.cell).abs().to(pos)
-        return per_graph / (n * n / volume)[:, None] / (4 * math.pi * centres**2)
+        return per_graph / (number_density(system).to(pos) * torch.bincount(
+            system.batch, minlength=system.num_graphs).to(pos))[:, None] / (4 * math.pi * centres**2)
+
+    def profile(self, pos: torch.Tensor, system: System) -> torch.Tensor:
+        """What the target is compared with, ``[B, bins]``."""
+        return self.rdf(pos, system)
 
     def residual(self, x0: torch.Tensor, system: System) -> torch.Tensor:
         target = self.target.to(x0)
-        return (self.rdf(x0, system) - target).norm(dim=1) / target.norm()
+        return (self.profile(x0, system) - target).norm(dim=1) / target.norm()
+
+
+def number_density(system: System) -> torch.Tensor:
+    """Atoms per cubic Angstrom of each cell ``[B]``."""
+    count = torch.bincount(system.batch, minlength=system.num_graphs)
+    return count.to(system.cell.dtype) / torch.linalg.det(system.cell).abs()
+
+
+class PDFGuide(RDFGuide):
+    """Relative L2 distance to a target reduced pair distribution function ``G(r) = 4 pi r rho (g(r) - 1)`` (1/A^2),
+    the Fourier transform of a total-scattering structure factor (X-ray or neutron; one species, so both weight
+    pairs alike), with ``rho`` each cell's number density.
+
+    Same smoothing and arguments as :class:`RDFGuide`. The smoothed target leaves out a term ``4 pi rho smear^2 / r``
+    of the cell's G(r) (below 0.004 A^-2 for carbon at the default smear, against peaks of 10-20). Termination
+    ripples of a measured G(r) (finite Q range) are not modelled: cut the target's ``r_min`` above them or damp them
+    first.
+    """
+
+    QUANTITY, POWER = "G(r)", 1
+
+    def check_values(self, g: np.ndarray) -> None:  # G(r) goes negative below the first peak: any finite value
+        pass
+
+    def profile(self, pos: torch.Tensor, system: System) -> torch.Tensor:
+        centres = self.centres.to(pos)
+        rho = number_density(system).to(pos)[:, None]
+        return 4 * math.pi * centres * rho * (self.rdf(pos, system) - 1)
