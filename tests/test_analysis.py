@@ -178,12 +178,13 @@ def test_cli_gap_panel_and_its_failure(tmp_path, a_c, monkeypatch, capsys):
     assert sum(data["panels"]["energy"]["generated"]) > 0
 
     def broken(atoms, potential=None):
-        raise FileNotFoundError("no such potential: missing.xml")
+        raise ImportError("quippy is not installed")
 
-    fake.gap_energies = broken
-    assert _cli(argv + ["--potential", "missing.xml"]) == 0
+    fake.gap_energies = broken  # GAP unavailable: the panel is dropped with a warning
+    assert _cli(argv) == 0
     assert "GAP panel skipped" in capsys.readouterr().err
     assert "energy" not in json.loads((tmp_path / "r.json").read_text())["panels"]
+    assert _cli(argv + ["--potential", "missing.xml"]) == 2  # a potential the user named must exist
 
 
 def test_cli_rejects_structure_without_cell(tmp_path, a_c, capsys):
@@ -194,7 +195,7 @@ def test_cli_rejects_structure_without_cell(tmp_path, a_c, capsys):
     assert "no 3-D cell" in capsys.readouterr().err
 
 
-def test_analyze_refuses_non_carbon_structures(tmp_path, capsys, cell_2g):
+def test_analyze_refuses_non_carbon_structures_and_unreadable_inputs(tmp_path, capsys, cell_2g):
     """Carbon statistics of a silicon cell would be meaningless: a clear error and the CLI's exit code 2."""
     from ase.io import write
 
@@ -206,6 +207,14 @@ def test_analyze_refuses_non_carbon_structures(tmp_path, capsys, cell_2g):
     write(tmp_path / "md.vasp", cell_2g)
     assert main(["analyze", str(tmp_path / "si.vasp"), "--reference", str(tmp_path / "md.vasp"), "--no-gap"]) == 2
     assert "carbon" in capsys.readouterr().err
+    # a spectrum given as a reference structure, and a GAP potential named but missing: errors, not a traceback or
+    # a skipped panel
+    (tmp_path / "spectrum.csv").write_text("energy,intensity\n285.0,1.0\n")
+    md = str(tmp_path / "md.vasp")
+    assert main(["analyze", md, "--reference", str(tmp_path / "spectrum.csv"), "--no-gap"]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    assert main(["analyze", md, "--reference", md, "--potential", str(tmp_path / "nothere.xml")]) == 2
+    assert "nothere.xml" in capsys.readouterr().err
 
 
 def test_small_cells_and_supercells_give_the_same_statistics(cell_2g):

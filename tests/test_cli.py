@@ -128,14 +128,17 @@ def test_generate_output_names_and_formats(tmp_path, capsys):
     (["--template", "t.vasp", "--density", "2.0", "-o", "t.vasp"], "overwrite"),
     (["--template", "t_1.vasp", "--density", "2.0", "--n", "2", "-o", "t.vasp"], "overwrite"),  # t_0, t_1.vasp
     (["--trajectory", "x.traj"], "same file"),
+    (["--template", "two.extxyz", "--density", "2.0"], "holds 2 structures"),  # ASE would take the last quietly
 ])
 def test_generate_rejects_conflicting_or_bad_options(tmp_path, capsys, monkeypatch, extra, match):
     from ase import Atoms
     from ase.io import write
 
     monkeypatch.chdir(tmp_path)
+    cell = Atoms("C8", cell=[4.0] * 3, pbc=True, scaled_positions=[[k / 8, 0.5, 0.5] for k in range(8)])
     for name in ("t.vasp", "t_1.vasp"):
-        write(name, Atoms("C8", cell=[4.0] * 3, pbc=True, scaled_positions=[[k / 8, 0.5, 0.5] for k in range(8)]))
+        write(name, cell)
+    write("two.extxyz", [cell, cell * (2, 1, 1)])
     base = ["generate", "--density", "2.0", "--steps", "2", "--device", "cpu", "-o", "x.traj"]
     assert main(base + extra) == 2
     assert match in capsys.readouterr().err

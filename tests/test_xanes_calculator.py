@@ -142,9 +142,14 @@ def test_cli_predict_writes_csv_and_png(cell, data_dir, tmp_path):
     np.testing.assert_allclose(table[:, 4], table[:, 1], rtol=1e-5)
 
 
-def test_cli_predict_missing_file(tmp_path, capsys):
+def test_cli_predict_missing_file_and_a_model_that_is_no_checkpoint(cell, tmp_path, capsys):
     assert main(["predict", str(tmp_path / "nope.vasp"), "--device", "cpu"]) == 2
     assert "nope.vasp" in capsys.readouterr().err
+    structure, text = tmp_path / "g.vasp", tmp_path / "notes.md"
+    write(structure, cell)
+    text.write_text("# not weights\n")
+    assert main(["predict", str(structure), "--model", str(text), "--device", "cpu"]) == 2  # was a traceback
+    assert "not a checkpoint" in capsys.readouterr().err
 
 
 def test_beats_coordination_baseline_on_training_cell(calc, cell):

@@ -26,18 +26,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--gap", action=argparse.BooleanOptionalAction, default=True,
         help="per-atom GAP energies panel (skipped with a warning if GAP is unavailable; default: on)",
     )
-    parser.add_argument("--potential", metavar="GAP.xml", help="GAP potential file (default: the shipped one)")
+    parser.add_argument("--potential", metavar="GAP.xml",
+                        help="GAP potential file (default: the shipped one; a missing one is an error)")
     parser.add_argument("--cutoff", type=float, default=1.85, help="C-C bond cut-off in Å (default: 1.85)")
 
 
 def _read_all(paths: list[str]) -> list:
-    from ase.io import read
+    from .inputs import frame_names, read_structures
 
     structures = []
     for path in paths:
-        frames = read(path, index=":")
-        for k, atoms in enumerate(frames):
-            atoms.info.setdefault("name", f"{path}" + (f"@{k}" if len(frames) > 1 else ""))
+        frames = read_structures(path)
+        for atoms, name in zip(frames, frame_names(path, frames)):
+            atoms.info.setdefault("name", name)
         structures.extend(frames)
     return structures
 
@@ -63,6 +64,10 @@ def run(args: argparse.Namespace) -> int:
     from .outputs import check_output_paths
 
     check_output_paths({"JSON report": args.json, "plot": args.plot})  # before the analysis, not after it
+    if args.gap and args.potential and not Path(args.potential).is_file():  # named, so not optional
+        print(f"xanesgen analyze: error: no GAP potential file {args.potential} (--no-gap drops the panel)",
+              file=sys.stderr)
+        return 2
     try:
         generated, reference = _read_all(args.files), _read_all(args.reference)
         metrics = [measure(side, cutoff=args.cutoff) for side in (generated, reference)]

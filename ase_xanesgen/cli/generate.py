@@ -22,7 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--energy-shift", type=float, default=None,
                         help="eV added to the guide's energies first (align its calibration with the model's; "
                         "a warning suggests one when the pi* peak sits off)")
-    parser.add_argument("--zeta", type=float, default=None, help="guidance strength")
+    parser.add_argument("--zeta", type=float, default=None,
+                        help="guidance strength (0 keeps the guided schedule without its pull: a baseline, not an "
+                             "unguided run)")
     parser.add_argument("--coordination-weight", type=float, default=None,
                         help="weight of the coordination fractions unmixed from the spectrum (0: spectrum only; "
                         "default 0.5)")
@@ -76,14 +78,18 @@ def generator_from_args(args: argparse.Namespace):
 
 def template_for(args: argparse.Namespace):
     from ase import Atoms
-    from ase.io import read
 
     from ..frontends.generator import cubic_cell
+    from .inputs import read_structures
 
     if args.template:
         if args.atoms is not None:
             raise ValueError("--atoms sizes a cubic cell; with --template the template's cell is used: drop one")
-        template = read(args.template)
+        frames = read_structures(args.template)
+        if len(frames) > 1:
+            raise ValueError(f"{args.template} holds {len(frames)} structures; a template is one cell: write the one "
+                             "you want to a file of its own")
+        template = frames[0]
         if args.density is None:
             return template  # its atoms as they are, positions re-drawn
         return Atoms(symbols=template.get_chemical_symbols(), cell=template.cell, pbc=True)

@@ -63,20 +63,13 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 
 def _read_images(paths: list[str]) -> list:
-    from ase.io import read
+    from .inputs import frame_names, read_structures
 
     images = []
     for path in paths:
-        if not Path(path).exists():
-            raise FileNotFoundError(f"no such file: {path}")
-        try:
-            frames = read(path, index=":")
-        except Exception as exc:  # ASE raises many types for unreadable files; report them as ValueError
-            raise ValueError(f"cannot read {path}: {type(exc).__name__}: {exc}") from None
-        if not frames:
-            raise ValueError(f"{path}: contains no structures")
-        for k, atoms in enumerate(frames):
-            atoms.info["source"] = path if len(frames) == 1 else f"{path}@{k}"
+        frames = read_structures(path)
+        for atoms, name in zip(frames, frame_names(path, frames)):
+            atoms.info["source"] = name
         images.extend(frames)
     return images
 

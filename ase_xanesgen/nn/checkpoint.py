@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import pickle
 import os
 from pathlib import Path
 
@@ -72,7 +73,11 @@ def load(path: str | Path, sha256: str | None = None) -> dict:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest != sha256:
             raise ValueError(f"checksum mismatch for {path}: {digest} != {sha256}")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:  # a text file, a truncated or foreign archive
+        raise ValueError(f"{path} is not a checkpoint of this package ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else 'empty'})") from None
 
 
 def average(checkpoints: list[dict], weights: list[float] | None = None) -> dict:
