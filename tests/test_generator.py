@@ -54,8 +54,9 @@ def test_cells_record_how_they_were_made_and_warn_of_defects_left(tmp_path):
     assert flagged and str(flagged) in str(record[0].message)
     path = tmp_path / "cells.extxyz"
     write(path, cells)
-    info = read(path).info
+    info = read(path).info  # the last cell of the batch
     assert info["density"] == pytest.approx(2.0, abs=1e-3) and info["steps"] == 3 and info["seed"] == 0
+    assert (info["batch_index"], info["batch_size"]) == (len(cells) - 1, len(cells))
     assert info["weights"].startswith("shipped prior.pt") and "max_restarts=0" in info["generator"]
     drawn = quick.generate_batch(small_template(), 2.0, n=1, steps=3)[0]  # no seed: the one drawn is recorded
     again = quick.generate_batch(small_template(), 2.0, n=1, steps=3, seed=drawn.info["seed"])[0]
@@ -97,7 +98,8 @@ def test_trajectory_is_readable(gen, tmp_path):
     # 4 Euler-Maruyama steps to t = 0.3 (on the 5-step grid), the 40-step quench, then the final cell
     assert len(frames) == 4 + gen.refine_steps + 1 and len(frames[-1]) == 64
     ts = [f.info["t"] for f in frames]
-    assert ts[3] == pytest.approx(gen.refine_from) and ts[-2] == pytest.approx(0.01)
+    assert ts[3] == pytest.approx(gen.refine_from) and ts[-2] == pytest.approx(0.01) and ts[-1] == ts[-2]
+    assert [f.info["stage"] for f in frames[-2:]] == ["first pass", "returned"]
 
 
 def test_handoff_stops_the_stochastic_pass_where_the_refinement_starts():
@@ -195,8 +197,14 @@ def test_bad_templates_raise(gen):
 
 
 def test_cells_thinner_than_twice_the_cutoff_warn(gen):
+    import warnings
+
     with pytest.warns(UserWarning, match="thick"):  # atoms would meet their own periodic images
         gen.fill(Atoms(cell=[20.0, 20.0, 2.0], pbc=True), 2.0)
+    sheared = Atoms(cell=np.array([[1, 1, 1], [0, 1, 2], [0, 0, 1]]) @ np.diag([12.0] * 3), pbc=True)
+    with warnings.catch_warnings():  # the 12 A cube in other cell vectors (faces 4.9 A apart) is not thin
+        warnings.simplefilter("error")
+        gen.fill(sheared, 2.0)
 
 
 def test_density_outside_the_training_range_warns(gen):

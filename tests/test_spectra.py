@@ -145,6 +145,10 @@ def test_bad_arrays_raise(tmp_path):
 def test_energies_in_other_units_get_a_hint(energy, match):
     with pytest.raises(ValueError, match=match):
         sp.prepare_target((energy, np.ones_like(energy)))
+    far = energy - 1000.0  # neither keV nor relative to the edge: no hint that says so
+    with pytest.raises(ValueError, match="absolute scale") as error:
+        sp.prepare_target((far, np.ones_like(far)))
+    assert "keV" not in str(error.value) and "relative to the edge" not in str(error.value)
 
 
 def test_late_scan_needs_pre_edge():

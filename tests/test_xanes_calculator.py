@@ -150,6 +150,9 @@ def test_cli_predict_missing_file_and_a_model_that_is_no_checkpoint(cell, tmp_pa
     text.write_text("# not weights\n")
     assert main(["predict", str(structure), "--model", str(text), "--device", "cpu"]) == 2  # was a traceback
     assert "not a checkpoint" in capsys.readouterr().err
+    assert main(["predict", str(structure), "--plot", str(tmp_path / "x.bogus"), "--device", "cpu"]) == 2
+    said = capsys.readouterr()
+    assert "cannot plot" in said.err and said.out == ""  # refused before the CSV went to stdout
 
 
 def test_beats_coordination_baseline_on_training_cell(calc, cell):

@@ -61,9 +61,10 @@ def run(args: argparse.Namespace) -> int:
     """Analyse ``args.files`` against ``args.reference``; print a summary; write JSON and PNG if asked."""
     from ase_xanesgen.analysis import build_report, measure, plot_report
 
-    from .outputs import check_output_paths
+    from .outputs import check_output_paths, check_plot_format
 
     check_output_paths({"JSON report": args.json, "plot": args.plot})  # before the analysis, not after it
+    check_plot_format(args.plot)
     if args.gap and args.potential and not Path(args.potential).is_file():  # named, so not optional
         print(f"xanesgen analyze: error: no GAP potential file {args.potential} (--no-gap drops the panel)",
               file=sys.stderr)

@@ -28,3 +28,15 @@ def check_output_paths(outputs: dict[str, str | os.PathLike | None],
         if where in written:
             raise ValueError(f"the {written[where]} and the {what} name the same file {path}")
         written[where] = what
+
+
+def check_plot_format(path: str | os.PathLike | None) -> None:
+    """``ValueError`` unless matplotlib can write ``path`` by its extension (checked before the work, not after)."""
+    if path is None:
+        return
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    formats = FigureCanvasAgg(Figure()).get_supported_filetypes()
+    if Path(path).suffix.lstrip(".").lower() not in formats:
+        raise ValueError(f"cannot plot to {path}: name a file ending in .{', .'.join(sorted(formats))}")

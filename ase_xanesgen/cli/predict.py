@@ -50,7 +50,7 @@ def check_outputs(args: argparse.Namespace) -> None:
     folders, before any prediction."""
     from ase.io.formats import filetype, ioformats
 
-    from .outputs import check_output_paths
+    from .outputs import check_output_paths, check_plot_format
 
     if args.output is not None and args.output.suffix.lower() not in (".csv", ".txt", ".dat", ".tsv"):
         try:
@@ -60,6 +60,7 @@ def check_outputs(args: argparse.Namespace) -> None:
         if fmt in ioformats:
             raise ValueError(f"predict writes CSV, but {args.output} names a {fmt} structure file: use e.g. .csv")
     check_output_paths({"output": args.output, "plot": args.plot}, args.files)
+    check_plot_format(args.plot)
 
 
 def _read_images(paths: list[str]) -> list:

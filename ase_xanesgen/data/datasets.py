@@ -114,6 +114,15 @@ def face_distances(atoms: Atoms) -> np.ndarray:
     return 1.0 / np.linalg.norm(atoms.cell.reciprocal(), axis=1)
 
 
+def lattice_thickness(atoms: Atoms) -> float:
+    """The smallest distance (Å) between opposite faces of the Minkowski-reduced cell: how thin the lattice is,
+    whichever cell vectors describe it (a 12 Å cube written with sheared vectors has thin faces, not a thin
+    lattice)."""
+    from ase.geometry import minkowski_reduce
+
+    return float(face_distances(Atoms(cell=minkowski_reduce(atoms.cell.complete())[0], pbc=True)).min())
+
+
 def coordination_counts(atoms: Atoms, cutoff: float = CC_BOND_CUTOFF) -> np.ndarray:
     """Number of neighbours within ``cutoff`` for every atom (periodic)."""
     from matscipy.neighbours import neighbour_list

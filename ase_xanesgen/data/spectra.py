@@ -228,9 +228,9 @@ def resample(
     if (missing_low and pre_edge is None) or missing_high:
         hint = (f"the scan must reach {grid[-1] - tol:.2f} eV" if missing_high else
                 "pass pre_edge=0.0 if the scan starts after the pre-edge")
-        if energy[-1] < 1.0:
+        if 0.0 < energy[0] and energy[-1] < 1.0:
             hint = "these look like keV: multiply by 1000"
-        elif energy[-1] < 100.0:
+        elif -50.0 < energy[0] and energy[-1] < 100.0:
             hint = "these look relative to the edge: add the absolute edge energy (~284 eV at the pi* onset)"
         raise ValueError(
             f"spectrum covers {energy[0]:.2f}-{energy[-1]:.2f} eV but the model grid spans "

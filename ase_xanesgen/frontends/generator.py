@@ -17,7 +17,7 @@ from ase.data import atomic_masses, chemical_symbols
 from ase.units import _amu
 from tqdm.auto import tqdm
 
-from ..data.datasets import density_of, face_distances
+from ..data.datasets import density_of, lattice_thickness
 from ..diffusion.samplers import REFINE_T, System, coordination, handoff, restart_sample
 from ..diffusion.score_fn import PriorScore
 from ..diffusion.sde import VESDE
@@ -214,7 +214,9 @@ class DiffusionGenerator:
             ``info["defects"]`` (carbons still with CN <= 1 or >= 5, and atoms closer than 1.1 A to another: a
             warning names such cells), and how they were made: ``info["density"]`` (g/cm3), ``info["steps"]``
             (as asked), ``info["start_time"]`` (when given), ``info["seed"]`` (drawn when not given: it repeats
-            the run on a CPU), ``info["weights"]``, ``info["generator"]`` (with its sampler settings). Guided runs
+            the run on a CPU), ``info["batch_index"]`` and ``info["batch_size"]`` (cell k of a batch repeats
+            with the same seed and ``n``, not alone), ``info["weights"]``, ``info["generator"]`` (with its sampler
+            settings). Guided runs
             add ``info["guide"]``, ``info["guide_targets"]`` (``[k, 100]``, its ``XANESGuide`` targets),
             ``info["zeta"]``, ``info["guide_residual"]`` (final residual of the whole guide, this cell) and
             ``info["guide_history"]`` (the batch's, columns ``info["guide_history_columns"]``, per score
@@ -269,9 +271,9 @@ class DiffusionGenerator:
             frame = atoms.copy()
             n0 = len(atoms)
 
-            def write(k: int, t: float, p: torch.Tensor, s: torch.Tensor) -> None:
+            def write(k: int, t: float, p: torch.Tensor, s: torch.Tensor, stage: str = "first pass") -> None:
                 frame.positions = p[:n0].detach().cpu().numpy()
-                frame.info["t"] = t
+                frame.info.update(t=t, stage=stage)
                 writer.write(frame)  # each frame is complete on disk once written
 
             callbacks.append(write)
@@ -283,8 +285,8 @@ class DiffusionGenerator:
                     max_restarts=self.max_restarts, refine_steps=self.refine_steps,
                     restart_radius=self.restart_radius, refine_from=refine_from, generator=generator,
                     callback=lambda *a: [cb(*a) for cb in callbacks])
-            if writer is not None:
-                write(-1, self.sde.t_min, pos, pos)
+            if writer is not None:  # at the t of the first pass's last step; restart cycles may have moved it
+                write(-1, frame.info.get("t", t_start), pos, pos, stage="returned")
         finally:
             bar.close()
             if writer is not None:
@@ -306,8 +308,8 @@ class DiffusionGenerator:
             for a, r in zip(images, final):
                 a.info["guide_residual"] = float(r)
                 a.info["guide_history"] = history
-        for a in images:
-            a.info.update(made)
+        for k, a in enumerate(images):
+            a.info.update(made, batch_index=k, batch_size=n)  # a cell repeats only with its batch (seed and n)
         defective = [k for k, a in enumerate(images) if a.info["defects"]]
         if defective:
             more = " ..." if len(defective) > 10 else ""
@@ -333,7 +335,7 @@ class DiffusionGenerator:
         if template.pbc.any() and not template.pbc.all():
             raise ValueError(f"template pbc={template.pbc.tolist()}: the model generates bulk cells, periodic in all "
                              "three directions; set pbc=True (a template with pbc all False is taken as periodic)")
-        height = float(face_distances(template).min())
+        height = lattice_thickness(template)
         if height < 2 * self.model.cutoff:
             warnings.warn(f"the cell is {height:.2f} A thick across its thinnest direction, under twice the model's "
                           f"{self.model.cutoff} A cut-off: atoms meet the same neighbour through two periodic images "
