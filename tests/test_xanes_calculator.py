@@ -203,3 +203,22 @@ def test_unphysical_geometry_warns_but_still_predicts(calc, cell):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         calc.get_property("xanes", cell)  # an MD cell: no warning
+
+
+def test_rigid_rotations_change_the_spectra_little(calc, cell):
+    """Edge features are raw vectors, so rotation invariance is learnt (random rotations in training), not exact:
+    over five random rotations and an inversion of a shared cell the cell mean moves by at most 0.1-0.2 % and
+    single atoms by a few % (measured 0.08 % and 2.7 % on d2.0_1), below the model's error against DFT."""
+    from scipy.spatial.transform import Rotation
+
+    reference = calc.get_property("xanes", cell)
+    moved = []
+    for matrix in [*Rotation.random(5, random_state=0).as_matrix(), -np.eye(3)]:
+        turned = cell.copy()
+        turned.set_cell(cell.cell.array @ matrix.T, scale_atoms=False)
+        turned.positions = cell.positions @ matrix.T
+        spectra = calc.get_property("xanes", turned)
+        moved.append((np.linalg.norm(spectra.mean(0) - reference.mean(0)) / np.linalg.norm(reference.mean(0)),
+                      np.max(np.linalg.norm(spectra - reference, axis=1) / np.linalg.norm(reference, axis=1))))
+    cell_mean, per_atom = np.max(moved, axis=0)
+    assert 0 < cell_mean < 0.005 and per_atom < 0.08, moved
