@@ -249,3 +249,64 @@ def test_shipped_prior_is_the_average_of_its_committed_ingredients():
         average([ingredients[0], to_dict(ScoreNet(width=32, layers=2))])
     with pytest.raises(ValueError, match="sum to 1"):
         average(ingredients, [0.7, 0.7])
+
+
+def test_seed_repeats_a_training_run_and_options_of_the_other_model_are_refused(tmp_path, capsys):
+    """The initial weights are drawn from --seed too: two runs with one seed write the same model."""
+    from ase_xanesgen.cli.main import main
+    from ase_xanesgen.nn.checkpoint import load
+
+    tiny = ["--steps", "2", "--batch-size", "2", "--width", "16", "--layers", "1", "--val-every", "2", "--device",
+            "cpu"]
+    for run in ("a", "b"):
+        assert main(["train", "xanes", "--out", str(tmp_path / run), *tiny]) == 0
+    a, b = (load(tmp_path / run / "model.pt")["state_dict"] for run in ("a", "b"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    capsys.readouterr()
+    assert main(["train", "prior", "--out", str(tmp_path / "c"), "--exclude-density", "2.0", *tiny]) == 2
+    assert "--exclude-density only acts on train xanes" in capsys.readouterr().err
+    assert main(["train", "xanes", "--out", str(tmp_path / "c"), "--t-power", "2", *tiny]) == 2
+    assert main(["train", "prior", "--out", str(tmp_path / "c"), "--t-power", "0", *tiny]) == 2
+    assert "t_power must be > 0" in capsys.readouterr().err and not (tmp_path / "c").exists()
+
+
+def test_time_budget_warms_up_over_a_tenth_of_what_it_fits_and_survives_a_resume(data_dir, tmp_path):
+    """A budget that fits ~80 steps must not leave the run in a 200-step warm-up; a resumed budgeted run keeps its
+    spent time, total and decay instead of restarting its schedule (the learning rate rose back to the peak)."""
+    import pytest
+
+    graphs = [atoms_to_data(load_cell("d2.0_1", data_dir))]
+    config = TrainConfig(steps=3000, batch_size=1, warmup=200, time_budget=10.0)
+    trainer = Trainer(ScoreNet(width=16, layers=1), graphs, make_loss(VESDE(), 3.0, 1.0), tmp_path, config,
+                      device="cpu")
+    trainer.step = 50
+    trainer._fit_to_budget(elapsed=5.0, rate=0.15)  # ~31 more steps
+    assert trainer.config.steps == 81 and trainer.config.warmup == 51
+    factors = [trainer._lr_factor(k) for k in range(51, 82)]
+    assert factors[0] == 1.0 and all(b <= a for a, b in zip(factors, factors[1:]))
+    assert factors[-1] == pytest.approx(config.lr_min / config.lr)
+    trainer.step, trainer._decay_from, trainer.spent = 60, (51, 0.3), 7.0
+    trainer.save()
+    again = Trainer(ScoreNet(width=16, layers=1), graphs, make_loss(VESDE(), 3.0, 1.0), tmp_path,
+                    TrainConfig(steps=3000, batch_size=1, warmup=200, time_budget=10.0), device="cpu")
+    assert (again.step, again.config.steps, again.config.warmup) == (60, 81, 51)
+    assert again._decay_from == (51, 0.3) and again.spent == 7.0
+    assert again._lr_factor(60) == trainer._lr_factor(60)
+
+
+def test_trainer_refuses_no_cells_and_warns_on_init_from_other_settings(data_dir, tmp_path):
+    import pytest
+
+    graphs = [atoms_to_data(load_cell("d2.0_1", data_dir))]
+    loss = make_loss(VESDE(), 3.0, 1.0)
+    cfg = TrainConfig(steps=1, batch_size=1)
+    with pytest.raises(ValueError, match="no training cells"):
+        Trainer(ScoreNet(width=16, layers=1), [], loss, tmp_path / "none", cfg, device="cpu")
+    assert not (tmp_path / "none").exists()
+    Trainer(ScoreNet(width=16, layers=1), graphs, loss, tmp_path / "a", cfg, device="cpu",
+            meta={"sde": {"sigma_max": 0.8}}).fit()
+    with pytest.warns(UserWarning, match="sigma_max"):
+        Trainer(ScoreNet(width=16, layers=1), graphs, loss, tmp_path / "b", TrainConfig(steps=1, batch_size=1),
+                device="cpu", meta={"sde": {"sigma_max": 1.5}}, init=tmp_path / "a")
+    with pytest.raises(ValueError, match="ema must be in"):
+        TrainConfig(ema=1.0)

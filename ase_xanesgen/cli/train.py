@@ -19,13 +19,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ema", type=float, default=0.999, help="EMA decay of the saved weights (default 0.999)")
     parser.add_argument("--width", type=int, default=None, help="latent size (default: prior 128, xanes 64)")
     parser.add_argument("--layers", type=int, default=None, help="processor layers (default: prior 4, xanes 3)")
-    parser.add_argument("--sigma-max", type=float, default=0.8, help="prior: sigma(1) in Angstrom")
-    parser.add_argument("--t-power", type=float, default=1.0, help="prior: t = u**p (p > 1: more low noise)")
+    parser.add_argument("--sigma-max", type=float, default=None, help="prior: sigma(1) in Angstrom (default 0.8)")
+    parser.add_argument("--t-power", type=float, default=None,
+                        help="prior: t = u**p, p > 0 (p > 1: more low noise; default 1)")
     parser.add_argument("--exclude-density", type=float, default=None,
                         help="xanes: leave this density (g/cm3) out of training (leave-one-density-out)")
-    parser.add_argument("--time-budget", type=float, default=None, help="wall-clock seconds for this run")
-    parser.add_argument("--val-every", type=int, default=500)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--time-budget", type=float, default=None,
+                        help="wall-clock seconds for the whole run, resumes included: sets the step count")
+    parser.add_argument("--val-every", type=int, default=500,
+                        help="validate, log and save last.pt every N steps (default 500; a killed run loses at most "
+                        "N steps)")
+    parser.add_argument("--seed", type=int, default=0, help="initial weights, noise, rotations and data order")
     parser.add_argument("--init", help="start from this run's weights (a model.pt / last.pt or its run folder; "
                         "fresh optimiser and schedule; --out must be a new folder)")
     parser.add_argument("--no-balance", action="store_true",
@@ -33,7 +37,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None)
 
 
+#: options of one model only, and the model: given for the other, they would be silently ignored
+ONLY_FOR = {"sigma_max": "prior", "t_power": "prior", "no_balance": "prior", "exclude_density": "xanes"}
+
+
 def run(args: argparse.Namespace) -> int:
+    wrong = ["--" + name.replace("_", "-") for name, model in ONLY_FOR.items()
+             if getattr(args, name) not in (None, False) and model != args.model]
+    if wrong:
+        other = "xanes" if args.model == "prior" else "prior"
+        raise ValueError(f"{', '.join(wrong)} only act{'s' if len(wrong) == 1 else ''} on train {other}")
     defaults = {"prior": dict(steps=20000, batch_size=8, width=128, layers=4),
                 "xanes": dict(steps=3000, batch_size=4, width=64, layers=3)}[args.model]
     pick = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in defaults.items()}
@@ -46,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
         from ..train.prior import train_prior
 
         train_prior(args.data, args.out, config, width=pick["width"], layers=pick["layers"],
-                    sigma_max=args.sigma_max, t_power=args.t_power, device=args.device, init=args.init,
+                    sigma_max=0.8 if args.sigma_max is None else args.sigma_max,
+                    t_power=1.0 if args.t_power is None else args.t_power, device=args.device, init=args.init,
                     balance_densities=not args.no_balance)
     else:
         from ..train.xanes import train_xanes

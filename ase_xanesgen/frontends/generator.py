@@ -134,6 +134,10 @@ class DiffusionGenerator:
             model = from_dict(ckpt)
             sde = VESDE(**ckpt["meta"]["sde"])
             self.weights = f"shipped {path.name} (sha256 {sha256[:12]})"
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(f"model must be a ScoreNet (or None: the shipped weights), got {type(model).__name__}: "
+                            "for a checkpoint file use DiffusionGenerator.from_checkpoint(path), which also reads its "
+                            "sigma_max")
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         for p in self.model.parameters():

@@ -12,6 +12,7 @@ import math
 import os
 import signal
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -38,21 +39,23 @@ class TrainConfig:
     ckpt_every: int = 500
     val_every: int = 500
     seed: int = 0
-    #: wall-clock seconds for this run: after 50 steps (or 10 % of it) the total step count is set so the
-    #: cosine schedule ends on time, and re-set at 25/50/75 % from the pace since then (warm-up excluded)
+    #: wall-clock seconds for the whole run, resumes included: after 50 steps (or 10 % of it) the total step count
+    #: is set so the cosine schedule ends on time (its warm-up a tenth of that total at most), and re-set at
+    #: 25/50/75 % from the pace since then
     time_budget: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "ckpt_every", "val_every"):
+        for name in ("steps", "batch_size", "val_every", "ckpt_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"the learning rate (lr) must be a number > 0, got {self.lr}")
         if not 0 <= self.lr_min <= self.lr:
             raise ValueError(f"need 0 <= lr_min <= lr, got lr {self.lr}, lr_min {self.lr_min}")
-        if self.warmup < 0 or not 0.0 <= self.ema < 1.0 or not self.grad_clip > 0:
-            raise ValueError(f"need warmup >= 0, 0 <= ema < 1, grad_clip > 0, got {self.warmup}, {self.ema}, "
-                             f"{self.grad_clip}")
+        for name, ok, need in (("warmup", self.warmup >= 0, ">= 0"), ("ema", 0.0 <= self.ema < 1.0, "in [0, 1)"),
+                               ("grad_clip", self.grad_clip > 0, "> 0")):
+            if not ok:
+                raise ValueError(f"{name} must be {need}, got {getattr(self, name)}")
         if self.time_budget is not None and not self.time_budget > 0:
             raise ValueError(f"time_budget must be > 0 seconds (or None), got {self.time_budget}")
 
@@ -69,6 +72,10 @@ class Interrupted(KeyboardInterrupt):
 #: the run settings a resumed run must share with the run it continues (the step count may grow; the warm-up
 #: is the checkpoint's, as the command line derives it from the step count)
 RESUME_KEYS = ("batch_size", "lr", "lr_min", "ema", "grad_clip", "seed")
+
+
+#: model settings of an ``init`` run that a fine-tune should share (a warning otherwise)
+INIT_KEYS = ("sde", "t_power", "exclude_density")
 
 
 class RepeatDataset(Dataset):
@@ -116,6 +123,14 @@ def augment(batch: Batch, generator: torch.Generator) -> Batch:
     return batch
 
 
+def seeded_init(build: Callable[[], nn.Module], seed: int) -> nn.Module:
+    """``build()`` with the global generator seeded, since initial weights are drawn from it (so ``seed`` repeats a
+    run); the generator is left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
 LossFn = Callable[[nn.Module, Batch, torch.Generator], dict[str, torch.Tensor]]
 
 
@@ -142,6 +157,11 @@ class Trainer:
             torch.cuda.set_device(local)
             device = f"cuda:{local}"
         self.device = resolve_device(device)
+        if not train_graphs:
+            raise ValueError("no training cells (every cell left out?)")
+        if config.batch_size > len(train_graphs):
+            warnings.warn(f"batch_size {config.batch_size} is larger than the {len(train_graphs)} training cells: "
+                          "each batch repeats cells", stacklevel=2)
         self.config, self.loss_fn, self.val_fn = config, loss_fn, val_fn
         self.out = Path(out)
         self.meta = dict(meta or {}, train_config=asdict(config))
@@ -152,6 +172,8 @@ class Trainer:
         self._decay_from = (config.warmup, 0.0)  # (step, cosine progress) the decay continues from
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_factor)
         self.step = 0
+        self.spent = 0.0  # training seconds of earlier invocations of this run (a time budget covers them all)
+        self._t0: float | None = None  # when this invocation's fit started
         self.generator = torch.Generator().manual_seed(config.seed + 1000 * self.rank)
         dataset = RepeatDataset(train_graphs, config.batch_size * 64)
         world = torch.distributed.get_world_size() if self.distributed else 1
@@ -177,6 +199,13 @@ class Trainer:
         elif init is not None:  # fine-tune: weights from another run, fresh optimiser and schedule
             state = load(init)
             check_fits(state.get("ema", state), self.model)
+            trained = state.get("ema", state).get("meta", {})
+            other = {k: (trained[k], v) for k, v in self.meta.items() if k in INIT_KEYS and k in trained
+                     and trained[k] != v}
+            if other:
+                warnings.warn(f"{init} was trained with " + "; ".join(f"{k} {a} (this run: {b})" for k, (a, b)
+                              in other.items()) + ": fine-tuning starts from weights fitted to other settings",
+                              stacklevel=2)
             self.model.load_state_dict(state["raw"] if "raw" in state else state["state_dict"])
             self.ema.module.load_state_dict(state["ema"]["state_dict"] if "ema" in state else state["state_dict"])
 
@@ -197,9 +226,14 @@ class Trainer:
         check_fits(state["ema"], self.model)
         saved = state["ema"]["meta"]
         self._check_same_run(saved, path)
-        self.config.warmup = saved.get("train_config", {}).get("warmup", self.config.warmup)  # the run's schedule
+        saved_config = saved.get("train_config", {})
+        self.config.warmup = saved_config.get("warmup", self.config.warmup)  # the run's schedule
         self.meta["train_config"]["warmup"] = self.config.warmup
-        self._decay_from = (self.config.warmup, 0.0)
+        self._decay_from = tuple(state.get("decay_from", (self.config.warmup, 0.0)))
+        self.spent = state.get("elapsed_s", 0.0)
+        if self.config.time_budget:  # the total the budget was fitted to, until the pace is measured again
+            self.config.steps = saved_config.get("steps", self.config.steps)
+            self.meta["train_config"]["steps"] = self.config.steps
         self.model.load_state_dict(state["raw"])
         self.ema.module.load_state_dict(state["ema"]["state_dict"])
         self.ema.n_averaged.fill_(state["n_averaged"])
@@ -229,7 +263,8 @@ class Trainer:
         save_atomic({"raw": {k: v.detach().cpu() for k, v in self.model.state_dict().items()}, "ema": ema,
                      "n_averaged": int(self.ema.n_averaged), "optimizer": self.opt.state_dict(),
                      "scheduler": self.sched.state_dict(), "step": self.step,
-                     "generator": self.generator.get_state()}, self.out / "last.pt")
+                     "generator": self.generator.get_state(), "decay_from": list(self._decay_from),
+                     "elapsed_s": self.spent + (time.time() - self._t0 if self._t0 else 0.0)}, self.out / "last.pt")
         save_atomic(ema, self.out / "model.pt")
 
     def log(self, record: dict) -> None:
@@ -245,7 +280,11 @@ class Trainer:
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
         bar = tqdm(total=self.config.steps, initial=self.step, disable=self.rank != 0, desc="train",
                    dynamic_ncols=True, mininterval=2.0)
-        epoch, t0, running, start_step = 0, time.time(), {}, self.step
+        epoch, running, start_step = 0, {}, self.step
+        t0 = self._t0 = time.time()
+        if self.step >= self.config.steps and self.rank == 0:
+            print(f"{self.out} is already at step {self.step} of {self.config.steps}: nothing to train (a larger "
+                  "--steps continues it)")
         anchor, refits = None, [0.25, 0.5, 0.75]  # (elapsed, steps) at the first fit; later fits as budget fractions
         interrupted = False
         try:
@@ -262,20 +301,21 @@ class Trainer:
                     running["n"] = running.get("n", 0) + 1
                     bar.update(1)
                     if self.config.time_budget:
-                        elapsed, done = time.time() - t0, self.step - start_step
-                        if anchor is None and (done == 50 or elapsed > 0.1 * self.config.time_budget):
-                            anchor = (elapsed, done)
-                            self._fit_to_budget(elapsed, elapsed / done)
+                        now, done = time.time() - t0, self.step - start_step  # this invocation's pace
+                        elapsed = self.spent + now  # the whole run's time
+                        if anchor is None and (done == 50 or now > 0.1 * self.config.time_budget):
+                            anchor = (now, done)
+                            self._fit_to_budget(elapsed, now / done)
                         elif anchor and refits and elapsed > refits[0] * self.config.time_budget:
                             refits.pop(0)
-                            self._fit_to_budget(elapsed, (elapsed - anchor[0]) / max(1, done - anchor[1]))
+                            self._fit_to_budget(elapsed, (now - anchor[0]) / max(1, done - anchor[1]))
                         if elapsed > self.config.time_budget:
                             self.config.steps = self.step  # hard stop: the budget is spent
                         bar.total = self.config.steps
                     if self.step % 50 == 0:
                         bar.set_postfix(loss=f"{running['loss'] / running['n']:.4f}")
                     if self.step % self.config.val_every == 0 or self.step == self.config.steps:
-                        record = {"step": self.step, "time_s": round(time.time() - t0, 1),
+                        record = {"step": self.step, "time_s": round(self.spent + time.time() - t0, 1),
                                   "lr": self.sched.get_last_lr()[0]}
                         record.update({f"train_{k}": v / running["n"] for k, v in running.items() if k != "n"})
                         if self.val_fn is not None and self.rank == 0:
@@ -304,6 +344,10 @@ class Trainer:
             self._decay_from = (self.step, self._progress(self.step))
         self.config.steps = self.step + max(0, int(remaining / (rate * 1.05)))
         self.meta["train_config"]["steps"] = self.config.steps
+        if self.step < self.config.warmup:  # a tenth of the steps the budget fits (as of a short --steps), not more
+            self.config.warmup = max(self.step + 1, min(self.config.warmup, self.config.steps // 10))
+            self.meta["train_config"]["warmup"] = self.config.warmup
+            self._decay_from = (self.config.warmup, 0.0)
         if self.rank == 0:
             print(f"time budget: {rate * 1e3:.1f} ms/step -> {self.config.steps} steps in total")
 

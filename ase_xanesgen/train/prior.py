@@ -16,7 +16,7 @@ from ..diffusion.sde import VESDE
 from ..graph.convert import atoms_to_data
 from ..graph.neighbours import radius_graph_pbc, wrap_positions
 from ..nn.score import ScoreNet
-from .loop import Trainer, TrainConfig, augment
+from .loop import Trainer, TrainConfig, augment, seeded_init
 
 
 def sample_t(n: int, sde: VESDE, generator: torch.Generator, power: float = 1.0) -> torch.Tensor:
@@ -86,10 +86,12 @@ def train_prior(data_dir: str | Path | None, out: str | Path, config: TrainConfi
     ``balance_densities`` draws every density equally often: the training split holds 11 cells at
     1.5 g/cm3 but 2 at 3.5, and an unbalanced prior learns the sp3-rich end least.
     """
+    if not (math.isfinite(t_power) and t_power > 0):
+        raise ValueError(f"t_power must be > 0 (t = t_min + (1 - t_min) u**t_power), got {t_power}")
     cells = load_dataset(data_dir, with_spectra=False)
     train, val = split_by_topology(cells) if use_validation_split else (cells, [])
     sde = VESDE(sigma_max=sigma_max)
-    model = ScoreNet(species=[6], width=width, layers=layers)
+    model = seeded_init(lambda: ScoreNet(species=[6], width=width, layers=layers), config.seed)
     graphs = [atoms_to_data(a) for a in train]
     meta = {"sde": {"sigma_max": sigma_max, "t_min": sde.t_min}, "train_cells": [a.info["name"] for a in train],
             "val_cells": [a.info["name"] for a in val], "t_power": t_power, "balance_densities": balance_densities}

@@ -12,7 +12,7 @@ from torch_geometric.data import Batch
 from ..data.datasets import density_of, load_dataset, split_by_topology
 from ..graph.convert import atoms_to_data
 from ..nn.spectrum import SpectrumNet
-from .loop import Trainer, TrainConfig, augment
+from .loop import Trainer, TrainConfig, augment, seeded_init
 
 
 def predict_batch(model: nn.Module, batch: Batch) -> torch.Tensor:
@@ -56,7 +56,7 @@ def train_xanes(data_dir: str | Path | None, out: str | Path, config: TrainConfi
             raise ValueError(f"no cell within 0.1 g/cm3 of {exclude_density} to leave out (densities: {densities})")
         cells = kept
     train, val = split_by_topology(cells)
-    model = SpectrumNet(species=[6], width=width, layers=layers)
+    model = seeded_init(lambda: SpectrumNet(species=[6], width=width, layers=layers), config.seed)
     graphs = [atoms_to_data(a, cutoff=model.cutoff) for a in train]
     meta = {"train_cells": [a.info["name"] for a in train], "val_cells": [a.info["name"] for a in val],
             "exclude_density": exclude_density}
