@@ -215,6 +215,8 @@ def test_analyze_refuses_non_carbon_structures_and_unreadable_inputs(tmp_path, c
     assert "cannot read" in capsys.readouterr().err
     assert main(["analyze", md, "--reference", md, "--potential", str(tmp_path / "nothere.xml")]) == 2
     assert "nothere.xml" in capsys.readouterr().err
+    assert main(["analyze", md, "--reference", md, "--no-gap", "--plot", str(tmp_path / "report.bogus")]) == 2
+    assert "cannot plot" in capsys.readouterr().err
 
 
 def test_small_cells_and_supercells_give_the_same_statistics(cell_2g):

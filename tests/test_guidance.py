@@ -103,10 +103,19 @@ def test_guides_act_only_above_their_t_min(gen, target_sp):
         assert torch.allclose(got, GuidedScore(prior, expected, 10.0)(pos, t, system), atol=1e-5)
     assert not torch.allclose(GuidedScore(prior, late, 10.0)(pos, 0.3, system), prior(pos, 0.3, system), atol=1e-4)
     assert torch.equal(GuidedScore(prior, late, 10.0)(pos, 0.2, system), prior(pos, 0.2, system))
-    # zeta 0: the prior's score, and the guide's residual on record (as at zeta 10), without a gradient
-    off, on = GuidedScore(prior, a, 0.0), GuidedScore(prior, a, 10.0)
+    # zeta 0: the prior's score, and the guide's residual on record (as at zeta 10), without autograd
+    grad_mode = []
+
+    class Watched(XANESGuide):
+        def residual(self, x0, system):
+            grad_mode.append(torch.is_grad_enabled())
+            return super().residual(x0, system)
+
+    watched = Watched(target_sp)
+    off, on = GuidedScore(prior, watched, 0.0), GuidedScore(prior, watched, 10.0)
     assert torch.allclose(off(pos, 0.2, system), prior(pos, 0.2, system), atol=1e-6)
     on(pos, 0.2, system)
+    assert grad_mode == [False, True]
     assert off.history[0]["likelihood_norm"] == 0.0
     assert off.history[0]["residual"] == pytest.approx(on.history[0]["residual"], rel=1e-4)
     with pytest.raises(ValueError, match="t_min"):
@@ -207,6 +216,8 @@ def test_rdf_guide_matches_analysis_and_rejects_bad_targets(cell_2g):
         RDFGuide(np.linspace(0, 5, 10), np.full(10, np.nan))
     with pytest.raises(ValueError, match="smear"):
         RDFGuide(r, g, smear=0.0)
+    with pytest.raises(ValueError, match="r_min"):
+        RDFGuide(r, g, r_min=0.0)
 
 
 def test_pdf_guide_matches_its_own_cell_and_pulls_a_stretched_one_back(cell_2g):
@@ -277,28 +288,21 @@ def test_coordination_guide_leaves_keys_not_given_free(cell_2g):
         CoordinationGuide({})
 
 
-def test_geometric_guides_hand_written_backward_matches_autograd(cell_2g, data_dir):
-    """The coordination and ring-strain residuals take hand-written backwards (fewer GPU launches): equal to autograd's
-    through the same formulas on two real cells batched with different weights, and to finite differences."""
-    cells = [cell_2g.copy(), load_cell("d2.5_4", data_dir)]
-    for atoms in cells:
-        atoms.rattle(0.1, seed=1)  # off the MD minimum: bonds near the switch, acute angles
-    pos = torch.tensor(np.concatenate([a.positions for a in cells]), dtype=torch.float64, requires_grad=True)
-    system = System(torch.tensor(np.concatenate([a.numbers for a in cells])),
-                    torch.tensor(np.stack([a.cell.array for a in cells])), torch.arange(2).repeat_interleave(216))
-    coordination, ring = CoordinationGuide({"CN2": 0.3, "CN3": 0.5, "CN4": 0.2}), RingStrainGuide()
-    target = coordination.target.double()
-    references = {coordination: lambda: (coordination.fractions(pos, system) - target).norm(dim=1),
-                  ring: lambda: ring.acute_fraction(pos, system)}  # max_fraction 0: the relu passes all
-    per_cell = torch.tensor([1.0, 2.5], dtype=torch.float64)
-    for guide, reference in references.items():
-        (hand,) = torch.autograd.grad((per_cell * guide.residual(pos, system)).sum(), pos)
-        (auto,) = torch.autograd.grad((per_cell * reference()).sum(), pos)
-        assert hand.norm() > 1e-3
-        torch.testing.assert_close(hand, auto, rtol=1e-9, atol=1e-12)
+def test_geometric_guides_match_finite_differences_and_share_their_bonds(cell_2g, target_sp):
+    """Coordination (a free key included) and ring-strain gradients against finite differences on a tiny cell; in one
+    step the two terms build one set of soft bonds, and the sum's gradient is the same as term by term."""
     _, tiny, x = tiny_system()
-    for guide in references:
+    for guide in (CoordinationGuide({"CN3": 0.5, "CN4": 0.3}), RingStrainGuide()):
         assert torch.autograd.gradcheck(lambda p: guide.residual(p, tiny), x.requires_grad_(True))
+    system = system_of(cell_2g, torch.float64)
+    pos = torch.tensor(cell_2g.positions).requires_grad_(True)
+    guide = CoordinationGuide({"CN4": 0.4}) + RingStrainGuide()
+    (alone,) = torch.autograd.grad(guide.residual(pos, system).sum(), pos)
+    with guidance_base.shared_graphs():
+        residual = guide.residual(pos, system)
+        assert sum(key[0][0] == "soft_bonds" for key in guidance_base._step_cache.get() if len(key) == 3) == 1
+    (shared,) = torch.autograd.grad(residual.sum(), pos)
+    torch.testing.assert_close(shared, alone)
 
 
 def test_summed_guides_share_one_graph_of_x0(cell_2g, target_sp, monkeypatch):

@@ -266,6 +266,8 @@ def test_seed_repeats_a_training_run_and_options_of_the_other_model_are_refused(
     assert main(["train", "prior", "--out", str(tmp_path / "c"), "--exclude-density", "2.0", *tiny]) == 2
     assert "--exclude-density only acts on train xanes" in capsys.readouterr().err
     assert main(["train", "xanes", "--out", str(tmp_path / "c"), "--t-power", "2", *tiny]) == 2
+    assert "--t-power only acts on train prior" in capsys.readouterr().err
+    assert main(["train", "prior", "--out", str(tmp_path / "c"), "--exclude-density", "0", *tiny]) == 2  # 0 == False
     assert main(["train", "prior", "--out", str(tmp_path / "c"), "--t-power", "0", *tiny]) == 2
     assert "t_power must be > 0" in capsys.readouterr().err and not (tmp_path / "c").exists()
 
@@ -310,3 +312,22 @@ def test_trainer_refuses_no_cells_and_warns_on_init_from_other_settings(data_dir
                 device="cpu", meta={"sde": {"sigma_max": 1.5}}, init=tmp_path / "a")
     with pytest.raises(ValueError, match="ema must be in"):
         TrainConfig(ema=1.0)
+
+
+def test_a_resumed_budget_run_refits_once_and_a_spent_budget_trains_no_more(data_dir, tmp_path, capsys):
+    """Resumed at 80 % of its budget, a run fits its step count once (the 25/50/75 % re-fits it has passed would read
+    the pace of a step or two); once the budget is spent, rerunning the command trains no further step."""
+    graphs = [atoms_to_data(load_cell("d2.0_1", data_dir))]
+
+    def trainer() -> Trainer:
+        return Trainer(ScoreNet(width=16, layers=1), graphs, make_loss(VESDE(), 3.0, 1.0), tmp_path,
+                       TrainConfig(steps=3000, batch_size=1, time_budget=2.0, val_every=10), device="cpu")
+
+    first = trainer()
+    first.spent = 1.6  # as if resumed late in its budget
+    first.fit()
+    assert capsys.readouterr().out.count("time budget:") == 1
+    again = trainer()
+    assert again.spent > 1.6 and again.config.steps == again.step == first.step
+    again.fit()
+    assert again.step == first.step and "nothing to train" in capsys.readouterr().out

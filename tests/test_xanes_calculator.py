@@ -207,8 +207,8 @@ def test_unphysical_geometry_warns_but_still_predicts(calc, cell):
 
 def test_rigid_rotations_change_the_spectra_little(calc, cell):
     """Edge features are raw vectors, so rotation invariance is learnt (random rotations in training), not exact:
-    over five random rotations and an inversion of a shared cell the cell mean moves by at most 0.1-0.2 % and
-    single atoms by a few % (measured 0.08 % and 2.7 % on d2.0_1), below the model's error against DFT."""
+    over five random rotations and an inversion of d2.0_1 the cell mean moves by at most 0.08 % and single atoms by
+    2.7 % (measured), below the model's error against DFT."""
     from scipy.spatial.transform import Rotation
 
     reference = calc.get_property("xanes", cell)
@@ -221,4 +221,4 @@ def test_rigid_rotations_change_the_spectra_little(calc, cell):
         moved.append((np.linalg.norm(spectra.mean(0) - reference.mean(0)) / np.linalg.norm(reference.mean(0)),
                       np.max(np.linalg.norm(spectra - reference, axis=1) / np.linalg.norm(reference, axis=1))))
     cell_mean, per_atom = np.max(moved, axis=0)
-    assert 0 < cell_mean < 0.005 and per_atom < 0.08, moved
+    assert 0 < cell_mean < 0.002 and per_atom < 0.05, moved

@@ -43,7 +43,7 @@ ONLY_FOR = {"sigma_max": "prior", "t_power": "prior", "no_balance": "prior", "ex
 
 def run(args: argparse.Namespace) -> int:
     wrong = ["--" + name.replace("_", "-") for name, model in ONLY_FOR.items()
-             if getattr(args, name) not in (None, False) and model != args.model]
+             if getattr(args, name) is not None and getattr(args, name) is not False and model != args.model]
     if wrong:
         other = "xanes" if args.model == "prior" else "prior"
         raise ValueError(f"{', '.join(wrong)} only act{'s' if len(wrong) == 1 else ''} on train {other}")

@@ -25,7 +25,7 @@ from ..diffusion.samplers import System
 from ..graph.neighbours import edge_vectors, radius_graph_pbc
 from ..nn.meshgraphnet import bf16_input_gradients, fast_bf16_matmul
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 #: graphs built by :func:`guide_graph` (and values of :func:`step_cached`) within the current :func:`shared_graphs`
 #: block
 _step_cache: ContextVar[dict | None] = ContextVar("step_cache", default=None)
@@ -41,7 +41,7 @@ def shared_graphs() -> Iterator[None]:
         _step_cache.reset(token)
 
 
-def step_cached(key: tuple, x0: torch.Tensor, system: System, build: Callable[[], T]) -> T:
+def step_cached(key: tuple, x0: torch.Tensor, system: System, build: Callable[[], _T]) -> _T:
     """``build()``, once per ``key``, positions ``x0`` and ``system`` inside :func:`shared_graphs` (the entry keeps
     ``x0`` and ``system``, so their ids stay unique); outside it, every call builds."""
     cache = _step_cache.get()
@@ -203,7 +203,8 @@ class GuidedScore:
         if self.zeta == 0:  # no pull: the residual for the record, without autograd
             with torch.no_grad(), shared_graphs():
                 score = self.prior(pos, t, system)
-                residual = sum(g.weighted(pos + self.prior.sde.sigma(t) ** 2 * score, system) for g in terms)
+                x0 = pos + self.prior.sde.sigma(t) ** 2 * score  # one tensor, so the terms share its graph
+                residual = sum(g.weighted(x0, system) for g in terms)
             likelihood = torch.zeros_like(score)
         else:
             with torch.enable_grad(), bf16_input_gradients(self.bf16_on(pos.device)):

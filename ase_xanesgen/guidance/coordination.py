@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-from torch.autograd.function import once_differentiable
+from torch_geometric.nn import global_mean_pool
 
 from ..data.datasets import CC_BOND_CUTOFF
 from ..diffusion.samplers import System
@@ -14,6 +14,8 @@ from .base import Guide, check_t_min, check_weight, guide_graph, step_cached
 
 #: coordination numbers the soft fractions are centred on
 CN_CENTRES = (2.0, 3.0, 4.0)
+#: width (A) of the bonds' Fermi switch at ``CC_BOND_CUTOFF``
+BOND_WIDTH = 0.05
 
 
 class SoftBonds(NamedTuple):
@@ -25,12 +27,13 @@ class SoftBonds(NamedTuple):
     bond: torch.Tensor  #: ``[E]`` switch weight ``1 / (1 + exp((dist - cutoff) / width))``
 
 
-def soft_bonds(pos: torch.Tensor, system: System, cutoff: float = CC_BOND_CUTOFF, width: float = 0.05
+def soft_bonds(pos: torch.Tensor, system: System, cutoff: float = CC_BOND_CUTOFF, width: float = BOND_WIDTH
                ) -> SoftBonds:
     """The :class:`SoftBonds` of ``pos`` (edges up to 10 widths past ``cutoff``), differentiable in ``pos``.
 
     Inside ``shared_graphs`` (one posterior step) built once per positions, cut-off and width, so the coordination
-    and ring-strain terms of a sum share the edge vectors, and their gradients meet in one scatter onto ``pos``.
+    and ring-strain terms of a sum share the edge vectors and their gradients meet in one scatter onto ``pos``
+    (session 11: 874 -> 846 tensor operations per guided evaluation with the default guide).
     """
     def build() -> SoftBonds:
         edge_index, shifts = guide_graph(pos, system, cutoff + 10 * width)
@@ -43,56 +46,11 @@ def soft_bonds(pos: torch.Tensor, system: System, cutoff: float = CC_BOND_CUTOFF
     return step_cached(("soft_bonds", cutoff, width), pos, system, build)
 
 
-def bond_vector_grad(bonds: SoftBonds, width: float, grad_bond: torch.Tensor) -> torch.Tensor:
-    """``[E, 3]`` gradient on the bond vectors from one on the switch weights ``[E]`` (the chain rule through the
-    Fermi switch of the length), for guides with a hand-written backward."""
-    bond, dist = bonds.bond.detach(), bonds.dist.detach().clamp_min(1e-9)
-    return (grad_bond * bond * (bond - 1) / (width * dist))[:, None] * bonds.vec.detach()
-
-
-def cell_mean(values: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean of ``values [N, k]`` per graph ``[B, k]``, and the atoms per graph ``[B, 1]`` (for a backward)."""
-    count = torch.bincount(batch, minlength=num_graphs).clamp_min(1).to(values.dtype)[:, None]
-    return values.new_zeros(num_graphs, values.shape[1]).index_add_(0, batch, values) / count, count
-
-
-def soft_fractions(bonds: SoftBonds, system: System, spread: float
-                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Soft CN fractions ``[B, 3]``: cell means of Gaussian memberships ``[N, 3]`` of the soft CN (the summed
-    switch weights) around 2, 3 and 4; also the memberships, their scaled offsets ``(cn - centre) / spread`` and
-    the atoms per graph (what a backward needs)."""
-    cn = bonds.bond.new_zeros(system.z.shape[0]).index_add_(0, bonds.centre, bonds.bond)
-    offset = (cn[:, None] - cn.new_tensor(CN_CENTRES)) / spread
-    member = torch.exp(-0.5 * offset**2)
-    fractions, count = cell_mean(member, system.batch, system.num_graphs)
-    return fractions, member, offset, count
-
-
-class _FractionMisfit(torch.autograd.Function):
-    """``|soft fractions - target| [B]`` from the bond vectors, with a hand-written backward.
-
-    Autograd took ~50 tensor operations (kernel launches on a GPU) for this term's tail, this ~25: at small GPU
-    batches a guided evaluation waits on launches, not arithmetic (docs/guidance.md, cost).
-    """
-
-    @staticmethod
-    def forward(ctx, vec: torch.Tensor, bonds: SoftBonds, system: System, target: torch.Tensor, mask: torch.Tensor,
-                spread: float, width: float) -> torch.Tensor:
-        fractions, member, offset, count = soft_fractions(bonds, system, spread)
-        diff = (fractions - target) * mask
-        misfit = diff.norm(dim=1)
-        ctx.bonds, ctx.system, ctx.spread, ctx.width = bonds, system, spread, width
-        ctx.save_for_backward(member, offset, count, diff, misfit)
-        return misfit
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None, None, None, None]:
-        member, offset, count, diff, misfit = ctx.saved_tensors
-        grad_fractions = diff * (grad / misfit.clamp_min(1e-12))[:, None] / count  # [B, 3], mean included
-        grad_cn = (grad_fractions.index_select(0, ctx.system.batch) * member * offset).sum(1) / -ctx.spread
-        grad_bond = grad_cn.index_select(0, ctx.bonds.centre)
-        return bond_vector_grad(ctx.bonds, ctx.width, grad_bond), None, None, None, None, None, None
+def soft_coordination(pos: torch.Tensor, system: System, cutoff: float = CC_BOND_CUTOFF,
+                      width: float = BOND_WIDTH) -> torch.Tensor:
+    """``[N]`` sum over neighbours of the Fermi switch of :func:`soft_bonds`."""
+    centre, _, _, bond = soft_bonds(pos, system, cutoff, width)
+    return torch.zeros(pos.shape[0], device=pos.device, dtype=pos.dtype).index_add_(0, centre, bond)
 
 
 class CoordinationGuide(Guide):
@@ -104,8 +62,6 @@ class CoordinationGuide(Guide):
     """
 
     KEYS = ("CN2", "CN3", "CN4")
-    #: width (A) of the bonds' Fermi switch at ``CC_BOND_CUTOFF``
-    WIDTH = 0.05
 
     def __init__(self, fractions: dict[str, float], weight: float = 1.0, spread: float = 0.35, t_min: float = 0.0):
         unknown = set(fractions) - set(self.KEYS)
@@ -124,10 +80,10 @@ class CoordinationGuide(Guide):
         return f"CoordinationGuide({fractions}, weight={self.weight}, t_min={self.t_min})"
 
     def fractions(self, pos: torch.Tensor, system: System) -> torch.Tensor:
-        """Soft fractions ``[B, 3]`` (autograd-differentiable; ``residual`` takes a leaner backward)."""
-        return soft_fractions(soft_bonds(pos, system, width=self.WIDTH), system, self.spread)[0]
+        """Soft fractions ``[B, 3]``: Gaussian memberships of the soft CN around 2, 3 and 4."""
+        cn = soft_coordination(pos, system)
+        member = torch.exp(-0.5 * ((cn[:, None] - cn.new_tensor(CN_CENTRES)) / self.spread) ** 2)
+        return global_mean_pool(member, system.batch, size=system.num_graphs)
 
     def residual(self, x0: torch.Tensor, system: System) -> torch.Tensor:
-        bonds = soft_bonds(x0, system, width=self.WIDTH)
-        return _FractionMisfit.apply(bonds.vec, bonds, system, self.target.to(x0), self.mask.to(x0), self.spread,
-                                     self.WIDTH)
+        return ((self.fractions(x0, system) - self.target.to(x0)) * self.mask.to(x0)).norm(dim=1)

@@ -30,8 +30,9 @@ class RDFGuide(Guide):
     Pairs contribute Gaussians of width ``smear`` (Angstrom), normalised like ``ase_xanesgen.analysis.rdf`` (ideal
     gas -> 1), on ``bins`` points in ``[r_min, r_max]``. ``smooth_target`` (default) smooths the target by the same
     kernel, so a histogram g(r) (``analysis.rdf`` of an MD cell) is compared like with like: unsmoothed, an MD cell
-    missed its own g(r) by 0.19 and guided cells came out with too narrow bond lengths. ``False`` for a target
-    that is already the smoothed g(r) (``RDFGuide.rdf`` of a cell).
+    missed its own g(r) by 0.19 (now 0.007) and guided cells came out with too narrow bond lengths. ``False`` for
+    a target that is already the smoothed g(r) (``RDFGuide.rdf`` of a cell). Near the ends of the target's range
+    the kernel is cut: give a target reaching a few ``smear`` past ``[r_min, r_max]``.
     """
 
     #: name of the target in messages; the power of ``r'/r`` in :func:`smoothed`
@@ -46,6 +47,8 @@ class RDFGuide(Guide):
                              f"{g.shape}")
         if not (np.all(np.isfinite(g)) and np.all(np.isfinite(r))):
             raise ValueError(f"{name}: target contains NaN or inf")
+        if not 0 < r_min < r_max:
+            raise ValueError(f"{name}: need 0 < r_min < r_max, got {r_min} and {r_max} A")
         if np.any(np.diff(r) <= 0) or r[0] > r_min or r[-1] < r_max:
             raise ValueError(f"{name}: r must increase and cover [{r_min}, {r_max}] A")
         self.check_values(g)
@@ -97,7 +100,8 @@ class PDFGuide(RDFGuide):
     pairs alike), with ``rho`` each cell's number density.
 
     Same smoothing and arguments as :class:`RDFGuide`. The smoothed target leaves out a term ``4 pi rho smear^2 / r``
-    of the cell's G(r) (below 0.004 A^-2 for carbon at the default smear, against peaks of 10-20). Termination
+    of the cell's G(r) (below 0.006 A^-2 for carbon up to 3.5 g/cm3 at the default smear, against peaks of 10-20;
+    a target starting exactly at ``r_min`` biases the first bin by ~0.1, see :class:`RDFGuide`). Termination
     ripples of a measured G(r) (finite Q range) are not modelled: cut the target's ``r_min`` above them or damp them
     first.
     """

@@ -231,9 +231,6 @@ class Trainer:
         self.meta["train_config"]["warmup"] = self.config.warmup
         self._decay_from = tuple(state.get("decay_from", (self.config.warmup, 0.0)))
         self.spent = state.get("elapsed_s", 0.0)
-        if self.config.time_budget:  # the total the budget was fitted to, until the pace is measured again
-            self.config.steps = saved_config.get("steps", self.config.steps)
-            self.meta["train_config"]["steps"] = self.config.steps
         self.model.load_state_dict(state["raw"])
         self.ema.module.load_state_dict(state["ema"]["state_dict"])
         self.ema.n_averaged.fill_(state["n_averaged"])
@@ -241,6 +238,10 @@ class Trainer:
         self.sched.load_state_dict(state["scheduler"])
         self.step = state["step"]
         self.generator.set_state(state["generator"])
+        if self.config.time_budget:  # the total the budget was fitted to, until the pace is measured again
+            spent_all = self.spent >= self.config.time_budget
+            self.config.steps = self.step if spent_all else saved_config.get("steps", self.config.steps)
+            self.meta["train_config"]["steps"] = self.config.steps
         if self.rank == 0:
             print(f"resumed from {path} at step {self.step}")
 
@@ -306,11 +307,14 @@ class Trainer:
                         if anchor is None and (done == 50 or now > 0.1 * self.config.time_budget):
                             anchor = (now, done)
                             self._fit_to_budget(elapsed, now / done)
+                            # a resumed run: the re-fits it has passed would read the pace of a step or two
+                            refits = [f for f in refits if f * self.config.time_budget > elapsed]
                         elif anchor and refits and elapsed > refits[0] * self.config.time_budget:
                             refits.pop(0)
                             self._fit_to_budget(elapsed, (now - anchor[0]) / max(1, done - anchor[1]))
                         if elapsed > self.config.time_budget:
-                            self.config.steps = self.step  # hard stop: the budget is spent
+                            self.config.steps = self.step  # hard stop: the budget is spent, also for a resume
+                            self.meta["train_config"]["steps"] = self.step
                         bar.total = self.config.steps
                     if self.step % 50 == 0:
                         bar.set_postfix(loss=f"{running['loss'] / running['n']:.4f}")
