@@ -164,7 +164,7 @@ class Trainer:
                           "each batch repeats cells", stacklevel=2)
         self.config, self.loss_fn, self.val_fn = config, loss_fn, val_fn
         self.out = Path(out)
-        self.meta = dict(meta or {}, train_config=asdict(config))
+        self.meta = dict(meta or {})  # saved with the run's train_config and step
         self.model = model.to(self.device)
         self.ema = torch.optim.swa_utils.AveragedModel(
             self.model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(config.ema))
@@ -228,7 +228,6 @@ class Trainer:
         self._check_same_run(saved, path)
         saved_config = saved.get("train_config", {})
         self.config.warmup = saved_config.get("warmup", self.config.warmup)  # the run's schedule
-        self.meta["train_config"]["warmup"] = self.config.warmup
         self._decay_from = tuple(state.get("decay_from", (self.config.warmup, 0.0)))
         self.spent = state.get("elapsed_s", 0.0)
         self.model.load_state_dict(state["raw"])
@@ -241,17 +240,15 @@ class Trainer:
         if self.config.time_budget:  # the total the budget was fitted to, until the pace is measured again
             spent_all = self.spent >= self.config.time_budget
             self.config.steps = self.step if spent_all else saved_config.get("steps", self.config.steps)
-            self.meta["train_config"]["steps"] = self.config.steps
         if self.rank == 0:
             print(f"resumed from {path} at step {self.step}")
 
     def _check_same_run(self, saved: dict, path: Path) -> None:
         """A resumed run keeps its settings: the checkpoint's optimiser and schedule would win over new ones
         while ``model.pt`` recorded the new ones (a wrong ``sigma_max`` there misleads every later sampler)."""
-        old_config, new_config = saved.get("train_config", {}), self.meta["train_config"]
+        old_config, new_config = saved.get("train_config", {}), asdict(self.config)
         diff = {k: (old_config.get(k), new_config[k]) for k in RESUME_KEYS if old_config.get(k) != new_config[k]}
-        diff.update({k: (saved.get(k), v) for k, v in self.meta.items()
-                     if k not in ("train_config", "step") and saved.get(k) != v})
+        diff.update({k: (saved.get(k), v) for k, v in self.meta.items() if saved.get(k) != v})
         if diff:
             said = "; ".join(f"{k} {a} (asked {b})" for k, (a, b) in sorted(diff.items()))
             raise ValueError(f"{path} was started with other settings: {said}. Resume with the same options, or "
@@ -260,13 +257,17 @@ class Trainer:
     def save(self) -> None:
         if self.rank != 0:
             return
-        ema = to_dict(self.ema.module, dict(self.meta, step=self.step))
+        ema = to_dict(self.ema.module, dict(self.meta, train_config=asdict(self.config), step=self.step))
         save_atomic({"raw": {k: v.detach().cpu() for k, v in self.model.state_dict().items()}, "ema": ema,
                      "n_averaged": int(self.ema.n_averaged), "optimizer": self.opt.state_dict(),
                      "scheduler": self.sched.state_dict(), "step": self.step,
                      "generator": self.generator.get_state(), "decay_from": list(self._decay_from),
-                     "elapsed_s": self.spent + (time.time() - self._t0 if self._t0 else 0.0)}, self.out / "last.pt")
+                     "elapsed_s": self._elapsed()}, self.out / "last.pt")
         save_atomic(ema, self.out / "model.pt")
+
+    def _elapsed(self) -> float:
+        """Training seconds of the whole run so far, earlier invocations included."""
+        return self.spent + (time.time() - self._t0 if self._t0 is not None else 0.0)
 
     def log(self, record: dict) -> None:
         if self.rank == 0:
@@ -303,7 +304,7 @@ class Trainer:
                     bar.update(1)
                     if self.config.time_budget:
                         now, done = time.time() - t0, self.step - start_step  # this invocation's pace
-                        elapsed = self.spent + now  # the whole run's time
+                        elapsed = self._elapsed()  # the whole run's time
                         if anchor is None and (done == 50 or now > 0.1 * self.config.time_budget):
                             anchor = (now, done)
                             self._fit_to_budget(elapsed, now / done)
@@ -314,12 +315,11 @@ class Trainer:
                             self._fit_to_budget(elapsed, (now - anchor[0]) / max(1, done - anchor[1]))
                         if elapsed > self.config.time_budget:
                             self.config.steps = self.step  # hard stop: the budget is spent, also for a resume
-                            self.meta["train_config"]["steps"] = self.step
                         bar.total = self.config.steps
                     if self.step % 50 == 0:
                         bar.set_postfix(loss=f"{running['loss'] / running['n']:.4f}")
                     if self.step % self.config.val_every == 0 or self.step == self.config.steps:
-                        record = {"step": self.step, "time_s": round(self.spent + time.time() - t0, 1),
+                        record = {"step": self.step, "time_s": round(self._elapsed(), 1),
                                   "lr": self.sched.get_last_lr()[0]}
                         record.update({f"train_{k}": v / running["n"] for k, v in running.items() if k != "n"})
                         if self.val_fn is not None and self.rank == 0:
@@ -347,10 +347,8 @@ class Trainer:
         if self.step >= self.config.warmup:  # the decay goes on from where it is: the learning rate never rises
             self._decay_from = (self.step, self._progress(self.step))
         self.config.steps = self.step + max(0, int(remaining / (rate * 1.05)))
-        self.meta["train_config"]["steps"] = self.config.steps
         if self.step < self.config.warmup:  # a tenth of the steps the budget fits (as of a short --steps), not more
             self.config.warmup = max(self.step + 1, min(self.config.warmup, self.config.steps // 10))
-            self.meta["train_config"]["warmup"] = self.config.warmup
             self._decay_from = (self.config.warmup, 0.0)
         if self.rank == 0:
             print(f"time budget: {rate * 1e3:.1f} ms/step -> {self.config.steps} steps in total")
