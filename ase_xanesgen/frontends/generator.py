@@ -298,13 +298,12 @@ class DiffusionGenerator:
         images = self._to_atoms(atoms, pos, system, restarts)
         if guide is not None:
             from ..guidance import XANESGuide
-            from ..guidance.base import base_terms
+            from ..guidance.base import HISTORY_COLUMNS, base_terms
 
             with torch.no_grad():
                 final = score_fn.guide.weighted(pos, system).cpu().numpy()
-            columns = ("t", "residual", "prior_norm", "likelihood_norm")
-            history = np.array([[h[k] for k in columns] for h in score_fn.history])
-            made.update(guide=repr(score_fn.guide), zeta=score_fn.zeta, guide_history_columns=" ".join(columns),
+            history = np.array([[h[k] for k in HISTORY_COLUMNS] for h in score_fn.history])
+            made.update(guide=repr(score_fn.guide), zeta=score_fn.zeta, guide_history_columns=" ".join(HISTORY_COLUMNS),
                         bf16_gradients=score_fn.bf16_on(self.device))
             targets = [g.target for g in base_terms(score_fn.guide) if isinstance(g, XANESGuide)]
             if targets:

@@ -75,6 +75,10 @@ def guide_graph(x0: torch.Tensor, system: System, cutoff: float) -> tuple[torch.
     return by_cutoff[cutoff]
 
 
+#: the per-step record of :class:`GuidedScore` (``history``), and the columns of ``info["guide_history"]``
+HISTORY_COLUMNS = ("t", "residual", "prior_norm", "likelihood_norm")
+
+
 def check_weight(value: float, name: str = "weight") -> float:
     """``value`` as a float if it is a finite number >= 0 (a guide's weight, ``zeta``): NaN or inf would only
     surface as a crash deep inside sampling."""
@@ -197,26 +201,20 @@ class GuidedScore:
         terms = [g for g in self.guide.terms() if t >= g.t_min]
         if not terms:  # every guide is switched off at this noise level: the prior alone, no autograd
             score = self.prior(pos, t, system)
-            self.history.append({"t": t, "residual": float("nan"), "prior_norm": float(score.norm(dim=-1).mean()),
-                                 "likelihood_norm": 0.0})
+            self.history.append(dict(zip(HISTORY_COLUMNS, (t, float("nan"), float(score.norm(dim=-1).mean()), 0.0))))
             return score
-        if self.zeta == 0:  # no pull: the residual for the record, without autograd
-            with torch.no_grad(), shared_graphs():
-                score = self.prior(pos, t, system)
-                x0 = pos + self.prior.sde.sigma(t) ** 2 * score  # one tensor, so the terms share its graph
-                residual = sum(g.weighted(x0, system) for g in terms)
-            likelihood = torch.zeros_like(score)
-        else:
-            with torch.enable_grad(), bf16_input_gradients(self.bf16_on(pos.device)):
-                x_t = pos.detach().requires_grad_(True)
-                score = self.prior(x_t, t, system)
-                x0 = x_t + self.prior.sde.sigma(t) ** 2 * score
-                with shared_graphs():
-                    residual = sum(g.weighted(x0, system) for g in terms)  # [B]
+        pull = self.zeta > 0  # zeta 0: no pull, the residual for the record without autograd
+        with torch.set_grad_enabled(pull), bf16_input_gradients(pull and self.bf16_on(pos.device)):
+            x_t = pos.detach().requires_grad_(pull)
+            score = self.prior(x_t, t, system)
+            x0 = x_t + self.prior.sde.sigma(t) ** 2 * score
+            with shared_graphs():
+                residual = sum(g.weighted(x0, system) for g in terms)  # [B]
+            if pull:
                 n_atoms = torch.bincount(system.batch, minlength=system.num_graphs).to(residual)
                 (grad,) = torch.autograd.grad((n_atoms * residual).sum(), x_t)
-            likelihood = -self.zeta * grad
+        likelihood = -self.zeta * grad if pull else torch.zeros_like(score)
         norms = torch.stack([score.detach(), likelihood]).norm(dim=-1).mean(dim=1)
         record = torch.cat([residual.detach().mean()[None], norms]).tolist()  # one device sync per step
-        self.history.append(dict(zip(("t", "residual", "prior_norm", "likelihood_norm"), [t, *record])))
+        self.history.append(dict(zip(HISTORY_COLUMNS, [t, *record])))
         return score.detach() + likelihood
