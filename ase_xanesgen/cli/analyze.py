@@ -65,11 +65,9 @@ def run(args: argparse.Namespace) -> int:
 
     check_output_paths({"JSON report": args.json, "plot": args.plot})  # before the analysis, not after it
     check_plot_format(args.plot)
-    if args.gap and args.potential and not Path(args.potential).is_file():  # named, so not optional
-        print(f"xanesgen analyze: error: no GAP potential file {args.potential} (--no-gap drops the panel)",
-              file=sys.stderr)
-        return 2
     try:
+        if args.gap and args.potential and not Path(args.potential).is_file():  # named, so not optional
+            raise FileNotFoundError(f"no GAP potential file {args.potential} (--no-gap drops the panel)")
         generated, reference = _read_all(args.files), _read_all(args.reference)
         metrics = [measure(side, cutoff=args.cutoff) for side in (generated, reference)]
     except (OSError, ValueError, TypeError) as exc:

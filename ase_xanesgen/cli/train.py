@@ -58,10 +58,9 @@ def run(args: argparse.Namespace) -> int:
     if args.model == "prior":
         from ..train.prior import train_prior
 
-        train_prior(args.data, args.out, config, width=pick["width"], layers=pick["layers"],
-                    sigma_max=0.8 if args.sigma_max is None else args.sigma_max,
-                    t_power=1.0 if args.t_power is None else args.t_power, device=args.device, init=args.init,
-                    balance_densities=not args.no_balance)
+        given = {k: v for k in ("sigma_max", "t_power") if (v := getattr(args, k)) is not None}  # else its defaults
+        train_prior(args.data, args.out, config, width=pick["width"], layers=pick["layers"], device=args.device,
+                    init=args.init, balance_densities=not args.no_balance, **given)
     else:
         from ..train.xanes import train_xanes
 
