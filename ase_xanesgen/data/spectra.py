@@ -293,18 +293,15 @@ def broaden(spectra: np.ndarray, fwhm: float) -> np.ndarray:
     return gaussian_filter1d(y, fwhm / math.sqrt(8 * math.log(2)) / DE, axis=-1, mode="nearest")
 
 
-def pi_star_intensity(spectra: np.ndarray, window: tuple[float, float] = PI_STAR_WINDOW) -> np.ndarray:
-    """Integral (intensity x eV) of ``[..., 100]`` model-grid spectra over ``window`` (eV): ``[...]``."""
-    y = validate_spectrum(spectra)
-    grid = energy_grid()
-    mask = (grid >= window[0]) & (grid <= window[1])
-    return y[..., mask].sum(axis=-1) * DE
-
-
 def _window(window: tuple[float, float]) -> np.ndarray:
     """Indices of the model-grid points within ``window`` (eV, ends included)."""
     grid = energy_grid()
     return np.flatnonzero((grid >= window[0]) & (grid <= window[1]))
+
+
+def pi_star_intensity(spectra: np.ndarray, window: tuple[float, float] = PI_STAR_WINDOW) -> np.ndarray:
+    """Integral (intensity x eV) of ``[..., 100]`` model-grid spectra over ``window`` (eV): ``[...]``."""
+    return validate_spectrum(spectra)[..., _window(window)].sum(axis=-1) * DE
 
 
 def window_peak(spectrum: np.ndarray, window: tuple[float, float]) -> tuple[int, float]:
