@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import torch
 from torch_geometric.data import Batch
 
@@ -267,6 +268,8 @@ def test_seed_repeats_a_training_run_and_options_of_the_other_model_are_refused(
     assert "--exclude-density only acts on train xanes" in capsys.readouterr().err
     assert main(["train", "xanes", "--out", str(tmp_path / "c"), "--t-power", "2", *tiny]) == 2
     assert "--t-power only acts on train prior" in capsys.readouterr().err
+    assert main(["train", "prior", "--out", str(tmp_path / "c"), "--crystals", *tiny]) == 2
+    assert "--crystals only acts on train xanes" in capsys.readouterr().err
     assert main(["train", "prior", "--out", str(tmp_path / "c"), "--exclude-density", "0", *tiny]) == 2  # 0 == False
     assert main(["train", "prior", "--out", str(tmp_path / "c"), "--t-power", "0", *tiny]) == 2
     assert "t_power must be > 0" in capsys.readouterr().err and not (tmp_path / "c").exists()
@@ -331,3 +334,23 @@ def test_a_resumed_budget_run_refits_once_and_a_spent_budget_trains_no_more(data
     assert again.spent > 1.6 and again.config.steps == again.step == first.step
     again.fit()
     assert again.step == first.step and "nothing to train" in capsys.readouterr().out
+
+
+def test_crystal_references_join_training_on_the_a_c_intensity_scale(data_dir, tmp_path):
+    """The reference files use another intensity scale (rows sum to ~0.45, a-C rows to ~22): scaled, each crystal
+    atom's spectrum has the a-C mean area and keeps its shape; a --crystals run trains on them."""
+    from ase_xanesgen.data.datasets import load_dataset, load_reference
+    from ase_xanesgen.nn.checkpoint import load
+    from ase_xanesgen.train.xanes import crystal_references, train_xanes
+
+    cells = load_dataset(data_dir)[:4]
+    area = np.mean([a.arrays["xanes"].sum(axis=1).mean() for a in cells])
+    for crystal in crystal_references(data_dir, cells):
+        raw = load_reference(crystal.info["name"], data_dir).arrays["xanes"]
+        np.testing.assert_allclose(crystal.arrays["xanes"].sum(axis=1), area)
+        ratio = crystal.arrays["xanes"][raw > 0] / raw[raw > 0]
+        np.testing.assert_allclose(ratio, ratio[0])  # one factor: the shape is kept
+    config = TrainConfig(steps=2, batch_size=2, val_every=2)
+    train_xanes(data_dir, tmp_path / "x", config, width=16, layers=1, crystals=True, device="cpu")
+    meta = load(tmp_path / "x" / "model.pt")["meta"]
+    assert {"diamond", "graphite"} <= set(meta["train_cells"]) and meta["crystals"] is True

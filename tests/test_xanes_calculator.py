@@ -222,3 +222,21 @@ def test_rigid_rotations_change_the_spectra_little(calc, cell):
                       np.max(np.linalg.norm(spectra - reference, axis=1) / np.linalg.norm(reference, axis=1))))
     cell_mean, per_atom = np.max(moved, axis=0)
     assert 0 < cell_mean < 0.002 and per_atom < 0.05, moved
+
+
+def test_crystals_pi_star_diamond_none_graphite_at_the_dft_peak(calc, data_dir):
+    """Trained with the two reference crystals (``train xanes --crystals``): diamond shows no pi* and graphite's
+    sits at the DFT peak; lonsdaleite (hexagonal diamond), never seen in training, has no pi* either (an a-C-only
+    model gave it 43 % of graphite's, like amorphous sp3 carbon)."""
+    from ase.build import bulk
+
+    from ase_xanesgen.data.datasets import load_reference
+    from ase_xanesgen.data.spectra import normalise, pi_star_intensity, window_peak
+
+    def mean(atoms):
+        return normalise(calc.get_property("xanes", atoms).mean(axis=0), "area")
+
+    graphite = mean(load_reference("graphite", data_dir))
+    assert window_peak(graphite, (282.0, 288.5))[1] == pytest.approx(285.17, abs=0.3)
+    for atoms in (load_reference("diamond", data_dir), bulk("CC", "wurtzite", a=2.51, c=4.17).repeat((4, 4, 3))):
+        assert pi_star_intensity(mean(atoms)) < 0.1 * pi_star_intensity(graphite)

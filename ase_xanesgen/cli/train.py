@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="prior: t = u**p, p > 0 (p > 1: more low noise; default 1)")
     parser.add_argument("--exclude-density", type=float, default=None,
                         help="xanes: leave this density (g/cm3) out of training (leave-one-density-out)")
+    parser.add_argument("--crystals", action="store_true",
+                        help="xanes: add the diamond and graphite references (spectra scaled to the a-C intensities)")
     parser.add_argument("--time-budget", type=float, default=None,
                         help="wall-clock seconds for the whole run, resumes included: sets the step count")
     parser.add_argument("--val-every", type=int, default=500,
@@ -38,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 #: options of one model only, and the model: given for the other, they would be silently ignored
-ONLY_FOR = {"sigma_max": "prior", "t_power": "prior", "no_balance": "prior", "exclude_density": "xanes"}
+ONLY_FOR = {"sigma_max": "prior", "t_power": "prior", "no_balance": "prior", "exclude_density": "xanes",
+            "crystals": "xanes"}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         from ..train.xanes import train_xanes
 
         train_xanes(args.data, args.out, config, width=pick["width"], layers=pick["layers"],
-                    exclude_density=args.exclude_density, device=args.device, init=args.init)
+                    exclude_density=args.exclude_density, device=args.device, init=args.init,
+                    crystals=args.crystals)
     print(f"weights: {args.out}/model.pt")
     return 0

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch_geometric.nn import global_mean_pool
 from torch import nn
 from torch_geometric.data import Batch
 
-from ..data.datasets import density_of, load_dataset, split_by_topology
+from ..data.datasets import density_of, load_dataset, load_reference, split_by_topology
 from ..graph.convert import atoms_to_data
 from ..nn.spectrum import SpectrumNet
 from .loop import Trainer, TrainConfig, augment, seeded_init
@@ -41,10 +42,23 @@ def make_validation(graphs, device: torch.device):
     return val_fn
 
 
+def crystal_references(data_dir: str | Path | None, cells) -> list:
+    """Diamond and graphite with their DFT spectra brought onto the a-C intensity scale of ``cells``: each atom's
+    spectrum scaled to the mean area per atom of the a-C spectra (the reference files use another scale)."""
+    area = float(np.mean([a.arrays["xanes"].sum(axis=1).mean() for a in cells]))
+    crystals = []
+    for name in ("diamond", "graphite"):
+        ref = load_reference(name, data_dir)
+        ref.arrays["xanes"] = ref.arrays["xanes"] * (area / ref.arrays["xanes"].sum(axis=1, keepdims=True))
+        crystals.append(ref)
+    return crystals
+
+
 def train_xanes(data_dir: str | Path | None, out: str | Path, config: TrainConfig, *, width: int = 64,
                 layers: int = 3, exclude_density: float | None = None, device: str | None = None,
-                init: str | Path | None = None) -> nn.Module:
-    """Train (or resume) the spectrum model; ``exclude_density`` leaves that density out entirely."""
+                init: str | Path | None = None, crystals: bool = False) -> nn.Module:
+    """Train (or resume) the spectrum model; ``exclude_density`` leaves that density out entirely; ``crystals``
+    adds the diamond and graphite references to the training cells."""
     cells = load_dataset(data_dir)
     missing = [a.info["name"] for a in cells if "xanes" not in a.arrays]
     if missing:
@@ -56,10 +70,12 @@ def train_xanes(data_dir: str | Path | None, out: str | Path, config: TrainConfi
             raise ValueError(f"no cell within 0.1 g/cm3 of {exclude_density} to leave out (densities: {densities})")
         cells = kept
     train, val = split_by_topology(cells)
+    if crystals:
+        train = train + crystal_references(data_dir, train)
     model = seeded_init(lambda: SpectrumNet(species=[6], width=width, layers=layers), config.seed)
     graphs = [atoms_to_data(a, cutoff=model.cutoff) for a in train]
     meta = {"train_cells": [a.info["name"] for a in train], "val_cells": [a.info["name"] for a in val],
-            "exclude_density": exclude_density}
+            "exclude_density": exclude_density, "crystals": crystals}
     trainer = Trainer(model, graphs, xanes_loss, out, config, meta=meta, device=device, init=init)
     if val:
         trainer.val_fn = make_validation([atoms_to_data(a, cutoff=model.cutoff) for a in val], trainer.device)
