@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.build import molecule
+from ase.geometry import find_mic
 from ase.io import write
 from ase.neighborlist import NeighborList
 
@@ -241,3 +242,131 @@ def test_small_cells_and_supercells_give_the_same_statistics(cell_2g):
     rings = ring_statistics(cell_2g, maxlength=12)
     assert rings[12] > 0  # rings of exactly maxlength atoms are counted
     np.testing.assert_array_equal(rings * 8, ring_statistics(cell_2g.repeat(2), maxlength=12))
+
+
+def test_cli_prints_nan_and_writes_the_report_first(tmp_path, a_c, capsys):
+    """8 isolated atoms have no bonds: their angle, q_l and first peak are NaN, printed as ``nan`` (the summary
+    line crashed on ``None`` and nothing was written)."""
+    from ase_xanesgen.cli.main import main
+
+    gas = Atoms("C8", scaled_positions=np.indices((2, 2, 2)).reshape(3, -1).T / 2, cell=[8.0] * 3, pbc=True)
+    write(tmp_path / "gas.vasp", gas, format="vasp", direct=True)
+    write(tmp_path / "md.vasp", a_c, format="vasp", direct=True)
+    report = tmp_path / "gas.json"
+    argv = ["analyze", str(tmp_path / "gas.vasp"), "--reference", str(tmp_path / "md.vasp"), "--no-gap"]
+    assert main(argv + ["--json", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "r1=nan Å" in out and "q4=nan" in out and "angle_wasserstein=nan" in out
+    data = json.loads(report.read_text())
+    assert data["generated"]["rdf_first_peak_A"] is None and data["generated"]["hybridisation"]["CN<=1"] == 1.0
+
+
+def test_cli_refuses_to_overwrite_an_input(tmp_path, a_c, capsys):
+    """``--json`` naming a structure or the potential is refused before any work; the file keeps its content."""
+    from ase_xanesgen.cli.main import main
+
+    gen, ref, pot = tmp_path / "gen.vasp", tmp_path / "md.vasp", tmp_path / "gap.xml"
+    for path in (gen, ref):
+        write(path, a_c, format="vasp", direct=True)
+    pot.write_text("<GAP/>")
+    for target in (gen, ref, pot):
+        before = target.read_bytes()
+        argv = ["analyze", str(gen), "--reference", str(ref), "--potential", str(pot), "--json", str(target)]
+        assert main(argv) == 2
+        assert "overwrite" in capsys.readouterr().err
+        assert target.read_bytes() == before
+
+
+def test_non_finite_positions_or_cell_are_refused(a_c):
+    bad_position = a_c.copy()
+    bad_position.positions[3] = np.nan
+    bad_cell = a_c.copy()
+    bad_cell.cell[0, 0] = np.inf
+    for atoms, what in ((bad_position, "positions"), (bad_cell, "cell")):
+        for function in (voronoi_volumes, steinhardt, rdf, bond_angles):
+            with pytest.raises(ValueError, match=f"non-finite .*{what}|{what}.*non-finite"):
+                function(atoms)
+
+
+def test_steinhardt_nearest_neighbours_beyond_3_angstrom(a_c):
+    """fcc with 12 neighbours at 4.24 Å (a = 6 Å) gives the fcc q4/q6 in its 1-atom primitive cell, its cubic cell
+    and a supercell (the fixed 3 Å reach sized the repeat too small: q4 0.342, q6 0.491)."""
+    from ase.build import bulk
+
+    q4_fcc, q6_fcc = 0.190941, 0.574524
+    for atoms in (bulk("Pb", "fcc", a=6.0), bulk("Pb", "fcc", a=6.0, cubic=True), bulk("Pb", "fcc", a=6.0) * 3):
+        with pytest.warns(UserWarning, match="carbon"):
+            q = steinhardt(atoms, num_neighbors=12)
+        np.testing.assert_allclose(q[4], q4_fcc, atol=1e-5)
+        np.testing.assert_allclose(q[6], q6_fcc, atol=1e-5)
+    np.testing.assert_allclose(steinhardt(a_c, num_neighbors=4)[6], steinhardt(a_c * 2, num_neighbors=4)[6][:216],
+                               atol=1e-5)
+    with pytest.raises(TypeError, match="one ase.Atoms"):
+        steinhardt([a_c, a_c])
+    for bad in ({"cutoff": 0.0}, {"cutoff": -1.0}, {"num_neighbors": 0}, {"num_neighbors": -4}):
+        with pytest.raises(ValueError, match="must be"):
+            steinhardt(a_c, **bad)
+
+
+def test_rdf_l1_measures_structure_not_bins():
+    """Smoothed by 0.05 Å, two 2.5 g/cm3 cells are 0.18 apart and a 2.5 and a 3.0 g/cm3 cell 0.47, at 150 and at
+    1200 bins (raw bins: 0.55 / 1.74 for the pair of one density, growing with the bin count and beyond the 3.0)."""
+    cells = {name: load_cell(name) for name in ("d2.5_1", "d2.5_2", "d0.0_11")}
+    l1 = {}
+    for bins in (150, 1200):
+        m = {name: measure(atoms, bins=bins) for name, atoms in cells.items()}
+        l1[bins] = (compare(m["d2.5_1"], m["d2.5_2"])["rdf_l1"], compare(m["d2.5_1"], m["d0.0_11"])["rdf_l1"])
+    np.testing.assert_allclose(l1[150], l1[1200], atol=0.02)
+    same, denser = l1[1200]
+    assert same == pytest.approx(0.18, abs=0.02) and denser == pytest.approx(0.47, abs=0.02)
+
+
+def test_compare_refuses_different_settings(a_c, a_c_dense):
+    import dataclasses
+
+    m = measure(a_c)
+    with pytest.raises(ValueError, match="cut-offs"):
+        compare(m, measure(a_c_dense, cutoff=1.6))
+    with pytest.raises(ValueError, match="ring_maxlength"):
+        compare(m, dataclasses.replace(m, rings=m.rings[:9]))
+
+
+def test_rdf_first_peak_is_not_bin_noise():
+    """The four 2.5 g/cm3 MD cells have first peaks within 17 mÅ at the default smoothing (51 mÅ at 0.02 Å)."""
+    peaks = [rdf_first_peak(load_cell(f"d2.5_{k}")) for k in range(1, 5)]
+    assert np.ptp(peaks) < 0.02
+    assert np.mean(peaks) == pytest.approx(1.463, abs=0.005)
+
+
+def test_sheared_cell_is_reduced_before_repeating(a_c):
+    """d2.0_1 written with vectors b + 2a, c + 2b is the same lattice: as few copies and the same rings and q_l."""
+    from ase_xanesgen.analysis._common import repeat_to_width
+
+    sheared = a_c.copy()
+    a, b, c = a_c.cell.array
+    sheared.set_cell([a, b + 2 * a, c + 2 * b], scale_atoms=False)
+    sheared.wrap()  # as a file written with these vectors holds it
+    width = 12 * CC_BOND_CUTOFF
+    assert repeat_to_width(sheared, width)[1] == repeat_to_width(a_c, width)[1] == 8
+    big, _ = repeat_to_width(sheared, width)
+    moved = find_mic(big.positions[: len(a_c)] - sheared.positions, a_c.cell)[1]
+    np.testing.assert_allclose(moved, 0.0, atol=1e-9)  # original atoms first, in order, up to lattice vectors
+    np.testing.assert_array_equal(ring_statistics(sheared), ring_statistics(a_c))
+    np.testing.assert_allclose(steinhardt(sheared)[6], steinhardt(a_c)[6], atol=1e-5)
+
+
+def test_rdf_arguments_and_non_carbon_warning(a_c):
+    import warnings
+
+    for bad in ({"bins": 0}, {"rmax": 0.0}, {"rmax": -1.0}):
+        with pytest.raises(ValueError, match="must be"):
+            rdf(a_c, **bad)
+    si = a_c.copy()
+    si.symbols[:] = "Si"
+    for function in (coordination_numbers, hybridisation_fractions, bond_angles, rdf_first_peak, ring_statistics):
+        with pytest.warns(UserWarning, match=r"\['Si'\].*carbon"):
+            function(si)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        coordination_numbers(a_c)
+        rdf(si)  # g(r) and Voronoi volumes do not depend on the element

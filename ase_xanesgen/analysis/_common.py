@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 from ase import Atoms
+from ase.geometry import minkowski_reduce
 
 from ..data.datasets import face_distances
 
@@ -20,9 +22,14 @@ def label(atoms: Atoms, index: int | None = None) -> str:
 
 
 def check_cell(atoms: Atoms, index: int | None = None) -> Atoms:
-    """Raise ``ValueError`` unless ``atoms`` is fully periodic with a 3-D cell of positive volume."""
+    """Raise ``ValueError`` unless ``atoms`` is fully periodic with a finite 3-D cell of positive volume and finite
+    positions (a NaN gave silent garbage in Voronoi/Steinhardt and a hang in matscipy)."""
     if not isinstance(atoms, Atoms):
-        raise TypeError(f"expected ase.Atoms, got {type(atoms).__name__}")
+        raise TypeError(f"expected one ase.Atoms, got {type(atoms).__name__}")
+    if not np.all(np.isfinite(atoms.cell.array)):
+        raise ValueError(f"{label(atoms, index)} has a non-finite (NaN or inf) cell")
+    if not np.all(np.isfinite(atoms.positions)):
+        raise ValueError(f"{label(atoms, index)} has non-finite (NaN or inf) positions")
     if atoms.cell.rank < 3 or abs(atoms.cell.volume) < 1e-12:
         raise ValueError(f"{label(atoms, index)} has no 3-D cell: the analysis is periodic and needs one")
     if not atoms.pbc.all():
@@ -40,6 +47,22 @@ def as_structures(atoms_or_list: Atoms | Sequence[Atoms]) -> list[Atoms]:
     if not structures:
         raise ValueError("empty list of structures: nothing to analyse")
     return [check_cell(atoms, k) for k, atoms in enumerate(structures)]
+
+
+def check_positive(name: str, value: float) -> float:
+    """``value`` as a float; ``ValueError`` unless it is finite and > 0 (a zero cut-off or radius gives empty,
+    not wrong-looking, statistics)."""
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be > 0, got {value}")
+    return float(value)
+
+
+def warn_unless_carbon(structures: Sequence[Atoms], what: str) -> None:
+    """Warn (not raise: the numbers are still defined) when ``what`` is asked of non-carbon structures, whose
+    defaults (C-C bond cut-off, peak window) do not fit; :func:`~.metrics.measure` refuses them outright."""
+    others = sorted({s for atoms in structures for s in atoms.get_chemical_symbols()} - {"C"})
+    if others:
+        warnings.warn(f"{what}: structures hold {others}; the defaults (C-C bonds) are for carbon", stacklevel=3)
 
 
 def density_histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -65,10 +88,18 @@ def finite_mean(values: np.ndarray) -> float:
 
 def repeat_to_width(atoms: Atoms, width: float) -> tuple[Atoms, int]:
     """``atoms`` repeated along each cell vector until every distance between opposite cell faces is at least
-    ``width`` (Å), and the number of copies. The first ``len(atoms)`` atoms of the result are the original ones.
+    ``width`` (Å), and the number of copies. The first ``len(atoms)`` atoms of the result are the original ones, in
+    their order (wrapped into the reduced cell below, so possibly moved by lattice vectors).
 
     For statistics that go wrong in small cells: freud needs a neighbour radius below half the width, and a
-    shortest-path ring must not meet its own periodic image.
+    shortest-path ring must not meet its own periodic image. A cell that needs repeating is Minkowski-reduced first
+    (same lattice): the 216-atom cell d2.5_1 written with vectors b + 2a, c + 2b took 90 copies instead of 8 (22 s
+    for rings instead of 0.5 s).
     """
-    reps = np.maximum(1, np.ceil(width / face_distances(atoms) - 1e-9)).astype(int)
-    return (atoms if reps.prod() == 1 else atoms.repeat(tuple(reps))), int(reps.prod())
+    if np.all(face_distances(atoms) >= width - 1e-9):
+        return atoms, 1
+    reduced = atoms.copy()
+    reduced.set_cell(minkowski_reduce(atoms.cell)[0], scale_atoms=False)
+    reduced.wrap()
+    reps = np.maximum(1, np.ceil(width / face_distances(reduced) - 1e-9)).astype(int)
+    return (reduced if reps.prod() == 1 else reduced.repeat(tuple(reps))), int(reps.prod())

@@ -9,7 +9,7 @@ from ase import Atoms
 from matscipy.neighbours import neighbour_list
 
 from ..data.datasets import CC_BOND_CUTOFF
-from ._common import as_structures, density_histogram
+from ._common import as_structures, check_positive, density_histogram, warn_unless_carbon
 
 
 def _angles_one(atoms: Atoms, cutoff: float) -> np.ndarray:
@@ -32,7 +32,10 @@ def bond_angles(atoms_or_list: Atoms | Sequence[Atoms], cutoff: float = CC_BOND_
     A centre with CN bonds contributes CN (CN - 1) / 2 angles; structures are concatenated.
     Returns ``[n_angles]`` in [0, 180] degrees, grouped by bond pair, not by centre.
     """
-    return np.concatenate([_angles_one(a, cutoff) for a in as_structures(atoms_or_list)])
+    check_positive("cutoff", cutoff)
+    structures = as_structures(atoms_or_list)
+    warn_unless_carbon(structures, "bond_angles")
+    return np.concatenate([_angles_one(a, cutoff) for a in structures])
 
 
 def angle_histogram(angles: np.ndarray, *, bin_width: float = 2.0) -> tuple[np.ndarray, np.ndarray]:

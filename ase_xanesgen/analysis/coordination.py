@@ -8,7 +8,7 @@ import numpy as np
 from ase import Atoms
 
 from ..data.datasets import CC_BOND_CUTOFF, coordination_counts
-from ._common import as_structures, check_cell
+from ._common import as_structures, check_cell, warn_unless_carbon
 
 #: Keys of :func:`hybridisation_fractions`; CN2/CN3/CN4 are sp/sp2/sp3.
 HYBRIDISATION_KEYS = ("CN<=1", "CN2", "CN3", "CN4", "CN>=5")
@@ -16,7 +16,8 @@ HYBRIDISATION_KEYS = ("CN<=1", "CN2", "CN3", "CN4", "CN>=5")
 
 def coordination_numbers(atoms: Atoms, cutoff: float = CC_BOND_CUTOFF) -> np.ndarray:
     """Neighbours within ``cutoff`` (Å, periodic, matscipy) of every atom: int ``[n_atoms]``."""
-    return coordination_counts(check_cell(atoms), cutoff)
+    warn_unless_carbon([check_cell(atoms)], "coordination_numbers")
+    return coordination_counts(atoms, cutoff)
 
 
 def fractions_from_counts(cn: np.ndarray) -> dict[str, float]:
@@ -32,5 +33,7 @@ def hybridisation_fractions(
     atoms_or_list: Atoms | Sequence[Atoms], cutoff: float = CC_BOND_CUTOFF
 ) -> dict[str, float]:
     """Fraction of atoms with CN<=1, 2 (sp), 3 (sp2), 4 (sp3), >=5, over all atoms of all structures."""
-    cn = np.concatenate([coordination_counts(a, cutoff) for a in as_structures(atoms_or_list)])
+    structures = as_structures(atoms_or_list)
+    warn_unless_carbon(structures, "hybridisation_fractions")
+    cn = np.concatenate([coordination_counts(a, cutoff) for a in structures])
     return fractions_from_counts(cn)

@@ -8,7 +8,7 @@ import numpy as np
 from ase import Atoms
 
 from ..data.datasets import CC_BOND_CUTOFF
-from ._common import as_structures, repeat_to_width
+from ._common import as_structures, check_positive, repeat_to_width, warn_unless_carbon
 
 
 def ring_statistics(
@@ -25,10 +25,13 @@ def ring_statistics(
 
     if maxlength < 3:
         raise ValueError(f"maxlength must be >= 3, got {maxlength}")
+    check_positive("cutoff", cutoff)
+    structures = as_structures(atoms_or_list)
+    warn_unless_carbon(structures, "ring_statistics")
     # matscipy counts sizes below its maxlength, and wants it even
     search = maxlength + 1 if maxlength % 2 else maxlength + 2
     total = np.zeros(maxlength + 1, dtype=int)
-    for atoms in as_structures(atoms_or_list):
+    for atoms in structures:
         big, copies = repeat_to_width(atoms, maxlength * cutoff)
         counts = np.asarray(_franzblau(big, cutoff, maxlength=search))[: maxlength + 1]
         total[: len(counts)] += np.rint(counts / copies).astype(int)

@@ -57,13 +57,31 @@ def _energies(generated: list, reference: list, potential: str | None):
         return None
 
 
+def _fmt(value, spec: str) -> str:
+    """``value`` formatted by ``spec``, or ``nan`` for a value the JSON report holds as ``None`` (a NaN metric)."""
+    return "nan" if value is None else format(value, spec)
+
+
+def _print_summary(report: dict) -> None:
+    """One line per side and one of distances; NaN metrics (no bonds, no pair in the peak window) print ``nan``."""
+    for side in ("generated", "reference"):
+        s = report[side]
+        fractions = " ".join(f"{k}={_fmt(v, '.3f')}" for k, v in s["hybridisation"].items())
+        print(f"{side:9s} {s['n_atoms']:6d} atoms  {_fmt(s['density_g_cm3'], '.3f')} g/cm3  {fractions}"
+              f"  r1={_fmt(s['rdf_first_peak_A'], '.3f')} Å  angle={_fmt(s['angle_mean_deg'], '.2f')}°"
+              f"  q4={_fmt(s['q4_mean'], '.3f')} q6={_fmt(s['q6_mean'], '.3f')}"
+              + (f"  GAP={_fmt(s['energy_mean_eV'], '.3f')} eV/atom" if "energy_mean_eV" in s else ""))
+    print("distances: " + " ".join(f"{k}={_fmt(v, '.4g')}" for k, v in report["distances"].items()))
+
+
 def run(args: argparse.Namespace) -> int:
-    """Analyse ``args.files`` against ``args.reference``; print a summary; write JSON and PNG if asked."""
+    """Analyse ``args.files`` against ``args.reference``; write JSON and PNG if asked, then print a summary."""
     from ase_xanesgen.analysis import build_report, measure, plot_report
 
     from .outputs import check_output_paths, check_plot_format
 
-    check_output_paths({"JSON report": args.json, "plot": args.plot})  # before the analysis, not after it
+    inputs = [*args.files, *args.reference, *([args.potential] if args.potential else [])]
+    check_output_paths({"JSON report": args.json, "plot": args.plot}, inputs)  # before the analysis, not after it
     check_plot_format(args.plot)
     try:
         if args.gap and args.potential and not Path(args.potential).is_file():  # named, so not optional
@@ -77,18 +95,10 @@ def run(args: argparse.Namespace) -> int:
     report = build_report(*metrics, energies=energies)
     report["files"] = {"generated": list(args.files), "reference": list(args.reference)}
 
-    for side in ("generated", "reference"):
-        s = report[side]
-        fractions = " ".join(f"{k}={v:.3f}" for k, v in s["hybridisation"].items())
-        print(f"{side:9s} {s['n_atoms']:6d} atoms  {s['density_g_cm3']:.3f} g/cm3  {fractions}"
-              f"  r1={s['rdf_first_peak_A']:.3f} Å  angle={s['angle_mean_deg']:.2f}°"
-              f"  q4={s['q4_mean']:.3f} q6={s['q6_mean']:.3f}"
-              + (f"  GAP={s['energy_mean_eV']:.3f} eV/atom" if "energy_mean_eV" in s else ""))
-    print("distances: " + " ".join(f"{k}={v:.4g}" for k, v in report["distances"].items() if v is not None))
-
+    # files first: a summary that cannot be printed must not cost the report
     if args.json:
         args.json.write_text(json.dumps(report, indent=1, allow_nan=False) + "\n")
     if args.plot:
         plot_report(report, args.plot)
+    _print_summary(report)
     return 0
-
