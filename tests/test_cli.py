@@ -77,6 +77,36 @@ def test_generate_subtracts_a_measured_background(tmp_path, data_dir):
     assert main(args[:-6] + ["--subtract-background", "--device", "cpu", "-o", str(tmp_path / "x.traj")]) == 2
 
 
+@pytest.mark.filterwarnings("ignore:.*still hold carbons")  # two denoising steps: a tiny run, not a clean cell
+def test_generate_guide_columns_and_the_guide_settings_recorded(tmp_path, data_dir, capsys):
+    """A beamline file (E, I0, TEY, TFY) guides through --guide-columns, and without it the error names the columns
+    found; the cells record the guide file, its columns, --energy-shift and --subtract-background beside
+    guide_targets, so that the target can be made again."""
+    import numpy as np
+
+    from ase_xanesgen.data.datasets import load_cell
+    from ase_xanesgen.data.spectra import energy_grid
+
+    y = load_cell("d2.0_1", data_dir).arrays["xanes"].mean(0)
+    energy = np.round(np.arange(270.0, 320.0, 0.1), 6)
+    tey = np.interp(energy, energy_grid(), y, left=0.0) + 0.05 * y.max()  # on a flat background
+    beamline = tmp_path / "beamline.dat"
+    np.savetxt(beamline, np.column_stack([energy, np.ones_like(energy), tey, 0.5 * tey]), header="E I0 TEY TFY",
+               comments="")
+    out = tmp_path / "g.extxyz"
+    args = ["generate", "--density", "2.0", "--atoms", "32", "--steps", "2", "--refine-steps", "0", "--max-restarts",
+            "0", "--seed", "0", "--guide", str(beamline), "--device", "cpu", "-o", str(out)]
+    assert main(args) == 2
+    assert "4 columns (0: E, 1: I0, 2: TEY, 3: TFY)" in capsys.readouterr().err and not out.exists()
+    assert main(args + ["--guide-columns", "0,2", "--energy-shift", "0.1", "--subtract-background"]) == 0
+    info = read(out).info
+    assert info["guide_file"] == str(beamline) and list(info["guide_columns"]) == [0, 2]
+    assert info["guide_energy_shift"] == 0.1 and info["guide_subtract_background"]
+    assert np.shape(info["guide_targets"]) == (1, 100)
+    with pytest.raises(SystemExit):
+        main(args + ["--guide-columns", "2"])
+
+
 def test_generate_from_template_file(tmp_path, data_dir):
     from ase.io import write
 
@@ -124,6 +154,7 @@ def test_generate_output_names_and_formats(tmp_path, capsys):
     (["-o", "missing/dir/x.traj"], "folder"),                  # refused before any generation
     (["-o", "x.foo"], "format"),
     (["--energy-shift", "0.3"], "--guide"),
+    (["--guide-columns", "0,2"], "--guide"),
     (["--trajectory", "path.xyz"], "ASE .traj file"),                  # the path is always written as .traj
     (["--template", "t.vasp", "--density", "2.0", "-o", "t.vasp"], "overwrite"),
     (["--template", "t_1.vasp", "--density", "2.0", "--n", "2", "-o", "t.vasp"], "overwrite"),  # t_0, t_1.vasp

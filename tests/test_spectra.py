@@ -105,7 +105,8 @@ def _write(tmp_path, energy, intensity):
 
 @pytest.mark.parametrize(
     ("case", "match"),
-    [("nan", r"bad.txt:11: NaN"), ("negative", "negative"), ("decreasing", "strictly increasing"), ("short", "covers")],
+    [("nan", r"bad.txt:11: NaN"), ("negative", "negative"), ("decreasing", "bad.txt: not one monotonic scan"),
+     ("short", "covers")],
 )
 def test_bad_files_raise(tmp_path, case, match):
     energy = np.linspace(270.0, 320.0, 60)
@@ -114,8 +115,8 @@ def test_bad_files_raise(tmp_path, case, match):
         intensity[10] = np.nan
     elif case == "negative":
         intensity[10] = -0.5
-    elif case == "decreasing":
-        energy[20] = energy[19]
+    elif case == "decreasing":  # a step back of three steps: not readback jitter, not a repeated point
+        energy[20] = energy[17]
     elif case == "short":
         energy = np.linspace(280.0, 300.0, 60)
     with pytest.raises(ValueError, match=match):
@@ -173,3 +174,146 @@ def test_store_spectra_extxyz_roundtrip(tmp_path):
     np.testing.assert_allclose(back.info["xanes_mean"], ref.mean(axis=0), rtol=1e-12)
     with pytest.raises(ValueError, match="expected shape"):
         sp.store_spectra(atoms, ref[:10])
+
+
+# --- measured files as beamlines write them (real spectra: the d2.0_1 cell mean, scanned like a measurement) ---
+
+
+def _scan(step: float = 0.1, noise: float = 0.0, seed: int = 0, stop: float = 320.0):
+    """The d2.0_1 DFT cell mean as a measurement would give it: ``(energy, intensity)`` from 270 eV in ``step``
+    eV steps, with Gaussian noise of ``noise`` times its maximum."""
+    y = load_cell("d2.0_1").arrays["xanes"].mean(axis=0)
+    energy = np.round(np.arange(270.0, stop + 1e-9, step), 6)
+    clean = np.interp(energy, sp.energy_grid(), y, left=0.0)
+    return energy, clean + np.random.default_rng(seed).normal(0.0, noise * y.max(), energy.shape)
+
+
+def _lines(energy, intensity, sep: str = " ") -> list[str]:
+    return [f"{e:.2f}{sep}{i:.6f}" for e, i in zip(energy, intensity)]
+
+
+@needs_data
+def test_read_spectrum_decodes_bom_latin1_and_utf16(tmp_path):
+    """A UTF-8 BOM no longer hides the first number (a file without a header lost its first row), a Latin-1 ``µ``
+    in a comment and a UTF-16 export read, and errors name the file."""
+    energy, intensity = _scan()
+    rows = "\n".join(_lines(energy, intensity, ","))
+    files = {"bom.csv": ("\ufeff" + rows).encode("utf-8"),
+             "bom_header.csv": ("\ufeffenergy,intensity\n" + rows).encode("utf-8"),
+             "latin1.txt": ("# I (\u00b5A)\n" + rows).encode("latin-1"),
+             "utf16.txt": ("# I (\u00b5A)\n" + rows).encode("utf-16")}
+    for name, raw in files.items():
+        (tmp_path / name).write_bytes(raw)
+        e, y = sp.read_spectrum(tmp_path / name)
+        np.testing.assert_allclose(e, energy, err_msg=name)
+        np.testing.assert_allclose(y, intensity, atol=1e-6, err_msg=name)
+    (tmp_path / "bad.txt").write_bytes(("# I (\u00b5A)\n" + rows + "\n320.1 x\n").encode("latin-1"))
+    with pytest.raises(ValueError, match=r"bad.txt:\d+: non-numeric"):
+        sp.read_spectrum(tmp_path / "bad.txt")
+
+
+@needs_data
+def test_read_spectrum_warns_about_a_long_header(tmp_path):
+    energy, intensity = _scan()
+    (tmp_path / "one.txt").write_text("energy intensity\n" + "\n".join(_lines(energy, intensity)))
+    (tmp_path / "three.txt").write_text("Sample a-C\nenergy intensity\n285.0 1.2e\n" +
+                                        "\n".join(_lines(energy, intensity)))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sp.read_spectrum(tmp_path / "one.txt")  # a CSV header: as usual
+    with pytest.warns(UserWarning, match=r"three.txt: skipped lines 1-3"):
+        sp.read_spectrum(tmp_path / "three.txt")
+
+
+@needs_data
+def test_down_and_multi_region_scans_with_repeated_points(tmp_path):
+    """A down-scan with one repeated point is still a down-scan; the repeated boundary point of a multi-region scan
+    is averaged (with a warning); readback jitter is sorted; a scan that turns back is refused, naming the lines."""
+    energy, intensity = _scan()
+    down = np.r_[energy[:100], energy[99:]][::-1], np.r_[intensity[:100], intensity[99:]][::-1]
+    (tmp_path / "down.txt").write_text("\n".join(_lines(*down)))
+    with pytest.warns(UserWarning, match="279.9 eV.*averaged"):
+        e, y = sp.read_spectrum(tmp_path / "down.txt")
+    np.testing.assert_allclose(e, energy)
+    np.testing.assert_allclose(y, intensity, atol=1e-6)
+
+    pre, edge = np.arange(270.0, 284.01, 0.5), np.round(np.arange(284.0, 320.01, 0.1), 6)  # 284 eV in both regions
+    grid_y = load_cell("d2.0_1").arrays["xanes"].mean(axis=0)
+    regions = np.r_[pre, edge]
+    measured = np.interp(regions, sp.energy_grid(), grid_y, left=0.0)
+    measured[len(pre)] += 0.002  # the second region's first point reads a little higher
+    (tmp_path / "regions.txt").write_text("\n".join(_lines(regions, measured)))
+    with pytest.warns(UserWarning, match="more than once"):
+        e, y = sp.read_spectrum(tmp_path / "regions.txt")
+    assert len(e) == len(regions) - 1 and np.all(np.diff(e) > 0)
+    assert y[len(pre) - 1] == pytest.approx(measured[len(pre) - 1] + 0.001, abs=2e-6)
+    with pytest.warns(UserWarning, match="more than once"):
+        assert sp.prepare_target(tmp_path / "regions.txt").shape == (N_ENERGY,)
+
+    jitter = energy.copy()
+    jitter[50] = energy[51] + 0.004  # the encoder reads 0.004 eV past the next set point
+    (tmp_path / "jitter.txt").write_text("\n".join(f"{a:.3f}\t{b:.6f}" for a, b in zip(jitter, intensity)))
+    e, y = sp.read_spectrum(tmp_path / "jitter.txt")
+    assert np.all(np.diff(e) > 0) and len(e) == len(energy) and y[51] == pytest.approx(intensity[50], abs=1e-6)
+
+    sweeps = np.r_[energy, energy[::-1][:200]], np.r_[intensity, intensity[::-1][:200]]  # up, then back down
+    (tmp_path / "sweeps.txt").write_text("# two sweeps\n" + "\n".join(_lines(*sweeps)))
+    with pytest.raises(ValueError, match=r"sweeps.txt: not one monotonic scan: it runs up from 270 to 300.1 eV, but "
+                                         r"320 eV \(line 503\) is followed by 319.9 eV \(line 504\)"):
+        sp.read_spectrum(tmp_path / "sweeps.txt")
+    with pytest.raises(ValueError, match="turning at 320 eV"):  # all the way back
+        sp.resample(np.r_[energy, energy[::-1]], np.r_[intensity, intensity[::-1]])
+
+
+@needs_data
+def test_read_spectrum_picks_columns_of_a_beamline_file(tmp_path):
+    """E, I0, TEY, TFY: ``columns`` picks two; without it the error names the columns found. Decimal commas between
+    tabs get their hint."""
+    energy, intensity = _scan()
+    i0 = 1.0 + 0.001 * (energy - 270.0)
+    table = np.column_stack([energy, i0, intensity * i0, 0.5 * intensity])
+    path = tmp_path / "beamline.dat"
+    np.savetxt(path, table, header="E I0 TEY TFY", comments="")
+    with pytest.raises(ValueError, match=r"4 columns \(0: E, 1: I0, 2: TEY, 3: TFY\).*columns=\(0, k\)"):
+        sp.read_spectrum(path)
+    np.savetxt(tmp_path / "commented.dat", table, header="scan 12\nE I0 TEY TFY")  # names in a # comment
+    with pytest.raises(ValueError, match=r"4 columns \(0: E, 1: I0, 2: TEY, 3: TFY\)"):
+        sp.read_spectrum(tmp_path / "commented.dat")
+    e, tey = sp.read_spectrum(path, columns=(0, 2))
+    np.testing.assert_allclose(e, energy)
+    np.testing.assert_allclose(tey / i0, intensity, atol=1e-12)
+    np.testing.assert_allclose(sp.read_spectrum(path, columns=(0, 3))[1], 0.5 * intensity, atol=1e-12)
+    for bad in ((0, 4), (1, 1)):
+        with pytest.raises(ValueError, match="0-based indices of its 4 columns"):
+            sp.read_spectrum(path, columns=bad)
+    (tmp_path / "comma.txt").write_text("\n".join(_lines(energy, intensity, "\t")).replace(".", ","))
+    for columns in (None, (0, 1)):  # a choice of columns must not read 285,4 as two numbers either
+        with pytest.raises(ValueError, match="decimal commas"):
+            sp.read_spectrum(tmp_path / "comma.txt", columns=columns)
+
+
+@needs_data
+def test_resample_averages_a_dense_noisy_scan():
+    """A 0.05 eV scan at 1 % noise: each grid point averages its cell, so the noise on the grid drops ~2.5-fold
+    (point sampling kept it all, and its negative noise in the pre-edge was refused); a coarse scan keeps point
+    values."""
+    energy, clean = _scan(step=0.05)
+    _, noisy = _scan(step=0.05, noise=0.01)
+    reference = sp.resample(energy, clean)
+    y = sp.resample(energy, noisy)  # background-free, noisy: its pre-edge dips to -3 % of the maximum
+    assert np.sqrt(np.mean((y - reference) ** 2)) < 0.005 * clean.max()
+    assert abs(sp.pi_star_peak(y) - sp.pi_star_peak(reference)) < 0.1
+    coarse_e, coarse_y = _scan(step=1.0)
+    np.testing.assert_array_equal(sp.resample(coarse_e, coarse_y), np.interp(sp.energy_grid(), coarse_e, coarse_y))
+    with pytest.raises(ValueError, match=r"at 2\d\d\.\d\d eV.*raw scan.*background-subtracted"):
+        sp.resample(energy, noisy - 0.05 * clean.max())  # a background below zero: an index would not help
+
+
+@needs_data
+def test_short_scan_error_leads_with_the_end_it_misses():
+    energy, intensity = _scan(stop=314.9)
+    with pytest.raises(ValueError, match=r"^spectrum covers 270.00-314.90 eV: it stops short .* reach 315.09") as err:
+        sp.resample(energy, intensity)
+    assert "absolute scale" not in str(err.value)

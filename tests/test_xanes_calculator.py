@@ -125,7 +125,7 @@ def test_cli_predict_writes_csv_and_png(cell, data_dir, tmp_path):
     out, png = tmp_path / "spectra.csv", tmp_path / "spectrum.png"
     assert main(["predict", str(vasp), "-o", str(out), "--plot", str(png), "--device", "cpu"]) == 0
     header, table = _read_csv(out)
-    assert header == ["energy_eV", "mean", "sp2", "sp3"] and table.shape == (100, 4)
+    assert header == ["energy_eV", "mean", "sp2", "sp3", "sp"] and table.shape == (100, 5)
     assert np.all(np.isfinite(table)) and np.all(np.diff(table[:, 0]) > 0)
     np.testing.assert_allclose(table[:, 1], XANESCalculator(device="cpu").get_property("xanes_mean", cell),
                                rtol=1e-5)
@@ -137,9 +137,42 @@ def test_cli_predict_writes_csv_and_png(cell, data_dir, tmp_path):
     out2 = tmp_path / "per_atom.csv"
     assert main(["predict", str(traj), "-o", str(out2), "--per-atom", "--device", "cpu"]) == 0
     header, table = _read_csv(out2)
-    assert header[:6] == ["energy_eV", "mean", "sp2", "sp3", "image_0", "image_1"]
-    assert len(header) == 6 + 2 * len(cell) and header[6] == "image_0_atom_0"
-    np.testing.assert_allclose(table[:, 4], table[:, 1], rtol=1e-5)
+    assert header[:7] == ["energy_eV", "mean", "sp2", "sp3", "sp", "image_0", "image_1"]
+    assert len(header) == 7 + 2 * len(cell) and header[7] == "image_0_atom_0"
+    np.testing.assert_allclose(table[:, 5], table[:, 1], rtol=1e-5)
+
+
+def test_cli_predict_reports_sp_beside_sp2_and_sp3(calc, cell, data_dir, tmp_path, capsys):
+    """d2.0_1 holds 12 % two-coordinated (sp) carbon: the summary, the CSV and the plot carry its fraction and mean
+    spectrum beside sp2 and sp3, and the CSV reads back as a spectrum by its columns."""
+    from ase_xanesgen.cli.predict import predict_images
+    from ase_xanesgen.data.spectra import read_spectrum
+
+    vasp = data_dir / "train" / "structures" / "d2.0_1.vasp"
+    out = tmp_path / "spectra.csv"
+    assert main(["predict", str(vasp), "-o", str(out), "--device", "cpu"]) == 0
+    cn = coordination_counts(cell, 1.85)
+    assert f"sp (CN2) {np.mean(cn == 2):.3f}, sp2 (CN3)" in capsys.readouterr().out
+    header, table = _read_csv(out)
+    sp = calc.get_property("xanes", cell)[cn == 2].mean(axis=0)
+    np.testing.assert_allclose(table[:, header.index("sp")], sp, rtol=1e-5, atol=1e-6)
+    energy, sp_back = read_spectrum(out, columns=(0, header.index("sp")))
+    np.testing.assert_allclose(energy, calc.energy_grid, atol=1e-3)  # the CSV keeps 6 digits
+    np.testing.assert_allclose(sp_back, table[:, header.index("sp")])
+    result = predict_images([cell], calc, 1.85)
+    assert result["fractions"]["sp"] == pytest.approx(np.mean(cn == 2)) and result["sp"] is not None
+
+
+def test_far_unwrapped_positions_give_the_same_spectra(calc, cell):
+    """Positions are wrapped in float64 before the float32 network: a rigid shift by 1e4 A (float32 keeps 1e-3 A
+    there) and atoms unwrapped by up to 50 cells, as a long MD run writes them, give the cell's spectra."""
+    reference = calc.get_property("xanes", cell)
+    shifted = cell.copy()
+    shifted.positions += 1e4
+    unwrapped = cell.copy()
+    unwrapped.positions += np.random.default_rng(0).integers(-50, 51, (len(cell), 3)) @ cell.cell.array
+    for atoms in (shifted, unwrapped):
+        assert np.abs(calc.get_property("xanes", atoms) - reference).max() <= 1e-5 * reference.max()
 
 
 def test_cli_predict_missing_file_and_a_model_that_is_no_checkpoint(cell, tmp_path, capsys):

@@ -1,4 +1,9 @@
-"""Generate amorphous cells with the diffusion prior: ``xanesgen generate --density 2.0 --atoms 216 -o a-C.traj``."""
+"""Generate amorphous cells with the diffusion prior: ``xanesgen generate --density 2.0 --atoms 216 -o a-C.traj``.
+
+With ``--guide FILE`` each cell records, beside the generator's ``guide_targets``, what made the target from the
+file: ``info["guide_file"]``, ``info["guide_energy_shift"]`` (eV, 0 when not given),
+``info["guide_subtract_background"]`` and, when given, ``info["guide_columns"]``.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=64)
     parser.add_argument("--trajectory", help="write the denoising path of the first cell (a .traj file, for ase gui)")
     parser.add_argument("--guide", help="measured spectrum (energy/intensity columns) to steer towards")
+    parser.add_argument("--guide-columns", type=guide_columns, default=None, metavar="E,I",
+                        help="0-based energy and intensity columns of a --guide file of more than two (a beamline's "
+                        "E, I0, TEY, TFY: 0,2 for TEY; xanesgen predict's CSV: 0,1)")
     parser.add_argument("--subtract-background", action="store_true",
                         help="subtract a straight line fitted to the guide's pre-edge (below 280 eV) first")
     parser.add_argument("--energy-shift", type=float, default=None,
@@ -39,6 +47,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True,
                         help="output file: .traj, .extxyz, .vasp, .cif, POSCAR, ... (several cells: one file, or "
                         "out_0.vasp, out_1.vasp, ... for one-structure formats)")
+
+
+def guide_columns(text: str) -> tuple[int, int]:
+    """``--guide-columns E,I``: two different 0-based column indices."""
+    try:
+        columns = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        columns = ()
+    if len(columns) != 2 or min(columns) < 0 or columns[0] == columns[1]:
+        raise argparse.ArgumentTypeError(f"expected two different 0-based column indices E,I (e.g. 0,2), got {text!r}")
+    return columns
 
 
 def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
@@ -114,7 +133,8 @@ def run(args: argparse.Namespace) -> int:
     if args.coordination_t_min:
         given.append("--coordination-t-min")
     given += [flag for flag, on in (("--subtract-background", args.subtract_background),
-                                    ("--energy-shift", args.energy_shift is not None)) if on]
+                                    ("--energy-shift", args.energy_shift is not None),
+                                    ("--guide-columns", args.guide_columns is not None)) if on]
     if given and not args.guide:
         raise ValueError(f"{', '.join(given)} only act{'s' if len(given) == 1 else ''} on a guided run: "
                          "add --guide SPECTRUM")
@@ -130,22 +150,12 @@ def run(args: argparse.Namespace) -> int:
                         "trajectory": args.trajectory}, [p for p in (args.template, args.guide) if p])
     gen = generator_from_args(args)
     template = template_for(args)
-    extra = {}
-    if args.guide:
-        from ..data.spectra import read_spectrum, subtract_pre_edge
-        from ..guidance import spectrum_guide
-
-        energy, intensity = read_spectrum(args.guide)
-        if args.energy_shift is not None:
-            energy = energy + args.energy_shift
-        if args.subtract_background:
-            intensity = subtract_pre_edge(energy, intensity)
-        weights = {name: value for name in ("coordination_weight", "ring_strain_weight")
-                   if (value := getattr(args, name)) is not None}
-        guide = spectrum_guide(intensity, energy, coordination_t_min=args.coordination_t_min, **weights)
-        extra = {"guide": guide, "zeta": args.zeta}
+    extra = {"guide": guide_from_args(args), "zeta": args.zeta} if args.guide else {}
     images = gen.generate_batch(template, args.density, n=args.n, seed=args.seed, steps=args.steps,
                                 trajectory=args.trajectory, progress=True, **extra)
+    if args.guide:
+        for atoms in images:
+            atoms.info.update(guide_record(args))
     for path, part in zip(paths, [[a] for a in images] if one_per_file else [images]):
         tmp = path.with_name(f".{path.stem}.part{path.suffix}")  # a crash never leaves a half-written file
         write(tmp, part, format=fmt)
@@ -155,6 +165,31 @@ def run(args: argparse.Namespace) -> int:
               f"restarts {atoms.info['restarts']}, defects {atoms.info['defects']}")
     print(f"wrote {', '.join(map(str, paths))} ({fmt})")
     return 0
+
+
+def guide_from_args(args: argparse.Namespace):
+    """The spectrum guide of ``--guide`` (its columns, shifted, background subtracted as asked)."""
+    from ..data.spectra import read_spectrum, subtract_pre_edge
+    from ..guidance import spectrum_guide
+
+    energy, intensity = read_spectrum(args.guide, columns=args.guide_columns)
+    if args.energy_shift is not None:
+        energy = energy + args.energy_shift
+    if args.subtract_background:
+        intensity = subtract_pre_edge(energy, intensity)
+    weights = {name: value for name in ("coordination_weight", "ring_strain_weight")
+               if (value := getattr(args, name)) is not None}
+    return spectrum_guide(intensity, energy, coordination_t_min=args.coordination_t_min, **weights)
+
+
+def guide_record(args: argparse.Namespace) -> dict:
+    """What turned the --guide file into the target, for ``atoms.info``: ``guide_targets`` alone cannot tell which
+    file, shift and background made it, and a cell should say how to make it again."""
+    record = {"guide_file": str(args.guide), "guide_energy_shift": float(args.energy_shift or 0.0),
+              "guide_subtract_background": bool(args.subtract_background)}
+    if args.guide_columns is not None:
+        record["guide_columns"] = list(args.guide_columns)
+    return record
 
 
 def _format(path: Path) -> str:

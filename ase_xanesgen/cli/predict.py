@@ -10,8 +10,9 @@ Output (CSV, one row per point of the model's energy grid, comma separated, one 
 - ``energy_eV``: the calibrated axis (``docs/energy_calibration.md``);
 - ``mean``: the mean spectrum over all atoms of all images read (for a trajectory or several files this is
   the pooled ensemble spectrum, i.e. what one measurement of all those structures would see);
-- ``sp2`` / ``sp3``: the mean spectrum of the 3- / 4-coordinated atoms (C-C cut-off ``--cutoff``, default
-  1.85 Å), pooled over images likewise; ``nan`` when no atom has that coordination (e.g. ``sp2`` of diamond);
+- ``sp2`` / ``sp3`` / ``sp``: the mean spectrum of the 3- / 4- / 2-coordinated atoms (C-C cut-off ``--cutoff``,
+  default 1.85 Å), pooled over images likewise; ``nan`` when no atom has that coordination (e.g. ``sp2`` of
+  diamond). ``sp`` comes after ``sp3`` so that the columns before it keep their places;
 - ``image_<k>``: with more than one image, the mean spectrum of image ``k`` (frames numbered in read order
   across the files);
 - with ``--per-atom``: one more column per atom, ``atom_<i>`` (one image) or ``image_<k>_atom_<i>``.
@@ -29,6 +30,10 @@ import sys
 from pathlib import Path
 
 
+#: the carbon hybridisations reported, by coordination number (C-C bonds within ``--cutoff``)
+HYBRIDS = {"sp": 2, "sp2": 3, "sp3": 4}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``xanesgen predict``."""
     parser.add_argument("files", nargs="+", metavar="FILE",
@@ -38,11 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--per-atom", action="store_true",
                         help="add one column per atom (atom_<i>, or image_<k>_atom_<i> for several images)")
     parser.add_argument("--plot", type=Path, metavar="SPECTRUM.png",
-                        help="draw the mean and the sp2 (CN3) / sp3 (CN4) means")
+                        help="draw the mean and the sp (CN2) / sp2 (CN3) / sp3 (CN4) means")
     parser.add_argument("--model", metavar="PATH", help="spectrum checkpoint (default: the shipped weights)")
     parser.add_argument("--device", default=None,
                         help="cpu, cuda, ... (default: $XANESGEN_DEVICE, else CUDA if available)")
-    parser.add_argument("--cutoff", type=float, default=1.85, help="C-C bond cut-off in Å for sp2/sp3 (default: 1.85)")
+    parser.add_argument("--cutoff", type=float, default=1.85,
+                        help="C-C bond cut-off in Å for sp/sp2/sp3 (default: 1.85)")
 
 
 def check_outputs(args: argparse.Namespace) -> None:
@@ -78,8 +84,9 @@ def _read_images(paths: list[str]) -> list:
 def predict_images(images: list, calc, cutoff: float) -> dict:
     """Per-atom spectra of every image and the pooled means; a plain dict of numpy arrays.
 
-    Keys: ``energy`` ``[100]`` eV, ``per_image`` list of ``[N_k, 100]``, ``mean`` / ``sp2`` / ``sp3`` ``[100]``
-    (``sp2``/``sp3`` are ``None`` without such atoms), ``fractions`` ``{"sp2": f3, "sp3": f4}`` of all atoms.
+    Keys: ``energy`` ``[100]`` eV, ``per_image`` list of ``[N_k, 100]``, ``mean`` / ``sp`` / ``sp2`` / ``sp3``
+    ``[100]`` (``sp``/``sp2``/``sp3`` are ``None`` without such atoms), ``fractions``
+    ``{"sp": f2, "sp2": f3, "sp3": f4}`` of all atoms (``HYBRIDS``; other coordinations make up the rest).
     """
     import numpy as np
 
@@ -91,7 +98,7 @@ def predict_images(images: list, calc, cutoff: float) -> dict:
         cns.append(coordination_counts(atoms, cutoff))
     spectra, cn = np.concatenate(per_image), np.concatenate(cns)
     out = {"energy": calc.energy_grid, "per_image": per_image, "mean": spectra.mean(axis=0), "fractions": {}}
-    for key, k in (("sp2", 3), ("sp3", 4)):
+    for key, k in HYBRIDS.items():
         mask = cn == k
         out[key] = spectra[mask].mean(axis=0) if mask.any() else None
         out["fractions"][key] = float(mask.mean())
@@ -102,9 +109,9 @@ def _columns(result: dict, per_atom: bool) -> dict:
     import numpy as np
 
     nan = np.full_like(result["mean"], np.nan)
-    cols = {"energy_eV": result["energy"], "mean": result["mean"],
-            "sp2": nan if result["sp2"] is None else result["sp2"],
-            "sp3": nan if result["sp3"] is None else result["sp3"]}
+    cols = {"energy_eV": result["energy"], "mean": result["mean"]}
+    for key in ("sp2", "sp3", "sp"):  # sp last: the columns before it keep their places
+        cols[key] = nan if result[key] is None else result[key]
     many = len(result["per_image"]) > 1
     if many:
         for k, spectra in enumerate(result["per_image"]):
@@ -126,7 +133,7 @@ def write_csv(cols: dict, stream) -> None:
 
 
 def plot_spectra(result: dict, path: str | Path, *, title: str = "", dpi: int = 120) -> None:
-    """Mean spectrum and the sp2 (CN3) / sp3 (CN4) means on the eV axis (matplotlib Agg, no pyplot)."""
+    """Mean spectrum and the sp (CN2) / sp2 (CN3) / sp3 (CN4) means on the eV axis (matplotlib Agg, no pyplot)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -135,7 +142,7 @@ def plot_spectra(result: dict, path: str | Path, *, title: str = "", dpi: int = 
     ax = fig.subplots()
     e = result["energy"]
     ax.plot(e, result["mean"], color="k", lw=2, label="mean (all atoms)")
-    for key, cn, color in (("sp2", 3, "C0"), ("sp3", 4, "C3")):
+    for (key, cn), color in zip(HYBRIDS.items(), ("C2", "C0", "C3")):
         if result[key] is not None:
             ax.plot(e, result[key], color=color, lw=1.2,
                     label=f"{key} (CN{cn}, {100 * result['fractions'][key]:.0f} % of atoms)")
@@ -157,8 +164,8 @@ def run(args: argparse.Namespace) -> int:
 
     n_atoms = sum(len(s) for s in result["per_image"])
     f = result["fractions"]
-    summary = (f"{len(images)} image(s), {n_atoms} atoms; sp2 (CN3) {f['sp2']:.3f}, sp3 (CN4) {f['sp3']:.3f}; "
-               f"{len(cols) - 1} spectra columns")
+    fractions = ", ".join(f"{key} (CN{cn}) {f[key]:.3f}" for key, cn in HYBRIDS.items())
+    summary = f"{len(images)} image(s), {n_atoms} atoms; {fractions}; {len(cols) - 1} spectra columns"
     if len(images) > 1:
         names = [a.info.get("source", "?") for a in images]
         summary += "; " + ", ".join(f"image_{k}: {n}" for k, n in enumerate(names[:8]))

@@ -11,6 +11,7 @@ Shapes: a spectrum is ``[n_E]``; per-atom spectra are ``[n_atoms, n_E]``; energi
 
 from __future__ import annotations
 
+import codecs
 import math
 import os
 import re
@@ -63,11 +64,12 @@ def energy_grid() -> np.ndarray:
 
 
 def validate_spectrum(y: np.ndarray, n: int | None = N_ENERGY, *, name: str = "spectrum",
-                      neg_tol: float = NEG_TOL) -> np.ndarray:
+                      neg_tol: float = NEG_TOL, energy: np.ndarray | None = None) -> np.ndarray:
     """Check ``y`` (``[n]`` or ``[m, n]``) is finite, non-negative and has ``n`` points on its last axis.
 
     ``n=None`` skips the length check. Returns a float copy with small negative noise (above
-    ``-neg_tol * max|y|``) clipped to 0. Raises ``ValueError`` naming the problem.
+    ``-neg_tol * max|y|``) clipped to 0. Raises ``ValueError`` naming the problem; with ``energy`` (``[n]`` eV)
+    it says where a negative dip lies in eV, which a user can find in a plot (an index he cannot).
     """
     y = np.array(y, dtype=float)
     if y.ndim not in (1, 2) or y.shape[-1] == 0:
@@ -83,19 +85,24 @@ def validate_spectrum(y: np.ndarray, n: int | None = N_ENERGY, *, name: str = "s
     if bad.any():
         raise ValueError(f"{name}: contains {int(bad.sum())} NaN/inf value(s), first at index "
                          f"{index(int(np.argmax(bad)))}")
-    tol = neg_tol * float(np.abs(y).max())
-    if y.min() < -tol:
+    peak = float(np.abs(y).max())
+    if y.min() < -neg_tol * peak:
         k = index(int(np.argmin(y)))
-        raise ValueError(f"{name}: negative intensity {y.min():.3g} at index {k}; subtract the pre-edge "
-                         "background so intensities are >= 0 (data.spectra.subtract_pre_edge, xanesgen generate "
-                         "--subtract-background) or clip noise before use")
+        where = f"index {k}" if energy is None else f"{float(np.asarray(energy)[np.atleast_1d(k)[-1]]):.2f} eV"
+        if energy is not None and y.ndim == 2:
+            where += f" of spectrum {k[0]}"
+        raise ValueError(
+            f"{name}: negative intensity {y.min():.3g} ({y.min() / peak:.1%} of the maximum |y|, tolerance "
+            f"{neg_tol:.2g}) at {where}. A raw scan still carries its background: subtract the pre-edge "
+            "(data.spectra.subtract_pre_edge, xanesgen generate --subtract-background). A scan already "
+            "background-subtracted dips with its noise: smooth it, or clip it at 0 before use")
     return np.clip(y, 0.0, None)
 
 
 def _check_energy(energy: np.ndarray, n: int) -> np.ndarray:
-    energy = np.asarray(energy, dtype=float)
-    if energy.shape != (n,):
-        raise ValueError(f"energy: expected shape ({n},) to match the intensities, got {energy.shape}")
+    """``energy`` as a float ``[n]`` array, finite and strictly increasing (for arrays that must stay aligned with
+    their intensities; :func:`read_spectrum` and :func:`resample` first sort a scan with :func:`_ascending`)."""
+    energy = _as_energy(energy, n)
     if not np.all(np.isfinite(energy)):
         raise ValueError("energy: contains NaN/inf")
     if n < 2:
@@ -103,48 +110,179 @@ def _check_energy(energy: np.ndarray, n: int) -> np.ndarray:
     steps = np.diff(energy)
     if np.any(steps <= 0):
         k = int(np.argmax(steps <= 0))
-        raise ValueError(f"energy: not strictly increasing (E[{k}]={energy[k]:g} eV, E[{k + 1}]={energy[k + 1]:g} eV)")
+        down = " (a down-scan: reverse it)" if energy[-1] < energy[0] else ""
+        raise ValueError(f"energy: not strictly increasing (E[{k}]={energy[k]:g} eV, E[{k + 1}]={energy[k + 1]:g} eV)"
+                         f"{down}")
     return energy
 
 
-def read_spectrum(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Read a measured spectrum: two columns, energy (eV) and intensity.
+#: a scan may step back by up to this fraction of its median step: readback jitter of the monochromator around
+#: a set point, sorted away. A longer step back is refused: two sweeps or overlapping regions in one file, which
+#: sorting would silently merge
+SCAN_JITTER: float = 0.1
 
-    Columns may be separated by whitespace, commas or semicolons; ``#`` starts a comment; non-numeric
-    lines before the data (a CSV header) are skipped; a down-scan (energies strictly decreasing) is reversed.
-    Returns ``(energy [n] eV, intensity [n])``, energies strictly increasing, intensities finite. They may dip
-    below zero (noise on a raw scan): :func:`subtract_pre_edge` takes them so; :func:`prepare_target` clips dips
-    down to ``MEASURED_NEG_TOL`` of the maximum and refuses deeper ones.
+
+def _ascending(energy: np.ndarray, intensity: np.ndarray, *, name: str = "energy",
+               lines: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One up-scan with distinct energies from a measured ``(energy [n], intensity [n])``.
+
+    The direction is that of the ends (``sign(E[-1] - E[0])``), so a down-scan with one repeated point is still a
+    down-scan; steps back within ``SCAN_JITTER`` are stable-sorted; repeated energies (the shared boundary point of
+    a multi-region scan) are averaged, with a warning. A longer step back raises ``ValueError`` naming the pair
+    (by ``lines`` of a file when given, else by index).
     """
-    path = Path(path)
+    energy = np.asarray(energy, dtype=float)
+    intensity = np.asarray(intensity, dtype=float)
+    if not np.all(np.isfinite(energy)):
+        raise ValueError(f"{name}: energy contains NaN/inf")
+    if len(energy) < 2:
+        raise ValueError(f"{name}: need at least two points")
+    span = energy[-1] - energy[0]
+    if span == 0:
+        turn = energy[int(np.argmax(np.abs(energy - energy[0])))]
+        raise ValueError(f"{name}: the scan starts and ends at {energy[0]:g} eV" + (
+            f", turning at {turn:g} eV: not one monotonic scan (several sweeps in one file? keep one)"
+            if turn != energy[0] else ": not a scan"))
+    order = np.arange(len(energy)) if span > 0 else np.arange(len(energy))[::-1]
+    steps = np.diff(energy[order])
+    moving = np.abs(steps[steps != 0])
+    back = np.flatnonzero(steps < -SCAN_JITTER * float(np.median(moving)))
+    if back.size:
+        p, q = sorted((int(order[back[0]]), int(order[back[0] + 1])))
+        where = (lambda k: f"line {lines[k]}") if lines is not None else (lambda k: f"index {k}")
+        raise ValueError(
+            f"{name}: not one monotonic scan: it runs {'up' if span > 0 else 'down'} from {energy[0]:g} to "
+            f"{energy[-1]:g} eV, but {energy[p]:g} eV ({where(p)}) is followed by {energy[q]:g} eV ({where(q)}). "
+            "Several sweeps or overlapping regions in one file? Keep one sweep, or sort the rows if they are one "
+            "spectrum (a repeated boundary point is fine: it is averaged)")
+    order = order[np.argsort(energy[order], kind="stable")]
+    energy, intensity = energy[order], intensity[order]
+    unique, counts = np.unique(energy, return_counts=True)
+    if len(unique) < len(energy):
+        intensity = np.bincount(np.repeat(np.arange(len(unique)), counts), weights=intensity) / counts
+        twice = unique[counts > 1]
+        listed = ", ".join(f"{v:g}" for v in twice[:3]) + (" ..." if len(twice) > 3 else "")
+        warnings.warn(f"{name}: {len(twice)} energy point(s) measured more than once ({listed} eV; the shared "
+                      "boundary of a multi-region scan?): their intensities are averaged", stacklevel=3)
+    return unique, intensity
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    """A spectrum file's text. UTF-8 with its BOM dropped (left in, it hid the first number, and a file without a
+    header lost its first row); UTF-16 with a BOM (Windows exports); else Latin-1, in which every byte decodes (a
+    ``µ`` in an instrument's comment): only the numbers matter, and they are ASCII in all three."""
+    if raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        try:
+            text = raw.decode("utf-16")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{path}: starts with a UTF-16 byte-order mark but is no UTF-16 text ({err.reason})"
+                             ) from None
+    else:
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+    if "\x00" in text:
+        raise ValueError(f"{path}: holds NUL bytes: not a text file (or UTF-16 without a byte-order mark: save it "
+                         "as UTF-8)")
+    return text
+
+
+def _decimal_commas(line: str) -> str:
+    """A hint when ``line`` reads as numbers with decimal commas between other separators (``285,4\\t0,5``,
+    ``285,4;0,5``), which the comma separator splits into twice the columns; else ``""``."""
+    parts = [p for p in re.split(r"[;\s]+", line) if p]
+    if len(parts) >= 2 and any("," in p for p in parts) and all(
+            re.fullmatch(r"[-+]?\d+(,\d+)?([eE][-+]?\d+)?", p) for p in parts):
+        return " (decimal commas? use points: 285.4, not 285,4)"
+    return ""
+
+
+def _fields(line: str) -> list[str]:
+    """The fields of a line: whitespace, commas and semicolons all separate columns."""
+    return [f for f in re.split(r"[,;\s]+", line) if f]
+
+
+def _table(text: str, path: Path) -> tuple[np.ndarray, list[int], list[int], list[str]]:
+    """The numeric rows of a spectrum file ``[rows, columns]``, their line numbers, the line numbers of the skipped
+    header lines, and the fields of the last line (header or ``#`` comment) before the data: the column names,
+    if any. Every data row must have as many columns as the first."""
     rows: list[list[float]] = []
-    linenos: list[int] = []
-    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
-        line = line.split("#", 1)[0].strip()
+    lines: list[int] = []
+    header: list[int] = []
+    labels: list[str] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        line, _, comment = line.partition("#")
+        line = line.strip()
         if not line:
+            if not rows and comment.strip():
+                labels = _fields(comment)
             continue
-        fields = [f for f in re.split(r"[,;\s]+", line) if f]
+        fields = _fields(line)
         try:
             values = [float(f) for f in fields]
         except ValueError:
             if not rows:  # header line
+                header.append(lineno)
+                labels = fields
                 continue
             raise ValueError(f"{path}:{lineno}: non-numeric value in {line!r}") from None
-        if len(values) != 2:
-            comma = " (decimal commas? use points: 285.4, not 285,4)" if len(values) == 4 and ";" in line else ""
-            raise ValueError(f"{path}:{lineno}: expected 2 columns (energy, intensity), got {len(values)}{comma}")
+        hint = _decimal_commas(line)
+        if hint:
+            raise ValueError(f"{path}:{lineno}: {line!r} splits into {len(values)} columns{hint}")
+        if rows and len(values) != len(rows[0]):
+            raise ValueError(f"{path}:{lineno}: expected {len(rows[0])} columns as on line {lines[0]}, got "
+                             f"{len(values)}")
         rows.append(values)
-        linenos.append(lineno)
+        lines.append(lineno)
     if not rows:
         raise ValueError(f"{path}: no numeric rows found")
-    data = np.array(rows)
-    bad = ~np.isfinite(data).all(axis=1)
+    return np.array(rows), lines, header, labels
+
+
+def _pick_columns(data: np.ndarray, columns: tuple[int, int] | None, path: Path,
+                  labels: list[str]) -> tuple[int, int]:
+    """The (energy, intensity) column indices: ``columns`` checked against the file, or ``(0, 1)`` for a
+    two-column file; a file of more columns must name its choice (a guess would pick I0 or TEY unseen)."""
+    n = data.shape[1]
+    found = ", ".join(f"{k}: {name}" for k, name in enumerate(labels)) if len(labels) == n else f"0-{n - 1}"
+    if columns is None:
+        if n == 2:
+            return 0, 1
+        if n < 2:
+            raise ValueError(f"{path}: expected 2 columns (energy, intensity), got {n}")
+        raise ValueError(f"{path}: {n} columns ({found}), expected 2 columns (energy, intensity): choose them by "
+                         "0-based index, read_spectrum(path, columns=(0, k)) or xanesgen generate --guide-columns 0,k")
+    if len(columns) != 2 or any(not isinstance(c, (int, np.integer)) or not 0 <= c < n for c in columns) or \
+            columns[0] == columns[1]:
+        raise ValueError(f"{path}: columns {tuple(columns)} must be two different 0-based indices of its {n} columns "
+                         f"({found})")
+    return int(columns[0]), int(columns[1])
+
+
+def read_spectrum(path: str | os.PathLike, columns: tuple[int, int] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Read a measured spectrum: energy (eV) and intensity columns.
+
+    Columns may be separated by whitespace, commas or semicolons; ``#`` starts a comment; non-numeric
+    lines before the data (a CSV header) are skipped, with a warning when there are several. A file of two columns
+    is read as is; from one of more (a beamline's E, I0, TEY, TFY; ``xanesgen predict``'s CSV) ``columns``
+    picks (energy, intensity) by 0-based index. UTF-8 (with or without a BOM), UTF-16 with a BOM and Latin-1 are
+    read. The scan is sorted up (:func:`_ascending`: a down-scan reversed, repeated energies averaged with a
+    warning, a scan that turns back refused). Returns ``(energy [n] eV, intensity [n])``, energies strictly
+    increasing, intensities finite. They may dip below zero (noise on a raw scan): :func:`subtract_pre_edge` takes
+    them so; :func:`resample` clips dips down to ``MEASURED_NEG_TOL`` of the maximum and refuses deeper ones.
+    """
+    path = Path(path)
+    data, lines, header, labels = _table(_decode(path.read_bytes(), path), path)
+    if len(header) > 1:
+        warnings.warn(f"{path}: skipped lines {header[0]}-{header[-1]} ({len(header)} non-numeric lines "
+                      "before the data) as a header: check that none of them is a data row", stacklevel=2)
+    e, i = _pick_columns(data, columns, path, labels)
+    bad = ~np.isfinite(data[:, [e, i]]).all(axis=1)
     if bad.any():
-        raise ValueError(f"{path}:{linenos[int(np.argmax(bad))]}: NaN/inf value ({int(bad.sum())} such row(s))")
-    if len(data) > 1 and np.all(np.diff(data[:, 0]) < 0):  # a down-scan
-        data = data[::-1]
-    energy = _check_energy(data[:, 0], len(data))
-    return energy, data[:, 1].copy()
+        raise ValueError(f"{path}:{lines[int(np.argmax(bad))]}: NaN/inf value ({int(bad.sum())} such row(s))")
+    return _ascending(data[:, e], data[:, i], name=str(path), lines=lines)
 
 
 #: latest first energy (eV) of a scan whose missing pre-edge may be filled: the C K-edge pi* onset is at ~284 eV
@@ -206,48 +344,106 @@ def subtract_pre_edge(energy: np.ndarray, intensity: np.ndarray, end: float = PR
     return np.clip(intensity - np.polyval(np.polyfit(energy[pre], intensity[pre], degree), energy), 0.0, None)
 
 
-def resample(
-    energy: np.ndarray, intensity: np.ndarray, grid: np.ndarray | None = None, *, pre_edge: float | None = None
-) -> np.ndarray:
-    """Linearly interpolate ``intensity [n]`` on ``energy [n]`` (eV) onto ``grid`` (default the model grid).
-
-    The input must cover the grid to within half a grid step at both ends, else ``ValueError``. A measured
-    scan that starts late (but by ``LATEST_SCAN_START``, before the pi* onset) may instead pass ``pre_edge``
-    (e.g. ``0.0`` for a background-subtracted pre-edge): grid points below the scan then take that value.
-    Negative noise down to ``MEASURED_NEG_TOL`` of the maximum (a background-subtracted scan) is clipped to 0.
-    Returns ``[len(grid)]``.
-    """
-    intensity = validate_spectrum(intensity, n=None, name="intensity", neg_tol=MEASURED_NEG_TOL)
-    if intensity.ndim != 1:
-        raise ValueError(f"intensity: expected shape [n], got {intensity.shape}")
-    energy = _check_energy(energy, len(intensity))
-    grid = energy_grid() if grid is None else _check_energy(grid, len(np.asarray(grid)))
-    tol = 0.5 * float(np.min(np.diff(grid)))
-    missing_low = energy[0] > grid[0] + tol
+def _coverage_problem(energy: np.ndarray, grid: np.ndarray, tol: float, pre_edge: float | None) -> str | None:
+    """Why a scan ``energy`` (sorted, eV) does not cover ``grid`` to within ``tol``, leading with what is wrong:
+    no overlap at all (a unit or reference problem), else the end or start it misses; ``None`` when it covers."""
+    missing_low = energy[0] > grid[0] + tol and pre_edge is None
     missing_high = energy[-1] < grid[-1] - tol
-    if (missing_low and pre_edge is None) or missing_high:
-        hint = (f"the scan must reach {grid[-1] - tol:.2f} eV" if missing_high else
-                "pass pre_edge=0.0 if the scan starts after the pre-edge")
+    if not (missing_low or missing_high):
+        return None
+    covers = f"spectrum covers {energy[0]:.2f}-{energy[-1]:.2f} eV"
+    span = f"{grid[0]:.2f}-{grid[-1]:.2f} eV"
+    if energy[-1] < grid[0] or energy[0] > grid[-1]:
+        hint = "check its energy axis"
         if 0.0 < energy[0] and energy[-1] < 1.0:
             hint = "these look like keV: multiply by 1000"
         elif -50.0 < energy[0] and energy[-1] < 100.0:
             hint = "these look relative to the edge: add the absolute edge energy (~284 eV at the pi* onset)"
-        raise ValueError(
-            f"spectrum covers {energy[0]:.2f}-{energy[-1]:.2f} eV but the model grid spans "
-            f"{grid[0]:.2f}-{grid[-1]:.2f} eV (tolerance {tol:.2f} eV); energies must be in eV on the "
-            f"absolute scale (graphite pi* at 285.4 eV); {hint}"
-        )
+        return (f"{covers}, outside the model grid's {span}: energies must be in eV on the absolute scale "
+                f"(graphite pi* at 285.4 eV); {hint}")
+    problems = []
+    if missing_high:
+        problems.append(f"it stops short of the model grid's end: the scan must reach {grid[-1] - tol:.2f} eV")
+    if missing_low:
+        problems.append(f"it starts after the model grid's first point: the scan must start by {grid[0] + tol:.2f} "
+                        f"eV, or pass pre_edge=0.0 for a background-subtracted scan starting by {LATEST_SCAN_START} eV")
+    return f"{covers}: {'; '.join(problems)} (the model grid spans {span}, tolerance {tol:.2f} eV)"
+
+
+def _cell_edges(grid: np.ndarray) -> np.ndarray:
+    """``[len(grid) + 1]`` edges of the cells the grid points stand for: midpoints, and half a step at the ends."""
+    mid = 0.5 * (grid[1:] + grid[:-1])
+    return np.concatenate([[2 * grid[0] - mid[0]], mid, [2 * grid[-1] - mid[-1]]])
+
+
+def _cell_means(energy: np.ndarray, intensity: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Mean of the linear interpolant of ``intensity`` on ``energy`` over each cell ``[edges[k], edges[k+1]]``
+    (cut to the scan's range), exact through its cumulative integral."""
+    slope = np.diff(intensity) / np.diff(energy)
+    area = np.concatenate([[0.0], np.cumsum(0.5 * (intensity[1:] + intensity[:-1]) * np.diff(energy))])
+
+    def integral(x: np.ndarray) -> np.ndarray:
+        j = np.clip(np.searchsorted(energy, x, side="right") - 1, 0, len(energy) - 2)
+        dx = x - energy[j]
+        return area[j] + intensity[j] * dx + 0.5 * slope[j] * dx**2
+
+    lo = np.clip(edges[:-1], energy[0], energy[-1])
+    hi = np.clip(edges[1:], energy[0], energy[-1])
+    width = hi - lo
+    safe = np.where(width > 0, width, 1.0)
+    return np.where(width > 0, (integral(hi) - integral(lo)) / safe, np.interp(0.5 * (lo + hi), energy, intensity))
+
+
+def resample(
+    energy: np.ndarray, intensity: np.ndarray, grid: np.ndarray | None = None, *, pre_edge: float | None = None
+) -> np.ndarray:
+    """``intensity [n]`` on ``energy [n]`` (eV) onto ``grid`` (default the model grid): ``[len(grid)]``.
+
+    Where the scan is finer than the grid (its local step below 3/4 of the grid's), a grid point takes the mean of the
+    scan's linear interpolant over its cell (``[g - DE/2, g + DE/2]``), so the scan's noise averages out as it
+    would in a coarser measurement (a point sample keeps all of it: 0.05 eV steps at 1 % noise left 0.9 % on the
+    grid, 0.4 % averaged). The cell adds a box of one grid step (FWHM ~0.3 eV in quadrature) to the resolution, a
+    small price next to a measured 0.5-1 eV. Where the scan is as coarse as the grid or coarser, grid points take
+    its linear interpolation. The scan is sorted first (:func:`_ascending`).
+
+    The input must cover the grid to within half a grid step at both ends, else ``ValueError``. A measured
+    scan that starts late (but by ``LATEST_SCAN_START``, before the pi* onset) may instead pass ``pre_edge``
+    (e.g. ``0.0`` for a background-subtracted pre-edge): grid points below the scan then take that value.
+    Negative values down to ``MEASURED_NEG_TOL`` of the maximum *after* the averaging (noise on a
+    background-subtracted scan) are clipped to 0; a deeper dip is an error naming its energy.
+    """
+    intensity = np.array(intensity, dtype=float)
+    if intensity.ndim != 1 or not np.all(np.isfinite(intensity)):
+        raise ValueError(f"intensity: expected one finite spectrum [n], got shape {intensity.shape} (or NaN/inf)")
+    energy, intensity = _ascending(_as_energy(energy, len(intensity)), intensity)
+    grid = energy_grid() if grid is None else _check_energy(grid, len(np.asarray(grid)))
+    tol = 0.5 * float(np.min(np.diff(grid)))
+    problem = _coverage_problem(energy, grid, tol, pre_edge)
+    if problem:
+        raise ValueError(problem)
+    missing_low = energy[0] > grid[0] + tol
     if missing_low and energy[0] > LATEST_SCAN_START:
         raise ValueError(
             f"spectrum starts at {energy[0]:.2f} eV, after the pi* onset (~284 eV): filling below it with the "
             f"pre-edge would invent the pi* region; scans must start by {LATEST_SCAN_START} eV (check the energy "
             "calibration: graphite pi* at 285.4 eV)"
         )
-    out = np.interp(grid, energy, intensity)
+    edges = _cell_edges(grid)
+    local_step = np.interp(grid, 0.5 * (energy[1:] + energy[:-1]), np.diff(energy))
+    # finer by a margin: a scan on the grid itself keeps its values, whatever the last bits of its steps
+    out = np.where(local_step < 0.75 * np.diff(edges), _cell_means(energy, intensity, edges),
+                   np.interp(grid, energy, intensity))
     if missing_low:
         out[grid < energy[0]] = validate_spectrum(np.array([pre_edge]), n=1, name="pre_edge")[0]
-    return out
+    return validate_spectrum(out, n=None, name="intensity", neg_tol=MEASURED_NEG_TOL, energy=grid)
 
+
+def _as_energy(energy: np.ndarray, n: int) -> np.ndarray:
+    """``energy`` as a float ``[n]`` array matching ``n`` intensities (any order: :func:`_ascending` sorts it)."""
+    energy = np.asarray(energy, dtype=float)
+    if energy.shape != (n,):
+        raise ValueError(f"energy: expected shape ({n},) to match the intensities, got {energy.shape}")
+    return energy
 
 
 def normalise(spectrum: np.ndarray, method: NormMethod = "area", *, tail: int = 10) -> np.ndarray:

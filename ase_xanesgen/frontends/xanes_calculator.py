@@ -93,9 +93,11 @@ class XANESCalculator(Calculator):
         if unknown:
             raise ValueError(f"XANESCalculator: species {unknown} not known to the model "
                              f"(trained for {[chemical_symbols[z] for z in self.species]})")
+        # wrapped into the cell in float64 first: float32 keeps ~7 digits, so an atom 1e4 A out (a long MD run's
+        # unwrapped positions) would lose 1e-3 A; the periodic graph is the same for wrapped positions
+        pos = torch.tensor(atoms.get_positions(wrap=True), dtype=torch.float32, device=self.device)
         with torch.no_grad():
-            spectra = self.predict_tensor(torch.tensor(atoms.positions, dtype=torch.float32, device=self.device),
-                                          atoms)
+            spectra = self.predict_tensor(pos, atoms)
         spectra = spectra.cpu().numpy().astype(float)
         self.results["xanes"] = spectra
         self.results["xanes_mean"] = spectra.mean(axis=0)
