@@ -102,7 +102,18 @@ def test_generate_guide_columns_and_the_guide_settings_recorded(tmp_path, data_d
     info = read(out).info
     assert info["guide_file"] == str(beamline) and list(info["guide_columns"]) == [0, 2]
     assert info["guide_energy_shift"] == 0.1 and info["guide_subtract_background"]
-    assert np.shape(info["guide_targets"]) == (1, 100)
+    assert np.shape(info["guide_targets"]) == (1, 100) and not info["guide_subtract_edge_step"]
+    from ase_xanesgen.data.unmixing import edge_step_level
+
+    stepped = beamline.with_name("stepped.dat")  # TEY with a 30 % edge step on top
+    step = 0.3 * y.max() * (0.5 + np.arctan(energy - 290.0) / np.pi)
+    np.savetxt(stepped, np.column_stack([energy, tey - 0.05 * y.max() + step]))
+    with pytest.warns(UserWarning, match="edge step"):
+        assert main(args[:-5] + [str(stepped), "--device", "cpu", "-o", str(out)]) == 0
+    assert edge_step_level(read(out).info["guide_targets"][0]) > 0.2
+    assert main(args[:-5] + [str(stepped), "--subtract-edge-step", "--device", "cpu", "-o", str(out)]) == 0
+    info = read(out).info
+    assert info["guide_subtract_edge_step"] and edge_step_level(info["guide_targets"][0]) < 0.02
     with pytest.raises(SystemExit):
         main(args + ["--guide-columns", "2"])
 

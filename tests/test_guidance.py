@@ -154,6 +154,27 @@ def test_bad_targets_raise(target, match):
         XANESGuide(target)
 
 
+def test_spectrum_guide_warns_once_and_names_the_likely_cause(data_dir):
+    """The guide's target is prepared (and its calibration checked) once, not again for the unmixing; the poor-fit
+    warning rounds the fractions and names what the checks see. A spectrum 2 eV off in energy: one offset warning,
+    one poor-fit warning naming the offset (both printed twice before, the offset missed, 16-digit fractions)."""
+    import re
+    import warnings
+
+    from ase_xanesgen.data.spectra import energy_grid
+
+    y = load_cell("d1.5_9", data_dir).arrays["xanes"].mean(0)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        spectrum_guide(np.interp(energy_grid() - 2.0, energy_grid(), y))  # its features 2 eV high
+    messages = [str(w.message) for w in record]
+    assert len(messages) == len(set(messages))
+    assert len([m for m in messages if m.startswith("the target spectrum: ")]) == 1
+    (poor,) = [m for m in messages if "poor mix" in m]
+    assert "energy offset (shift its energies by -2.00 eV" in poor and "coordination_weight=0" in poor
+    assert not re.search(r"\d\.\d{3}", poor)
+
+
 def test_bad_energy_range_and_zeta_raise(gen, target_sp):
     with pytest.raises(ValueError):
         XANESGuide(np.ones(100), energy=np.linspace(200, 240, 100))

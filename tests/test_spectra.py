@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from ase.io import read, write
 
 from ase_xanesgen.data import spectra as sp
-from ase_xanesgen.data.datasets import N_ENERGY, default_data_dir, load_cell, load_reference
+from ase_xanesgen.data.datasets import N_ENERGY, default_data_dir, load_cell, load_dataset, load_reference
 
 needs_data = pytest.mark.skipif(not (default_data_dir() / "reference").is_dir(), reason="shared a-C data not found")
 
@@ -159,6 +161,34 @@ def test_late_scan_needs_pre_edge():
         sp.resample(energy, intensity)
     y = sp.resample(energy, intensity, pre_edge=0.0)
     assert np.all(y[sp.energy_grid() < 279.0] == 0.0)
+
+
+def _pre_edge_warnings(target) -> list[str]:
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        sp.prepare_target(target)
+    return [str(w.message) for w in record if "pre-edge" in str(w.message)]
+
+
+@needs_data
+def test_a_pre_edge_background_warns_on_grid_targets_and_late_scans():
+    """The pre-edge check skipped a target already on the model grid and a scan starting at 282-283 eV (too short a
+    pre-edge; zero-padded below): the grid's 15 points below 280 eV judge the first (DFT means < 1e-6 there), the
+    scan's first 0.5 eV the second, against the most the DFT spectra 2 eV broader hold there (from 282 eV the pi*
+    onset of the sp-rich cells: 2.5-14 % of their maximum). So a late scan shows only a large background."""
+    grid = sp.energy_grid()
+    y = load_cell("d1.5_1").arrays["xanes"].mean(0)
+    assert len(_pre_edge_warnings(y + 0.05 * y.max())) == 1
+    for start, background in ((282.0, 0.15), (283.0, 0.2)):  # measured: 8.9 / 8.6 % above the DFT level there
+        energy = np.arange(start, 320.0 + 1e-9, 0.1)
+        assert "first 0.5 eV" in _pre_edge_warnings((energy, np.interp(energy, grid, y) + background * y.max()))[0]
+    for cell in load_dataset():
+        for fwhm in (0.0, 2.0):
+            spectrum = sp.broaden(cell.arrays["xanes"].mean(0), fwhm)
+            assert not _pre_edge_warnings(spectrum)
+            for start in (282.0, 282.5, 283.0):  # measured: 0.1 % below the DFT level at most
+                energy = np.arange(start, 320.0 + 1e-9, 0.1)
+                assert not _pre_edge_warnings((energy, np.interp(energy, grid, spectrum)))
 
 
 @needs_data

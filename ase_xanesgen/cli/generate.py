@@ -2,7 +2,8 @@
 
 With ``--guide FILE`` each cell records, beside the generator's ``guide_targets``, what made the target from the
 file: ``info["guide_file"]``, ``info["guide_energy_shift"]`` (eV, 0 when not given),
-``info["guide_subtract_background"]`` and, when given, ``info["guide_columns"]``.
+``info["guide_subtract_background"]``, ``info["guide_subtract_edge_step"]`` and, when given,
+``info["guide_columns"]``.
 """
 
 from __future__ import annotations
@@ -27,9 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "E, I0, TEY, TFY: 0,2 for TEY; xanesgen predict's CSV: 0,1)")
     parser.add_argument("--subtract-background", action="store_true",
                         help="subtract a straight line fitted to the guide's pre-edge (below 280 eV) first")
+    parser.add_argument("--subtract-edge-step", action="store_true",
+                        help="remove the guide's edge step (an arctan at 290 eV fitted with the sp/sp2/sp3 "
+                        "components) from the spectrum term's target; the model's spectra have none")
     parser.add_argument("--energy-shift", type=float, default=None,
                         help="eV added to the guide's energies first (align its calibration with the model's; "
-                        "a warning suggests one when the pi* peak sits off)")
+                        "a warning suggests one when the spectrum fits the DFT spectra better shifted)")
     parser.add_argument("--zeta", type=float, default=None,
                         help="guidance strength (0 keeps the guided schedule without its pull: a baseline, not an "
                              "unguided run)")
@@ -133,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
     if args.coordination_t_min:
         given.append("--coordination-t-min")
     given += [flag for flag, on in (("--subtract-background", args.subtract_background),
+                                    ("--subtract-edge-step", args.subtract_edge_step),
                                     ("--energy-shift", args.energy_shift is not None),
                                     ("--guide-columns", args.guide_columns is not None)) if on]
     if given and not args.guide:
@@ -179,14 +184,16 @@ def guide_from_args(args: argparse.Namespace):
         intensity = subtract_pre_edge(energy, intensity)
     weights = {name: value for name in ("coordination_weight", "ring_strain_weight")
                if (value := getattr(args, name)) is not None}
-    return spectrum_guide(intensity, energy, coordination_t_min=args.coordination_t_min, **weights)
+    return spectrum_guide(intensity, energy, coordination_t_min=args.coordination_t_min,
+                          subtract_edge_step=args.subtract_edge_step, **weights)
 
 
 def guide_record(args: argparse.Namespace) -> dict:
     """What turned the --guide file into the target, for ``atoms.info``: ``guide_targets`` alone cannot tell which
     file, shift and background made it, and a cell should say how to make it again."""
     record = {"guide_file": str(args.guide), "guide_energy_shift": float(args.energy_shift or 0.0),
-              "guide_subtract_background": bool(args.subtract_background)}
+              "guide_subtract_background": bool(args.subtract_background),
+              "guide_subtract_edge_step": bool(args.subtract_edge_step)}
     if args.guide_columns is not None:
         record["guide_columns"] = list(args.guide_columns)
     return record

@@ -48,12 +48,14 @@ MEASURED_NEG_TOL: float = 0.02
 #: pi* peak (eV) of the DFT a-C cell means on the model grid: 285.42-285.65 eV over the 15 cells with a distinct
 #: peak (1.5-2.0 g/cm3; parabola through the grid maximum, :func:`pi_star_peak`)
 DFT_PI_STAR_PEAK: float = 285.57
-#: a target's pi* peak further than this (eV) from ``DFT_PI_STAR_PEAK`` warns: every 0.5 eV of offset moves the
-#: unmixed sp / sp2 / sp3 fractions by ~0.1 (d2.0_1 shifted by -0.5 / +0.5 eV: CN4 0.26 / 0.03 against 0.13)
+#: the spread (eV) of that peak and of this axis near pi*; the pi* rule that warned on it missed offsets of 1.5 eV
+#: and more, sp3-rich targets and stepped ones: :func:`check_calibration` now uses
+#: :func:`~ase_xanesgen.data.unmixing.estimate_energy_shift` (same tolerance, ``unmixing.ENERGY_SHIFT_TOL``)
 PI_STAR_OFFSET_TOL: float = 0.4
-#: DFT a-C cell means fall to 24-43 % of their maximum above 310 eV (the calculation has no continuum step); a
-#: target above this fraction there likely keeps a measurement's edge step
-EDGE_STEP_TOL: float = 0.5
+#: an edge step (the arctan fitted by :func:`~ase_xanesgen.data.unmixing.unmix_prepared`) above this fraction of a
+#: target's maximum warns: the 25 DFT a-C cell means fit 0.0103 at most (they have no continuum step), a 5 % step
+#: reads as 0.037-0.055, a 30 % one as 0.23-0.26 (the level is over the stepped target's own maximum)
+EDGE_STEP_TOL: float = 0.04
 
 NormMethod = Literal["area", "edge", "max"]
 
@@ -296,6 +298,8 @@ PRE_EDGE_END = 280.0
 PRE_EDGE_TOL = 0.03
 #: the pre-edge of a scan starting late (after ``PRE_EDGE_END - 2``) is its first 2 eV, up to this energy at most
 LATE_PRE_EDGE_END = 282.0
+#: a scan starting later still (282-283 eV, zero-padded below) has its first this many eV judged as its pre-edge
+LATE_START_SPAN = 0.5
 
 
 def pre_edge(energy: np.ndarray, end: float = PRE_EDGE_END) -> np.ndarray:
@@ -527,26 +531,30 @@ def pi_star_peak(spectrum: np.ndarray, window: tuple[float, float] = (283.5, 287
 
 
 def check_calibration(spectrum: np.ndarray) -> list[str]:
-    """What in a target ``[100]`` on the model grid looks unlike the DFT spectra on this energy axis: a pi* peak
-    off ``DFT_PI_STAR_PEAK`` by more than ``PI_STAR_OFFSET_TOL`` (an energy offset), a high level above 310 eV (an
-    edge step). Messages, empty when nothing is found; :func:`prepare_target` warns with them."""
+    """What in a target ``[100]`` on the model grid looks unlike the DFT spectra on this energy axis: an energy
+    offset (:func:`~ase_xanesgen.data.unmixing.energy_offset`) or an edge step above ``EDGE_STEP_TOL`` of its
+    maximum (judged after undoing the offset, which a step fit would partly absorb). Messages, empty when nothing
+    is found; :func:`prepare_target` warns with them."""
+    from .unmixing import edge_step_level, energy_offset, shifted  # unmixing imports this module
+
     problems: list[str] = []
     if not spectrum.max() > 0:
         return problems  # nothing to judge (prepare_target refuses an all-zero target)
-    peak = pi_star_peak(spectrum)
-    if peak is not None and abs(peak - DFT_PI_STAR_PEAK) > PI_STAR_OFFSET_TOL:
+    shift = energy_offset(spectrum)
+    if shift is not None:
         problems.append(
-            f"its pi* peak sits at {peak:.2f} eV on the model grid, where the DFT a-C spectra put it at "
-            f"{DFT_PI_STAR_PEAK:.2f} eV: an energy offset of {peak - DFT_PI_STAR_PEAK:+.2f} eV shifts the unmixed "
-            "sp / sp2 / sp3 fractions by ~0.1 per 0.5 eV. To align it with the DFT spectra (whichever axis is off: "
-            f"this one is uncertain by 0.4 eV near pi*), shift its energies by {DFT_PI_STAR_PEAK - peak:+.2f} eV "
-            "(xanesgen generate --energy-shift; docs/energy_calibration.md)")
-    tail = float(spectrum[energy_grid() > 310.0].mean() / spectrum.max())
-    if tail > EDGE_STEP_TOL:
+            f"its energy axis looks offset: the DFT a-C spectra match it best with its energies moved by {shift:+.2f} "
+            "eV (an offset moves the unmixed sp / sp2 / sp3 fractions by ~0.1 per 0.5 eV). To align it with the DFT "
+            "spectra (whichever axis is off: this one is uncertain by 0.4 eV near pi*), shift its energies by "
+            f"{shift:+.2f} eV (xanesgen generate --energy-shift {shift:+.2f}; docs/energy_calibration.md)")
+    step = edge_step_level(spectrum if shift is None else shifted(spectrum, shift))  # an offset mimics a step
+    if step > EDGE_STEP_TOL:
         problems.append(
-            f"above 310 eV it stays at {tail:.0%} of its maximum, where the DFT spectra fall to 24-43 % (they have "
-            "no continuum step): an edge step left in the target pulls the unmixed fractions towards sp2 (a 30 % "
-            "step on a 2.0 g/cm3 cell: CN4 0.03 against 0.13). Subtract the step (docs/energy_calibration.md)")
+            f"it holds an edge step of {step:.0%} of its maximum (an arctan at 290 eV fitted beside the sp / sp2 / "
+            "sp3 components; DFT spectra have none; a background left rising across the edge reads alike): the "
+            "unmixed fractions fit it out, the spectrum term does not. "
+            "Subtract it: prepare_target(..., subtract_edge_step=True), data.unmixing.subtract_edge_step, or "
+            "xanesgen generate --subtract-edge-step (docs/energy_calibration.md)")
     return problems
 
 
@@ -565,11 +573,52 @@ def store_spectra(atoms: Atoms, spectra: np.ndarray, key: str = "xanes") -> Atom
     return atoms
 
 
+def _late_start_level(energy: np.ndarray, intensity: np.ndarray) -> tuple[float, float]:
+    """Mean intensity over the first ``LATE_START_SPAN`` eV of a scan, over its maximum, and the most the DFT
+    spectra reach there (:func:`~ase_xanesgen.data.unmixing.dft_onset_level`): from 282 eV on, the pi* onset."""
+    from .unmixing import dft_onset_level  # unmixing imports this module
+
+    first = energy <= energy[0] + LATE_START_SPAN
+    level = float(intensity[first].mean() / intensity.max())
+    return level, dft_onset_level((float(energy[0]), float(energy[0]) + LATE_START_SPAN))
+
+
+def _background_message(where: str, level: float, fix: str) -> str:
+    """The pre-edge warning: where the background was judged, its level over the maximum, how to remove it."""
+    return (f"the spectrum's pre-edge ({where}) sits at {level:.1%} of its maximum, against < 1 % in the DFT "
+            "spectra the models learned: a background that biases the target (the unmixed sp / sp2 / sp3 fractions "
+            f"most). Subtract it first: {fix}")
+
+
+def _pre_edge_warning(energy: np.ndarray | None, intensity: np.ndarray) -> str | None:
+    """The warning for a background before the pi* onset, or ``None``. A model-grid target (``energy`` None) is
+    judged on the grid's 15 points below ``PRE_EDGE_END``; a scan with too short a pre-edge for
+    :func:`pre_edge_level` (one starting at 282-283 eV, padded with zero) by how far its first ``LATE_START_SPAN``
+    eV rise above the DFT spectra's onset there."""
+    energy = energy_grid() if energy is None else np.asarray(energy, dtype=float)
+    intensity = np.asarray(intensity, dtype=float)
+    if not intensity.max() > 0:
+        return None  # prepare_target refuses an all-zero target
+    level = pre_edge_level(energy, intensity)
+    if level is not None:
+        if level <= PRE_EDGE_TOL:
+            return None
+        return _background_message(f"below {PRE_EDGE_END} eV", level, "data.spectra.subtract_pre_edge(energy, "
+                                   "intensity), or xanesgen generate --subtract-background")
+    level, onset = _late_start_level(energy, intensity)
+    if level - onset <= PRE_EDGE_TOL:
+        return None
+    return _background_message(f"its first {LATE_START_SPAN} eV, where the DFT spectra 2 eV broader reach {onset:.1%} "
+                               "at most", level, "subtract_pre_edge needs 1 eV of scan before 282 eV, so scan from "
+                               "272 eV or lower, or subtract the background in your own processing")
+
+
 def prepare_target(
     target: np.ndarray | tuple[np.ndarray, np.ndarray] | str | os.PathLike,
     energy: np.ndarray | None = None,
     *,
     pre_edge: float | None = 0.0,
+    subtract_edge_step: bool = False,
 ) -> np.ndarray:
     """A guidance target ``[100]`` on the model grid and the a-C training scale (area ``AC_MEAN_AREA``).
 
@@ -577,6 +626,9 @@ def prepare_target(
     ``(energy, intensity)`` pair, or a file for :func:`read_spectrum`. Off-grid input is resampled; a measured
     scan that starts after the grid's first point but by 283 eV takes ``pre_edge`` below its first point (as in
     :func:`resample`; ``0.0``, a background-subtracted pre-edge, by default; ``None`` refuses such a scan).
+    ``subtract_edge_step`` removes a measurement's edge step first
+    (:func:`~ase_xanesgen.data.unmixing.subtract_edge_step`). Warns about a pre-edge background, an energy offset
+    or an edge step (:func:`check_calibration`).
     """
     if isinstance(target, (str, os.PathLike)):
         if energy is not None:
@@ -590,15 +642,16 @@ def prepare_target(
         y = validate_spectrum(target, name="target")
         if y.ndim != 1:
             raise ValueError(f"target: expected one spectrum of shape ({N_ENERGY},), got {y.shape}")
+        background = _pre_edge_warning(None, y)
     else:
         y = resample(energy, target, pre_edge=pre_edge)
-        level = pre_edge_level(energy, target)
-        if level is not None and level > PRE_EDGE_TOL:
-            warnings.warn(f"the measured spectrum's pre-edge (below {PRE_EDGE_END} eV) sits at {level:.1%} of its "
-                          f"maximum, against < 1 % in the DFT spectra the models learned: a background that biases "
-                          "the target (the unmixed sp / sp2 / sp3 fractions most). Subtract it first: "
-                          "data.spectra.subtract_pre_edge(energy, intensity), or xanesgen generate "
-                          "--subtract-background", stacklevel=2)
+        background = _pre_edge_warning(energy, target)
+    if background:
+        warnings.warn(background, stacklevel=2)
+    if subtract_edge_step:
+        from .unmixing import subtract_edge_step as without_step  # unmixing imports this module
+
+        y = without_step(y)
     for problem in check_calibration(y):
         warnings.warn(f"the target spectrum: {problem}", stacklevel=2)
     return normalise(y, "area") * AC_MEAN_AREA

@@ -11,7 +11,7 @@ import torch
 from torch_geometric.nn import global_mean_pool
 
 from ..data.spectra import prepare_target
-from ..data.unmixing import POOR_FIT, unmix_coordination
+from ..data.unmixing import POOR_FIT, poor_fit_message, unmix_prepared
 from ..diffusion.samplers import System
 from ..frontends.xanes_calculator import load_spectrum_model
 from ..nn.spectrum import SpectrumNet, spectra_of
@@ -34,13 +34,15 @@ class XANESGuide(Guide):
     Args:
         target: ``[100]`` on the model grid, or intensities on ``energy`` (eV), or a spectrum file; it is
             resampled and area-normalised to the a-C training scale (``data.spectra.prepare_target``).
+        subtract_edge_step: remove a measurement's edge step from the target first (the predictions, like the
+            DFT spectra, have none; ``data.unmixing.subtract_edge_step``).
         model: spectrum network (default: shipped).
         weight: relative weight when guides are summed.
     """
 
     def __init__(self, target: np.ndarray | str | os.PathLike, energy: np.ndarray | None = None,
-                 model: SpectrumNet | str | Path | None = None, weight: float = 1.0):
-        self.target = prepare_target(target, energy)
+                 model: SpectrumNet | str | Path | None = None, weight: float = 1.0, subtract_edge_step: bool = False):
+        self.target = prepare_target(target, energy, subtract_edge_step=subtract_edge_step)
         self.model = load_spectrum_model(model).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
@@ -72,7 +74,7 @@ class XANESGuide(Guide):
 def spectrum_guide(target: np.ndarray | str | os.PathLike, energy: np.ndarray | None = None, *,
                    coordination_weight: float = DEFAULT_COORDINATION_WEIGHT, coordination_t_min: float = 0.0,
                    ring_strain_weight: float = DEFAULT_RING_STRAIN_WEIGHT,
-                   model: SpectrumNet | str | Path | None = None) -> Guide:
+                   model: SpectrumNet | str | Path | None = None, subtract_edge_step: bool = False) -> Guide:
     """Guide to a spectrum and to the bonding it implies: ``XANESGuide`` plus a ``CoordinationGuide`` towards
     the CN2/CN3/CN4 fractions unmixed from the same spectrum (``data.unmixing``), plus a ``RingStrainGuide``.
 
@@ -87,13 +89,12 @@ def spectrum_guide(target: np.ndarray | str | os.PathLike, energy: np.ndarray | 
     check_weight(coordination_weight, "coordination_weight")
     check_weight(ring_strain_weight, "ring_strain_weight")
     check_t_min(coordination_t_min, "coordination_t_min")  # also when the coordination term is off
-    guide = XANESGuide(target, energy, model=model)
+    guide = XANESGuide(target, energy, model=model, subtract_edge_step=subtract_edge_step)
     if coordination_weight == 0:
         return guide
-    fractions, misfit = unmix_coordination(guide.target, return_residual=True)
-    if misfit > POOR_FIT:
-        warnings.warn(f"the target spectrum is a poor mix of the sp/sp2/sp3 components (relative misfit "
-                      f"{misfit:.2f} > {POOR_FIT}): the unmixed fractions {fractions} may mislead; consider "
-                      "coordination_weight=0", stacklevel=2)
-    guide = guide + CoordinationGuide(fractions, weight=coordination_weight, t_min=coordination_t_min)
+    fit = unmix_prepared(guide.target)  # the target is prepared (and its calibration warned about) once, above
+    if fit.misfit > POOR_FIT:
+        advice = "consider coordination_weight=0 (--coordination-weight 0: the spectrum alone guides)"
+        warnings.warn(poor_fit_message(fit.fractions, fit.misfit, guide.target, advice), stacklevel=2)
+    guide = guide + CoordinationGuide(fit.fractions, weight=coordination_weight, t_min=coordination_t_min)
     return guide + RingStrainGuide(weight=ring_strain_weight) if ring_strain_weight else guide
