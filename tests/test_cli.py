@@ -155,6 +155,12 @@ def test_generate_output_names_and_formats(tmp_path, capsys):
                  "--device", "cpu", "-o", str(tmp_path / "cells.vasp")]) == 0
     said = capsys.readouterr().out
     assert "cells_0.vasp" in said and "cells_1.vasp" in said and not (tmp_path / "cells.vasp").exists()
+    assert main(["generate", "--density", "2.0", "--atoms", "32", "--steps", "2", "--device", "cpu",
+                 "-o", str(tmp_path / "drawn.vasp")]) == 0  # no --seed: the drawn one is said (.vasp keeps no info)
+    seed = int(capsys.readouterr().out.split("seed ")[-1].split()[0])
+    assert main(["generate", "--density", "2.0", "--atoms", "32", "--steps", "2", "--device", "cpu", "--seed",
+                 str(seed), "-o", str(tmp_path / "again.vasp")]) == 0
+    assert (read(tmp_path / "drawn.vasp").positions == read(tmp_path / "again.vasp").positions).all()
     assert len(read(tmp_path / "cells_1.vasp")) == 32
 
 
@@ -171,6 +177,8 @@ def test_generate_output_names_and_formats(tmp_path, capsys):
     (["--template", "t_1.vasp", "--density", "2.0", "--n", "2", "-o", "t.vasp"], "overwrite"),  # t_0, t_1.vasp
     (["--trajectory", "x.traj"], "same file"),
     (["--template", "two.extxyz", "--density", "2.0"], "holds 2 structures"),  # ASE would take the last quietly
+    (["--template", "slab.extxyz", "--density", "2.0"], "periodic in all three"),  # not silently made bulk
+    (["-o", "folder"], "is a folder"),                                       # refused before the run, not after
 ])
 def test_generate_rejects_conflicting_or_bad_options(tmp_path, capsys, monkeypatch, extra, match):
     from ase import Atoms
@@ -181,7 +189,57 @@ def test_generate_rejects_conflicting_or_bad_options(tmp_path, capsys, monkeypat
     for name in ("t.vasp", "t_1.vasp"):
         write(name, cell)
     write("two.extxyz", [cell, cell * (2, 1, 1)])
-    base = ["generate", "--density", "2.0", "--steps", "2", "--device", "cpu", "-o", "x.traj"]
+    slab = cell.copy()
+    slab.pbc = [True, True, False]
+    write("slab.extxyz", slab)
+    (tmp_path / "folder").mkdir()
+    base = ["generate", "--density", "2.0", "--steps", "2", "--device", "cpu", "--trajectory", "path.traj",
+            "-o", "x.traj"]
     assert main(base + extra) == 2
     assert match in capsys.readouterr().err
-    assert not (tmp_path / "x.traj").exists()
+    assert not (tmp_path / "x.traj").exists() and not (tmp_path / "path.traj").exists()  # no run began
+
+
+def unwritable_folder(tmp_path):
+    """A folder no file can be created in: a read-only one, or /sys where permissions do not bind (root)."""
+    import os
+    import tempfile
+
+    folder = tmp_path / "read_only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    for candidate in (folder, "/sys"):
+        try:
+            os.close(tempfile.mkstemp(dir=candidate)[0])
+        except OSError:
+            return candidate
+    pytest.skip("no unwritable folder to try")
+
+
+def test_generate_refuses_an_unwritable_folder_up_front(tmp_path, capsys):
+    """Found only when writing after the whole run (a PermissionError traceback); now refused first, rc 2."""
+    trajectory = tmp_path / "path.traj"
+    out = f"{unwritable_folder(tmp_path)}/x.traj"
+    assert main(["generate", "--density", "2.0", "--atoms", "32", "--steps", "2", "--device", "cpu", "--trajectory",
+                 str(trajectory), "-o", out]) == 2
+    assert "xanesgen generate: error: cannot write the output into" in capsys.readouterr().err
+    assert not trajectory.exists()
+
+
+def test_generate_notes_a_template_refilled_at_another_count(tmp_path, capsys, data_dir):
+    """--density refills a template's cell: 216 atoms at 2.0 g/cm3 become 325 at 3.0, which is said."""
+    import argparse
+
+    from ase.io import write
+
+    from ase_xanesgen.cli.generate import template_for
+    from ase_xanesgen.data.datasets import density_of, load_cell
+
+    path = tmp_path / "d2.0_1.vasp"
+    write(path, load_cell("d2.0_1", data_dir))
+    template = template_for(argparse.Namespace(template=str(path), atoms=None, density=3.0))
+    assert len(template) == 216
+    assert "refills the template's cell with 325 atoms (it holds 216, 2.00 g/cm3)" in capsys.readouterr().err
+    own = round(density_of(read(path)), 4)  # 1.9952: at 2.0 the cell takes 217
+    template_for(argparse.Namespace(template=str(path), atoms=None, density=own))
+    assert "refills" not in capsys.readouterr().err  # same count: nothing to say

@@ -204,6 +204,27 @@ def test_bad_atoms(checker):
         checker.energies([bulk("C", "diamond")])
     with pytest.raises(ValueError, match="relax_steps"):
         checker.check(bulk("C", "diamond"), relax_steps=-1)
+    for kwargs, match in ((dict(relax_steps=1.5), "relax_steps must be an integer"),
+                          (dict(relax_steps=2, fmax=-1.0), "fmax must be > 0"),
+                          (dict(relax_steps=2, fmax=float("nan")), "fmax must be > 0")):
+        with pytest.raises(ValueError, match=match):
+            checker.check(bulk("C", "diamond"), **kwargs)
+
+
+def test_non_finite_cell_and_atoms_on_one_spot(checker, cell):
+    """A NaN or inf cell gave every atom the isolated-atom energy (-0.1326 eV); two atoms on one spot gave a bare
+    'non-finite energies' error: the cell is refused and the pair is named."""
+    for bad in (np.nan, np.inf):
+        broken = cell.copy()
+        matrix = broken.cell.array.copy()
+        matrix[1, 0] = bad
+        broken.cell = matrix
+        with pytest.raises(ValueError, match="NaN or inf cell"):
+            checker.energies(broken)
+    stacked = cell.copy()
+    stacked.positions[7] = stacked.positions[3]
+    with pytest.raises(RuntimeError, match="closest pair atoms 3 and 7, 0 A apart"):
+        checker.energies(stacked)
 
 
 def test_missing_quippy_message(monkeypatch):

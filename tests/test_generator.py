@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -8,6 +10,7 @@ from matscipy.neighbours import neighbour_list
 from ase_xanesgen import DiffusionGenerator, cubic_cell
 from ase_xanesgen.diffusion import PriorScore, System, restart_sample
 from ase_xanesgen.diffusion.samplers import defective_atoms, euler_maruyama, handoff, neighbourhood
+from ase_xanesgen.nn.score import ScoreNet
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +31,10 @@ def test_cubic_cell_holds_its_atoms_at_the_density(gen):
     for bad in ((0, 2.0), (64, 0.0), (64, float("nan"))):
         with pytest.raises(ValueError):
             cubic_cell(*bad)
+    with pytest.raises(ValueError, match="n_atoms must be an integer"):  # not silently a 1.5-atom cell
+        cubic_cell(1.5, 2.0)
+    with pytest.raises(ValueError, match="unknown chemical symbol 'Xx'"):
+        cubic_cell(64, 2.0, "Xx")
 
 
 def test_short_generation_has_requested_atoms_and_no_close_pairs(gen):
@@ -95,11 +102,15 @@ def test_trajectory_is_readable(gen, tmp_path):
                        callback=lambda k, t, p, s: seen.append(k))
     frames = read(path, ":")
     assert seen[:4 + gen.refine_steps] == list(range(4 + gen.refine_steps))  # numbered on into the quench
-    # 4 Euler-Maruyama steps to t = 0.3 (on the 5-step grid), the 40-step quench, then the final cell
-    assert len(frames) == 4 + gen.refine_steps + 1 and len(frames[-1]) == 64
+    # the start (noise at t = 1), 4 Euler-Maruyama steps to t = 0.3 (on the 5-step grid), the 40-step quench,
+    # then the final cell; each frame says which stage and how many score evaluations it follows
+    assert len(frames) == 1 + 4 + gen.refine_steps + 1 and len(frames[-1]) == 64
     ts = [f.info["t"] for f in frames]
-    assert ts[3] == pytest.approx(gen.refine_from) and ts[-2] == pytest.approx(0.01) and ts[-1] == ts[-2]
-    assert [f.info["stage"] for f in frames[-2:]] == ["first pass", "returned"]
+    assert ts[0] == 1.0 and ts[4] == pytest.approx(gen.refine_from) and ts[-2] == pytest.approx(0.01)
+    assert ts[-1] == ts[-2]
+    stages = [f.info["stage"] for f in frames]
+    assert stages == ["start"] + ["first pass"] * 4 + ["quench"] * gen.refine_steps + ["returned"]
+    assert [f.info["step"] for f in frames[:-1]] == list(range(5 + gen.refine_steps))
 
 
 def test_handoff_stops_the_stochastic_pass_where_the_refinement_starts():
@@ -188,6 +199,11 @@ def test_bad_templates_raise(gen):
     nan = Atoms("C2", cell=[5] * 3, pbc=True, positions=[[0, 0, 0], [np.nan, 0, 0]])
     with pytest.raises(ValueError, match="NaN"):
         gen.generate(nan)
+    for bad in (np.nan, np.inf):  # ended in ASE's cell reduction ("cannot convert float NaN to integer")
+        cell = np.eye(3) * 9.0
+        cell[0, 1] = bad
+        with pytest.raises(ValueError, match="cell contains NaN or inf"):
+            gen.generate(Atoms(cell=cell, pbc=True), density=2.0, steps=2)
     with pytest.raises(ValueError, match="slab|periodic"):  # a slab is not silently made bulk
         gen.generate(Atoms(cell=[8.6] * 3, pbc=[True, True, False]), density=2.0)
     with pytest.raises(TypeError, match="seed"):
@@ -241,7 +257,8 @@ def test_refine_relaxes_a_rattled_md_cell(gen, cell_2g):
     (dict(refine_steps=-1), "refine_steps"), (dict(refine_from=0.0), "refine_from"),
     (dict(refine_from=1.5), "refine_from"), (dict(guided_refine_from=0.0), "guided_refine_from"),
     (dict(restart_radius=0.0), "restart_radius"), (dict(restart_radius=float("nan")), "restart_radius"),
-    (dict(max_restarts=-1), "max_restarts"),
+    (dict(max_restarts=-1), "max_restarts"), (dict(refine_steps=1.5), "refine_steps must be an integer"),
+    (dict(max_restarts=2.5), "max_restarts must be an integer"),
 ])
 def test_bad_sampler_settings_raise(gen, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -258,3 +275,106 @@ def test_sampler_options_from_the_command_line():
     assert sampler_options(parser.parse_args([])) == {}  # the generator's defaults
     opts = sampler_options(parser.parse_args(["--refine-steps", "5", "--restart-radius", "0"]))
     assert opts == {"refine_steps": 5, "restart_radius": None}  # 0: whole-cell restarts
+
+
+def test_template_atoms_come_without_the_templates_records(gen, tmp_path):
+    """With density=None the template's atoms are used, but not its info (a guided run's guide and zeta),
+    arrays (momenta, tags) or constraints: they belong to the template, not to the new cell or its path."""
+    from ase.constraints import FixAtoms
+
+    template = gen.fill(small_template(), 2.0)
+    template.positions = np.random.default_rng(0).random((64, 3)) @ template.cell.array
+    template.info.update(guide="XANESGuide(...)", zeta=10.0, note="mine")
+    template.set_momenta(np.ones((64, 3)))
+    template.set_tags(np.arange(64))
+    template.set_constraint(FixAtoms(indices=[0, 1]))
+    filled = gen.fill(template, None)
+    assert np.array_equal(filled.positions, template.positions) and np.array_equal(filled.numbers, template.numbers)
+    assert not filled.info and sorted(filled.arrays) == ["numbers", "positions"] and not filled.constraints
+    path = tmp_path / "path.traj"
+    out = gen.generate(template, steps=2, seed=0, trajectory=path)
+    assert not {"guide", "zeta", "note"} & set(out.info) and not out.constraints
+    assert sorted(out.arrays) == ["numbers", "positions"]
+    assert not {"guide", "zeta", "note"} & set(read(path, 0).info)
+
+
+def test_template_atoms_meet_the_density_checks(gen):
+    """density=None takes the template's own density through the same checks as density=: 216 carbons in an 8 A
+    cube (8.4 g/cm3) are refused, 64 in a 20 A cube (0.16 g/cm3) warn as an extrapolation."""
+    rng = np.random.default_rng(0)
+    dense = Atoms("C216", positions=rng.random((216, 3)) * 8.0, cell=[8.0] * 3, pbc=True)
+    with pytest.raises(ValueError, match=r"template's density 8\.4.* must be in \(0, 4\.0\]"):
+        gen.generate(dense, None, seed=0, steps=2)
+    sparse = Atoms("C64", positions=rng.random((64, 3)) * 20.0, cell=[20.0] * 3, pbc=True)
+    with pytest.warns(UserWarning, match=r"template's density 0\.1596 .* outside the 1\.5-3\.5"):
+        gen.fill(sparse, None)
+
+
+def test_the_fill_element_is_the_templates_or_carbon(gen):
+    """cubic_cell's symbol reaches the generator (the carbon model refuses Si instead of making carbon), an empty
+    template is filled with carbon also by a model whose first species is H, and a species of the template that
+    rounds to no atom warns instead of vanishing."""
+    with pytest.raises(ValueError, match=r"species \['Si'\] not known"):
+        gen.generate(cubic_cell(64, 2.0, "Si"), 2.0)
+    hc = DiffusionGenerator(ScoreNet(species=[1, 6], width=16, layers=1), gen.sde, device="cpu")
+    assert set(hc.fill(Atoms(cell=[10.0] * 3, pbc=True), 2.0).get_chemical_symbols()) == {"C"}
+    assert set(hc.fill(cubic_cell(1000, 0.5, "H"), 0.5).get_chemical_symbols()) == {"H"}
+    with pytest.warns(UserWarning, match=r"species \['H'\] of the template round to no atom"):
+        few = hc.fill(Atoms("C100H2", cell=[10.0] * 3, pbc=True), 0.3)
+    assert set(few.get_chemical_symbols()) == {"C"}
+
+
+def test_warnings_point_at_the_callers_line(gen):
+    """generate, generate_batch and fill reach the same warnings at different depths; each points at the line
+    that called the package, not at a line inside it."""
+    quick = DiffusionGenerator(gen.model, gen.sde, device="cpu", max_restarts=0, refine_steps=2)
+    quick.trained_density = gen.trained_density  # 1.0 g/cm3 lies outside: the warning from fill
+    for call in (lambda: quick.generate(cubic_cell(16, 1.0), 1.0, seed=0, steps=2),
+                 lambda: quick.generate_batch(cubic_cell(16, 1.0), 1.0, n=1, seed=0, steps=2),
+                 lambda: quick.fill(cubic_cell(16, 1.0), 1.0)):
+        with pytest.warns(UserWarning, match="outside") as record:
+            call()
+        assert {w.filename for w in record} == {__file__}, [(w.filename, str(w.message)[:40]) for w in record]
+
+
+def test_progress_shows_the_restart_cycles(gen, capsys):
+    """The bar is full once the first pass ends; the restart cycles that follow show on it."""
+    quick = DiffusionGenerator(gen.model, gen.sde, device="cpu", max_restarts=2, refine_steps=0)
+    with pytest.warns(UserWarning, match="still hold"):
+        cell = quick.generate(small_template(), 2.0, seed=0, steps=2, progress=True)
+    assert cell.info["restarts"] == 2  # two steps without a quench leave defects
+    err = capsys.readouterr().err
+    assert "restart 1/2, cells left 1" in err and "restart 2/2, cells left 1" in err
+
+
+def test_a_trained_checkpoint_knows_its_density_range(data_dir, tmp_path):
+    """train_prior records the training cells' densities; from_checkpoint warns outside them. A checkpoint from
+    before (the committed one) keeps the old behaviour: no range, no warning."""
+    import warnings
+
+    from ase_xanesgen.train.loop import TrainConfig
+    from ase_xanesgen.train.prior import train_prior
+
+    train_prior(data_dir, tmp_path, TrainConfig(steps=1, batch_size=1), width=16, layers=1, device="cpu")
+    trained = DiffusionGenerator.from_checkpoint(tmp_path / "model.pt", device="cpu")
+    assert trained.trained_density == {6: (1.5, 3.5)}
+    with pytest.warns(UserWarning, match="outside the 1.5-3.5"):
+        trained.fill(small_template(), 1.0)
+    old = DiffusionGenerator.from_checkpoint(Path(__file__).parents[1] / "checkpoints/prior/last.pt", device="cpu")
+    assert old.trained_density == {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        old.fill(small_template(), 1.0)
+
+
+def test_an_unreadable_checkpoint_is_a_value_error(tmp_path):
+    """A 4-byte text file made torch raise struct.error; any file that is not a checkpoint says so."""
+    from ase_xanesgen.nn.checkpoint import load
+
+    junk = tmp_path / "junk.pt"
+    junk.write_text("junk")
+    with pytest.raises(ValueError, match="not a checkpoint"):
+        DiffusionGenerator.from_checkpoint(junk)
+    torch.save(torch.zeros(3), tmp_path / "tensor.pt")
+    with pytest.raises(ValueError, match="not a checkpoint"):
+        load(tmp_path / "tensor.pt")

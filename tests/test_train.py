@@ -354,3 +354,20 @@ def test_crystal_references_join_training_on_the_a_c_intensity_scale(data_dir, t
     train_xanes(data_dir, tmp_path / "x", config, width=16, layers=1, crystals=True, device="cpu")
     meta = load(tmp_path / "x" / "model.pt")["meta"]
     assert {"diamond", "graphite"} <= set(meta["train_cells"]) and meta["crystals"] is True
+
+
+def test_a_run_saved_before_the_density_range_resumes_and_records_it(data_dir, tmp_path):
+    """``density_range`` is new in the prior's meta: a run whose last.pt lacks it (every committed one) still
+    resumes instead of being refused as started with other settings, and its next save records it."""
+    from ase_xanesgen.nn.checkpoint import load, save_atomic
+    from ase_xanesgen.train.prior import train_prior
+
+    def run(steps):
+        train_prior(data_dir, tmp_path, TrainConfig(steps=steps, batch_size=1), width=16, layers=1, device="cpu")
+
+    run(1)
+    state = load(tmp_path / "last.pt")
+    assert state["ema"]["meta"].pop("density_range") == [1.5, 3.5]
+    save_atomic(state, tmp_path / "last.pt")  # as written before the range was recorded
+    run(2)
+    assert load(tmp_path / "model.pt")["meta"]["density_range"] == [1.5, 3.5]

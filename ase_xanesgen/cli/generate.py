@@ -9,6 +9,7 @@ file: ``info["guide_file"]``, ``info["guide_energy_shift"]`` (eV, 0 when not giv
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 
@@ -115,10 +116,35 @@ def template_for(args: argparse.Namespace):
         template = frames[0]
         if args.density is None:
             return template  # its atoms as they are, positions re-drawn
-        return Atoms(symbols=template.get_chemical_symbols(), cell=template.cell, pbc=True)
+        note_refill(template, args.density)
+        # its own pbc: the generator refuses a slab instead of making it bulk
+        return Atoms(symbols=template.get_chemical_symbols(), cell=template.cell, pbc=template.pbc)
     if args.density is None:
         raise ValueError("--density is required without --template")
     return cubic_cell(DEFAULT_ATOMS if args.atoms is None else args.atoms, args.density)  # it checks both
+
+
+def note_refill(template, density: float) -> None:
+    """A note on stderr when ``--density`` refills the template's cell with another number of atoms than it holds
+    (216 at 2.0 g/cm3 become 325 at 3.0): easily missed, as the run goes on without complaint."""
+    import sys
+
+    import numpy as np
+
+    from ..data.datasets import density_of
+    from ..frontends.generator import fill_count
+
+    if not len(template) or not (math.isfinite(density) and density > 0):
+        return  # nothing to compare with, or the generator will say what is wrong
+    try:
+        count = fill_count(template.get_volume(), np.bincount(template.numbers, minlength=119) / len(template),
+                           density)
+        held = density_of(template)
+    except (ValueError, OverflowError):  # no atom at this density, no volume: the generator says so
+        return
+    if count != len(template):
+        print(f"xanesgen generate: note: --density {density} refills the template's cell with {count} atoms "
+              f"(it holds {len(template)}, {held:.2f} g/cm3); drop --density to keep its atoms", file=sys.stderr)
 
 
 #: atoms per cubic cell without --atoms or --template (the training cells' size)
@@ -168,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
     for k, atoms in enumerate(images):
         print(f"cell {k}: {len(atoms)} atoms, CN histogram {atoms.info['cn_counts']}, "
               f"restarts {atoms.info['restarts']}, defects {atoms.info['defects']}")
-    print(f"wrote {', '.join(map(str, paths))} ({fmt})")
+    print(f"wrote {', '.join(map(str, paths))} ({fmt}), seed {images[0].info['seed']}")
     return 0
 
 

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as stop:  # training says where it saved (train.loop.Interrupted)
         print(f"xanesgen {args.command}: {str(stop) or 'interrupted'}", file=sys.stderr)
         return getattr(stop, "exit_code", 130)  # a stopped run is not a finished one
-    except (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, TypeError, FloatingPointError) as err:
+    except (ValueError, OSError, TypeError, FloatingPointError) as err:  # OSError: missing, unwritable, a folder
         if args.traceback:
             raise
         print(f"xanesgen {args.command}: error: {err}", file=sys.stderr)

@@ -4,6 +4,7 @@ its own input."""
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -12,13 +13,17 @@ def check_output_paths(outputs: dict[str, str | os.PathLike | None],
                        inputs: Iterable[str | os.PathLike] = ()) -> None:
     """``outputs`` maps what each output is (``"output"``, ``"plot"``) to its path, or ``None`` when not asked for.
 
-    Raises ``FileNotFoundError`` for an output whose folder does not exist, and ``ValueError`` for an output that
-    names one of the ``inputs`` or the same file as another output.
+    Raises ``FileNotFoundError`` for an output whose folder does not exist, ``IsADirectoryError`` for an output
+    that is a folder, ``PermissionError`` for a folder no file can be created in, and ``ValueError`` for an output
+    that names one of the ``inputs`` or the same file as another output.
     """
     paths = {what: Path(p) for what, p in outputs.items() if p is not None}
     for what, path in paths.items():
         if not path.parent.is_dir():
             raise FileNotFoundError(f"{what} folder {path.parent} does not exist")
+        if path.is_dir():
+            raise IsADirectoryError(f"the {what} {path} is a folder: name a file (e.g. {path / 'out.traj'})")
+        check_writable(path.parent, what)
     read = {Path(p).resolve() for p in inputs}
     written: dict[Path, str] = {}
     for what, path in paths.items():
@@ -28,6 +33,17 @@ def check_output_paths(outputs: dict[str, str | os.PathLike | None],
         if where in written:
             raise ValueError(f"the {written[where]} and the {what} name the same file {path}")
         written[where] = what
+
+
+def check_writable(folder: Path, what: str) -> None:
+    """``PermissionError`` unless a file can be created in ``folder``: trying is the only sure test (as root
+    ``os.access`` says yes to read-only and virtual file systems such as /sys)."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".xanesgen-probe-")
+    except OSError as err:
+        raise PermissionError(f"cannot write the {what} into {folder}: {err.strerror or err}") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def check_plot_format(path: str | os.PathLike | None) -> None:

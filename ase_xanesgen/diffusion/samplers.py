@@ -165,8 +165,8 @@ def neighbourhood(mask: torch.Tensor, pos: torch.Tensor, system: System, radius:
 def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: System, *, steps: int,
                    t_start: float = 1.0, t_restart: float = 0.35, max_restarts: int = 3, refine_steps: int = 0,
                    refine_from: float = REFINE_T[0], generator: torch.Generator | None = None,
-                   callback: Callback | None = None, restart_radius: float | None = None
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+                   callback: Callback | None = None, restart_radius: float | None = None,
+                   on_restart: Callable[[int, int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Euler-Maruyama handed over to ``refine_steps`` of :func:`refine` at ``t = refine_from`` (:func:`handoff`),
     then up to ``max_restarts`` cycles on graphs with 1- or 5-coordinated carbons (or atoms closer than 1.1 A).
 
@@ -179,8 +179,9 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
     uses ``score_fn`` too, so a guide stays on. The network is told ``t`` for the whole cell while the waiting
     atoms sit clean, an inpainting-style approximation judged by the structure benchmark. (``DiffusionGenerator`` uses
     ``max_restarts=10, restart_radius=3.0``.) ``callback`` sees every score evaluation of the first pass,
-    stochastic and refining. Returns the final positions and the number of restarts per
-    graph ``[B]``.
+    stochastic and refining; ``on_restart(cycle, graphs)`` is told when cycle 1, 2, ... starts on that many graphs
+    (the cycles can take most of a run at high density). Returns the final positions and the number of restarts
+    per graph ``[B]``.
     """
     def denoise(p: torch.Tensor, part: System, t_from: float, n_steps: int, mobile: torch.Tensor | None = None,
                 cb: Callback | None = None) -> torch.Tensor:
@@ -199,11 +200,13 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
     restarts = torch.zeros(system.num_graphs, dtype=torch.long, device=pos.device)
     sub_steps = max(1, math.ceil(steps * t_restart))
     extra = math.sqrt(sde.sigma_max**2 * (t_restart**2 - sde.t_min**2))
-    for _ in range(max_restarts):
+    for cycle in range(1, max_restarts + 1):
         bad = defective_atoms(pos, system)
         graphs = torch.unique(system.batch[bad])
         if len(graphs) == 0:
             break
+        if on_restart is not None:
+            on_restart(cycle, len(graphs))
         sub, mask = system.subset(graphs)
         clean = pos[mask]
         mobile = None if restart_radius is None else neighbourhood(bad[mask], clean, sub, restart_radius)

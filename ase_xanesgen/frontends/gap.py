@@ -18,6 +18,8 @@ Example::
 from __future__ import annotations
 
 import functools
+import math
+import numbers
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -109,6 +111,8 @@ def _check_atoms(atoms: Atoms, species: frozenset[int] | None) -> None:
         raise TypeError(f"expected an ase.Atoms, got {type(atoms).__name__}")
     if len(atoms) == 0:
         raise ValueError("atoms is empty: nothing to evaluate")
+    if not np.all(np.isfinite(atoms.cell.array)):  # quippy would give every atom the isolated-atom energy
+        raise ValueError(f"atoms has a NaN or inf cell: {atoms.cell.array.tolist()}")
     if atoms.cell.rank < 3:
         raise ValueError(
             f"atoms has no 3-D cell (cell rank {atoms.cell.rank}); GAP needs one: set atoms.cell "
@@ -121,6 +125,27 @@ def _check_atoms(atoms: Atoms, species: frozenset[int] | None) -> None:
         if unknown:
             raise ValueError(f"atoms contains atomic numbers {unknown} that the potential does not cover "
                              f"({sorted(species)})")
+
+
+def _closest_pair(atoms: Atoms, within: float = 1.0) -> str:
+    """``": closest pair ..."`` naming the two nearest atoms (periodic) when closer than ``within`` A: atoms on one
+    spot are the usual reason GAP returns NaN energies, and the bare error did not say which."""
+    from ase.neighborlist import neighbor_list
+
+    i, j, d = neighbor_list("ijd", atoms, within)
+    if not len(d):
+        return f" (no two atoms closer than {within} A)"
+    k = int(np.argmin(d))
+    return f": closest pair atoms {min(i[k], j[k])} and {max(i[k], j[k])}, {d[k]:.3g} A apart (atoms on one spot?)"
+
+
+def _check_relax(relax_steps, fmax) -> None:
+    """``relax_steps`` a whole number >= 0 and ``fmax`` > 0 eV/A: ASE's FIRE takes 1.5 steps or a negative fmax
+    without complaint."""
+    if isinstance(relax_steps, bool) or not isinstance(relax_steps, numbers.Integral) or relax_steps < 0:
+        raise ValueError(f"relax_steps must be an integer >= 0, got {relax_steps!r}")
+    if not (isinstance(fmax, numbers.Real) and math.isfinite(fmax) and fmax > 0):
+        raise ValueError(f"fmax must be > 0 eV/A, got {fmax!r}")
 
 
 class GAPChecker:
@@ -167,7 +192,8 @@ class GAPChecker:
         local = np.asarray(work.get_potential_energies(), dtype=float).copy()  # [n_atoms] eV
         total = float(work.get_potential_energy())  # same calculation, from the cache
         if local.shape != (len(atoms),) or not np.all(np.isfinite(local)):
-            raise RuntimeError(f"GAP {self.path} returned non-finite or mis-shaped per-atom energies")
+            raise RuntimeError(f"GAP {self.path} returned non-finite or mis-shaped per-atom energies"
+                               f"{_closest_pair(work)}")
         return local, total
 
     def check(
@@ -202,8 +228,7 @@ class GAPChecker:
             ``displacement_mean`` (Å, minimum image), ``displacements`` ([n_atoms] Å), ``positions``
             ([n_atoms, 3] Å, relaxed).
         """
-        if relax_steps < 0:
-            raise ValueError(f"relax_steps must be >= 0, got {relax_steps}")
+        _check_relax(relax_steps, fmax)
         local, total = self._evaluate(atoms)
         mean, std = float(local.mean()), float(local.std())
         threshold = mean + max(n_sigma * std, min_excess)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 import secrets
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 from ase import Atoms
-from ase.data import atomic_masses, chemical_symbols
+from ase.data import atomic_masses, atomic_numbers, chemical_symbols
 from ase.units import _amu
 from tqdm.auto import tqdm
 
@@ -35,8 +37,21 @@ GUIDED_REFINE_FROM = 0.1
 #: Highest density (g/cm3) accepted per element: beyond what the element can pack.
 MAX_DENSITY = {6: 4.0}
 #: Densities (g/cm3) of the shipped weights' training cells per element: outside, generation warns (the MD data
-#: spans 1.5-3.5 g/cm3; a checkpoint of your own sets ``DiffusionGenerator.trained_density`` itself, or not).
+#: spans 1.5-3.5 g/cm3; ``from_checkpoint`` reads a checkpoint's own from its meta, see :func:`trained_density`).
 TRAINED_DENSITY = {6: (1.5, 3.5)}
+#: ``atoms.info`` key of an empty template naming the element that fills it (set by :func:`cubic_cell`)
+FILL_SYMBOL = "fill_symbol"
+CARBON = 6
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+
+
+def warn_caller(message: str) -> None:
+    """``warnings.warn`` at the first frame outside the package: ``generate``, ``generate_batch`` and ``fill``
+    reach the same warning at different depths, and a fixed ``stacklevel`` points into the package for some."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and os.path.realpath(frame.f_code.co_filename).startswith(_PACKAGE + os.sep):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, UserWarning, stacklevel=level)
 
 
 def whole_number(value, name: str) -> int:
@@ -52,14 +67,15 @@ def whole_number(value, name: str) -> int:
     return whole
 
 
-def check_count(value, name: str) -> int:
-    """``value`` as an int if it is a whole number >= 1 (``n``, ``steps``), else a clear error."""
+def check_count(value, name: str, minimum: int = 1) -> int:
+    """``value`` as an int if it is a whole number >= ``minimum`` (``n``, ``steps``; 0 for ``max_restarts``), else
+    a clear error instead of a failure deep inside torch."""
     try:
         count = whole_number(value, name)
     except TypeError:
-        count = 0
-    if count < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        count = minimum - 1
+    if count < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return count
 
 
@@ -85,13 +101,35 @@ def deterministic_kernels(device: torch.device, on: bool = True) -> Iterator[Non
 
 def cubic_cell(n_atoms: int, density: float, symbol: str = "C") -> Atoms:
     """An empty periodic cubic template sized so that ``n_atoms`` of ``symbol`` fill it at ``density`` (g/cm3);
-    ``DiffusionGenerator.generate(cubic_cell(216, 2.0), 2.0)`` gives 216 atoms."""
-    if n_atoms < 1:
-        raise ValueError(f"n_atoms must be >= 1, got {n_atoms}")
+    ``DiffusionGenerator.generate(cubic_cell(216, 2.0), 2.0)`` gives 216 atoms. ``info["fill_symbol"]`` records
+    ``symbol``, so that the generator fills the cell with it (or refuses it) instead of its default element."""
+    n_atoms = check_count(n_atoms, "n_atoms")
+    if symbol not in atomic_numbers:
+        raise ValueError(f"unknown chemical symbol {symbol!r} (e.g. 'C', 'Si')")
     if not (math.isfinite(density) and density > 0):
         raise ValueError(f"density must be > 0 g/cm3, got {density}")
-    mass_g = n_atoms * atomic_masses[chemical_symbols.index(symbol)] * _amu * 1e3
-    return Atoms(cell=[(mass_g / density) ** (1 / 3) * 1e8] * 3, pbc=True)  # cm -> Angstrom
+    mass_g = n_atoms * atomic_masses[atomic_numbers[symbol]] * _amu * 1e3
+    return Atoms(cell=[(mass_g / density) ** (1 / 3) * 1e8] * 3, pbc=True,  # cm -> Angstrom
+                 info={FILL_SYMBOL: symbol})
+
+
+def trained_density(meta: dict, species: list[int]) -> dict[int, tuple[float, float]]:
+    """Per element, the training cells' density range recorded in a checkpoint's meta (``train_prior`` writes
+    ``density_range``); empty for checkpoints written before it, which then generate without that warning."""
+    if "density_range" not in meta:
+        return {}
+    low, high = (float(x) for x in meta["density_range"])
+    return {z: (low, high) for z in species}
+
+
+def fill_count(volume: float, fractions: np.ndarray, density: float) -> int:
+    """Atoms of the composition ``fractions`` (``[119]``, summing to 1) that make ``density`` (g/cm3) in
+    ``volume`` (A^3); ``ValueError`` when that is none."""
+    mass_per_atom = float(fractions @ atomic_masses[:119])
+    count = round(density * volume * 1e-24 / (mass_per_atom * _amu * 1e3))
+    if count < 1:
+        raise ValueError(f"density {density} g/cm3 gives no atom in this cell")
+    return count
 
 
 class DiffusionGenerator:
@@ -143,8 +181,8 @@ class DiffusionGenerator:
         for p in self.model.parameters():
             p.requires_grad_(False)
         self.sde = sde or VESDE()
-        if refine_steps < 0 or max_restarts < 0:
-            raise ValueError(f"refine_steps and max_restarts must be >= 0, got {refine_steps}, {max_restarts}")
+        refine_steps = check_count(refine_steps, "refine_steps", minimum=0)
+        max_restarts = check_count(max_restarts, "max_restarts", minimum=0)
         for name, value in (("refine_from", refine_from), ("guided_refine_from", guided_refine_from)):
             if not 0.0 < value < 1.0:
                 raise ValueError(f"{name} must be in (0, 1), got {value}")
@@ -163,6 +201,7 @@ class DiffusionGenerator:
         ckpt = ckpt.get("ema", ckpt)
         gen = cls(from_dict(ckpt, expect="ScoreNet"), VESDE(**ckpt["meta"].get("sde", {})), **kwargs)
         gen.weights = str(path)
+        gen.trained_density = trained_density(ckpt["meta"], gen.species)
         return gen
 
     @property
@@ -191,16 +230,20 @@ class DiffusionGenerator:
         """``n`` structures denoised together as one batched graph.
 
         Args:
-            template: cell; its species (or carbon) fill the cell. Without ``density`` its atoms are used as
-                they are (count and species). Generated cells are periodic: pbc all False (ASE's default) is
-                taken as periodic, a partly periodic template (a slab) is refused.
-            density: g/cm3; sets the atom count to ``round(density * volume / mass)``.
+            template: cell; its species fill the cell (an empty one: ``cubic_cell``'s symbol, else carbon).
+                Without ``density`` its atoms (count, species, positions for ``start_time``) are used; its
+                info, arrays and constraints are not carried over. Generated cells are periodic: pbc all False
+                (ASE's default) is taken as periodic, a partly periodic template (a slab) is refused.
+            density: g/cm3; sets the atom count to ``round(density * volume / mass)`` (a species that rounds to
+                no atom warns). Either way the density is refused beyond ``MAX_DENSITY`` and warns outside
+                ``trained_density``.
             seed: same seed and ``n``, same structures on the same device (the batch draws its noise as one:
                 cell k of a batch is not the cell of an ``n=1`` run with that seed); on a GPU a seeded run uses
                 deterministic kernels (:func:`deterministic_kernels`).
             steps: Euler-Maruyama steps from t = 1 to 0.001 on whose grid the pass runs (default 64).
-            trajectory: ``.traj`` path; every step's positions of the first structure are appended as they
-                come, so a crash leaves a readable file.
+            trajectory: ``.traj`` path; the first structure's start and every step's positions are appended
+                as they come, so a crash leaves a readable file (``info``: ``t``, ``stage`` 'start', 'first pass',
+                'quench' or 'returned', and ``step``, score evaluations so far).
             start_time: start from the template positions noised to this t (0 < t < 1) instead of noise.
             guide: a mean spectrum ``[100]`` on the model grid, an ``(energy_eV, intensity)`` pair or a measured
                 two-column file (-> ``guidance.spectrum_guide``: the spectrum, the coordination fractions
@@ -267,19 +310,17 @@ class DiffusionGenerator:
         em_steps, _ = handoff(steps, t_start, self.sde.t_min, self.refine_steps, refine_from)
         bar = tqdm(total=em_steps + self.refine_steps, desc="denoise", disable=not progress, dynamic_ncols=True)
         callbacks.append(lambda k, t, p, s: bar.update(1))
+
+        def show_restart(cycle: int, cells: int) -> None:  # the bar is full after the first pass; cycles go on
+            bar.set_postfix_str(f"restart {cycle}/{self.max_restarts}, cells left {cells}")
+
         writer = None
         if trajectory is not None:
             from ase.io.trajectory import Trajectory
 
             writer = Trajectory(str(trajectory), "w")
-            frame = atoms.copy()
-            n0 = len(atoms)
-
-            def write(k: int, t: float, p: torch.Tensor, s: torch.Tensor, stage: str = "first pass") -> None:
-                frame.positions = p[:n0].detach().cpu().numpy()
-                frame.info.update(t=t, stage=stage)
-                writer.write(frame)  # each frame is complete on disk once written
-
+            write = self._frame_writer(writer, atoms, em_steps)
+            write(-1, t_start, pos, pos, stage="start")  # the noise (or noised template) the pass starts from
             callbacks.append(write)
         try:
             # a guide switches gradients back on for its own term
@@ -288,9 +329,9 @@ class DiffusionGenerator:
                     score_fn, self.sde, pos, system, steps=steps, t_start=t_start, t_restart=self.t_restart,
                     max_restarts=self.max_restarts, refine_steps=self.refine_steps,
                     restart_radius=self.restart_radius, refine_from=refine_from, generator=generator,
-                    callback=lambda *a: [cb(*a) for cb in callbacks])
-            if writer is not None:  # at the t of the first pass's last step; restart cycles may have moved it
-                write(-1, frame.info.get("t", t_start), pos, pos, stage="returned")
+                    callback=lambda *a: [cb(*a) for cb in callbacks], on_restart=show_restart)
+            if writer is not None:  # at the t and step of the first pass's end; restart cycles may have moved it
+                write(em_steps + self.refine_steps - 1, None, pos, pos, stage="returned")
         finally:
             bar.close()
             if writer is not None:
@@ -316,11 +357,28 @@ class DiffusionGenerator:
         defective = [k for k, a in enumerate(images) if a.info["defects"]]
         if defective:
             more = " ..." if len(defective) > 10 else ""
-            warnings.warn(f"{len(defective)} of {n} cells (indices {defective[:10]}{more}) still hold carbons with "
-                          f"CN <= 1 or >= 5 or atoms closer than 1.1 A after up to {self.max_restarts} restart "
-                          "cycles (info['defects']): generate more cells and keep the clean ones, or raise "
-                          "max_restarts (or steps)", stacklevel=2)
+            warn_caller(f"{len(defective)} of {n} cells (indices {defective[:10]}{more}) still hold carbons with "
+                        f"CN <= 1 or >= 5 or atoms closer than 1.1 A after up to {self.max_restarts} restart "
+                        "cycles (info['defects']): generate more cells and keep the clean ones, or raise "
+                        "max_restarts (or steps)")
         return images
+
+    @staticmethod
+    def _frame_writer(writer, atoms: Atoms, em_steps: int) -> Callable:
+        """The trajectory callback: one frame of the first cell per step, with ``info`` ``t``, ``stage`` ('start',
+        'first pass' for Euler-Maruyama steps, 'quench' for the refinement, 'returned') and ``step`` (score
+        evaluations so far: a quench frame's ``t`` is the level its jump was taken at, which the last
+        Euler-Maruyama frame reached; ``t=None`` keeps the last frame's)."""
+        frame, n0 = atoms.copy(), len(atoms)
+
+        def write(k: int, t: float | None, p: torch.Tensor, s: torch.Tensor, stage: str | None = None) -> None:
+            frame.positions = p[:n0].detach().cpu().numpy()
+            frame.info.update(stage=stage or ("first pass" if k < em_steps else "quench"), step=k + 1)
+            if t is not None:
+                frame.info["t"] = t
+            writer.write(frame)  # each frame is complete on disk once written
+
+        return write
 
     def _guided(self, prior: PriorScore, guide, zeta: float | None):
         from ..guidance import Guide, GuidedScore, spectrum_guide
@@ -331,7 +389,9 @@ class DiffusionGenerator:
 
     # ------------------------------------------------------------------ helpers
     def fill(self, template: Atoms, density: float | None) -> Atoms:
-        """The template's cell filled with ``density`` (g/cm3) worth of atoms; validates everything."""
+        """The template's cell filled with ``density`` (g/cm3) worth of atoms, or with its own atoms when
+        ``density`` is None; validates everything. The result is a fresh ``Atoms`` (numbers, positions, cell):
+        a template's info, arrays and constraints are not the new cell's."""
         if not isinstance(template, Atoms):
             raise TypeError(f"template must be ase.Atoms, got {type(template).__name__}")
         check_cell(template)
@@ -340,11 +400,11 @@ class DiffusionGenerator:
                              "three directions; set pbc=True (a template with pbc all False is taken as periodic)")
         height = lattice_thickness(template)
         if height < 2 * self.model.cutoff:
-            warnings.warn(f"the cell is {height:.2f} A thick across its thinnest direction, under twice the model's "
-                          f"{self.model.cutoff} A cut-off: atoms meet the same neighbour through two periodic images "
-                          "(their own image below the cut-off), unlike in the 13-15 A training cells; the structures "
-                          "may be artefacts (use a larger cell)", stacklevel=3)
-        numbers = sorted(set(template.numbers.tolist())) or [self.species[0]]
+            warn_caller(f"the cell is {height:.2f} A thick across its thinnest direction, under twice the model's "
+                        f"{self.model.cutoff} A cut-off: atoms meet the same neighbour through two periodic images "
+                        "(their own image below the cut-off), unlike in the 13-15 A training cells; the structures "
+                        "may be artefacts (use a larger cell)")
+        numbers = sorted(set(template.numbers.tolist())) or [self._fill_number(template)]
         unknown = [chemical_symbols[z] for z in numbers if z not in self.species]
         if unknown:
             known = [chemical_symbols[z] for z in self.species]
@@ -352,32 +412,55 @@ class DiffusionGenerator:
         if density is None:
             if len(template) == 0:
                 raise ValueError("template has no atoms: pass density= to fill its cell")
-            atoms = template.copy()
-        else:
-            density = float(density)
-            limit = min(MAX_DENSITY.get(z, 25.0) for z in numbers)
-            if not math.isfinite(density) or density <= 0 or density > limit:
-                units = " (in kg/m3? divide by 1000)" if density > 100 else ""
-                raise ValueError(f"density must be in (0, {limit}] g/cm3 for the template's species, got "
-                                 f"{density}{units}")
-            # composition of the template (carbon when empty), scaled to the requested density
-            fractions = (np.bincount(template.numbers, minlength=119) / len(template)
-                         if len(template) else np.eye(119)[numbers[0]])
-            mass_per_atom = float(fractions @ atomic_masses[:119])
-            volume_cm3 = template.get_volume() * 1e-24
-            count = round(density * volume_cm3 / (mass_per_atom * _amu * 1e3))
-            if count < 1:
-                raise ValueError(f"density {density} g/cm3 gives no atom in this cell")
-            low, high = self.trained_density.get(numbers[0], (0.0, math.inf)) if len(numbers) == 1 else (0, math.inf)
-            if not low <= density <= high:
-                warnings.warn(f"density {density} g/cm3 lies outside the {low}-{high} g/cm3 the model was trained on: "
-                              "the structures are an extrapolation", stacklevel=3)
-            counts = np.round(fractions * count).astype(int)
-            counts[np.argmax(counts)] += count - counts.sum()
-            symbols = np.repeat(np.arange(119), counts)
-            atoms = Atoms(numbers=symbols, cell=template.cell, pbc=True)
-        atoms.pbc = True
+            self._check_density(density_of(template), numbers, own=True)
+            return Atoms(numbers=template.numbers, positions=template.positions, cell=template.cell, pbc=True)
+        density = float(density)
+        self._check_density(density, numbers)
+        return self._refill(template, numbers, density)
+
+    @staticmethod
+    def _refill(template: Atoms, numbers: list[int], density: float) -> Atoms:
+        """The template's cell with its composition (its fill element when empty) at ``density``; warns when a
+        species of the template rounds to no atom, which would silently change the composition."""
+        fractions = (np.bincount(template.numbers, minlength=119) / len(template)
+                     if len(template) else np.eye(119)[numbers[0]])
+        count = fill_count(template.get_volume(), fractions, density)
+        counts = np.round(fractions * count).astype(int)
+        counts[np.argmax(counts)] += count - counts.sum()
+        atoms = Atoms(numbers=np.repeat(np.arange(119), counts), cell=template.cell, pbc=True)
+        lost = [chemical_symbols[z] for z in numbers if counts[z] <= 0]
+        if lost:
+            warn_caller(f"species {lost} of the template round to no atom among the {count} atoms at {density} "
+                        f"g/cm3: the cell holds {atoms.get_chemical_formula()} only (use a larger cell)")
         return atoms
+
+    def _fill_number(self, template: Atoms) -> int:
+        """The element an empty template is filled with: ``cubic_cell``'s symbol, else carbon when the model
+        knows it (the shipped weights are carbon only), else the model's first species."""
+        symbol = template.info.get(FILL_SYMBOL)
+        if symbol is not None:
+            if symbol not in atomic_numbers:
+                raise ValueError(f"template info[{FILL_SYMBOL!r}] = {symbol!r} is not a chemical symbol")
+            return atomic_numbers[symbol]
+        return CARBON if CARBON in self.species else self.species[0]
+
+    def _check_density(self, density: float, numbers: list[int], own: bool = False) -> None:
+        """Refuse a density beyond what the species can pack; warn outside the training range. The ``density=``
+        path and a template's ``own`` atoms (``density=None``) both go through here."""
+        said = (f"the template's density {density:.4g} g/cm3 (its atoms in its cell)" if own
+                else f"density {density} g/cm3")
+        limit = min(MAX_DENSITY.get(z, 25.0) for z in numbers)
+        if own and not density <= limit:
+            raise ValueError(f"{said}: density must be in (0, {limit}] g/cm3 for its species (use a larger cell or "
+                             "fewer atoms)")
+        if not math.isfinite(density) or density <= 0 or density > limit:
+            units = " (in kg/m3? divide by 1000)" if density > 100 else ""
+            raise ValueError(f"density must be in (0, {limit}] g/cm3 for the template's species, got "
+                             f"{density}{units}")
+        low, high = self.trained_density.get(numbers[0], (0.0, math.inf)) if len(numbers) == 1 else (0, math.inf)
+        if not low <= density <= high:
+            warn_caller(f"{said} lies outside the {low}-{high} g/cm3 the model was trained on: the structures are "
+                        "an extrapolation")
 
     def _system(self, atoms: Atoms, n: int) -> System:
         cell = torch.tensor(np.asarray(atoms.cell), dtype=torch.float32, device=self.device)

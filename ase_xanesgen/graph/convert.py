@@ -11,9 +11,12 @@ from .neighbours import neighbour_graph
 
 
 def check_cell(atoms: Atoms) -> None:
-    """Raise ``ValueError`` for a template without a full 3-D periodic cell or with NaN positions."""
+    """Raise ``ValueError`` for a template without a full 3-D periodic cell or with NaN positions or cell (a NaN
+    cell would otherwise end deep in ASE's cell reduction)."""
     if not np.all(np.isfinite(atoms.positions)):
         raise ValueError("positions contain NaN or inf")
+    if not np.all(np.isfinite(atoms.cell.array)):
+        raise ValueError(f"the cell contains NaN or inf: {atoms.cell.array.tolist()}")
     if atoms.cell.rank < 3 or abs(atoms.get_volume()) < 1e-6:
         raise ValueError(f"atoms need a 3-D cell with non-zero volume, got cell {atoms.cell.array.tolist()}")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 from pathlib import Path
 
 import torch
@@ -74,10 +73,17 @@ def load(path: str | Path, sha256: str | None = None) -> dict:
         if digest != sha256:
             raise ValueError(f"checksum mismatch for {path}: {digest} != {sha256}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:  # a text file, a truncated or foreign archive
-        raise ValueError(f"{path} is not a checkpoint of this package ({type(exc).__name__}: "
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError:  # the file itself cannot be read (permissions, ...): said as such
+        raise
+    except Exception as exc:  # a text file, a truncated or foreign archive: torch raises many types (struct.error)
+        kind = type(exc).__qualname__
+        kind = kind if type(exc).__module__ == "builtins" else f"{type(exc).__module__}.{kind}"
+        raise ValueError(f"{path} is not a checkpoint of this package ({kind}: "
                          f"{str(exc).splitlines()[0] if str(exc) else 'empty'})") from None
+    if not isinstance(ckpt, dict):
+        raise ValueError(f"{path} is not a checkpoint of this package (it holds a {type(ckpt).__name__})")
+    return ckpt
 
 
 def average(checkpoints: list[dict], weights: list[float] | None = None) -> dict:

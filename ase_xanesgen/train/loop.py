@@ -76,6 +76,9 @@ RESUME_KEYS = ("batch_size", "lr", "lr_min", "ema", "grad_clip", "seed")
 
 #: model settings of an ``init`` run that a fine-tune should share (a warning otherwise)
 INIT_KEYS = ("sde", "t_power", "exclude_density")
+#: meta a run records about its data (derived from the compared cell lists): a run saved before it was recorded
+#: resumes, and its next checkpoint records it
+RECORD_KEYS = ("density_range",)
 
 
 class RepeatDataset(Dataset):
@@ -248,7 +251,8 @@ class Trainer:
         while ``model.pt`` recorded the new ones (a wrong ``sigma_max`` there misleads every later sampler)."""
         old_config, new_config = saved.get("train_config", {}), asdict(self.config)
         diff = {k: (old_config.get(k), new_config[k]) for k in RESUME_KEYS if old_config.get(k) != new_config[k]}
-        diff.update({k: (saved.get(k), v) for k, v in self.meta.items() if saved.get(k) != v})
+        diff.update({k: (saved.get(k), v) for k, v in self.meta.items() if saved.get(k) != v
+                     and not (k in RECORD_KEYS and k not in saved)})
         if diff:
             said = "; ".join(f"{k} {a} (asked {b})" for k, (a, b) in sorted(diff.items()))
             raise ValueError(f"{path} was started with other settings: {said}. Resume with the same options, or "

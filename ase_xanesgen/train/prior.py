@@ -77,6 +77,13 @@ def density_weights(cells: list[Atoms], bin_width: float = 0.5) -> list[float]:
     return [1.0 / bins.count(b) for b in bins]
 
 
+def density_range(cells: list[Atoms]) -> list[float]:
+    """``[low, high]`` g/cm3 of the training cells, to 0.1 (the MD cells sit within 0.01 of their nominal
+    density): ``DiffusionGenerator.from_checkpoint`` warns outside it."""
+    densities = [density_of(a) for a in cells]
+    return [round(min(densities), 1), round(max(densities), 1)]
+
+
 def train_prior(data_dir: str | Path | None, out: str | Path, config: TrainConfig, *, width: int = 128,
                 layers: int = 4, sigma_max: float = 0.8, t_power: float = 1.0, device: str | None = None,
                 use_validation_split: bool = True, init: str | Path | None = None,
@@ -94,7 +101,8 @@ def train_prior(data_dir: str | Path | None, out: str | Path, config: TrainConfi
     model = seeded_init(lambda: ScoreNet(species=[6], width=width, layers=layers), config.seed)
     graphs = [atoms_to_data(a) for a in train]
     meta = {"sde": {"sigma_max": sigma_max, "t_min": sde.t_min}, "train_cells": [a.info["name"] for a in train],
-            "val_cells": [a.info["name"] for a in val], "t_power": t_power, "balance_densities": balance_densities}
+            "val_cells": [a.info["name"] for a in val], "t_power": t_power, "balance_densities": balance_densities,
+            "density_range": density_range(train)}
     trainer = Trainer(model, graphs, make_loss(sde, model.cutoff, t_power), out, config, meta=meta, device=device,
                       init=init, weights=density_weights(train) if balance_densities else None)
     if val:
