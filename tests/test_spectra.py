@@ -341,6 +341,28 @@ def test_resample_averages_a_dense_noisy_scan():
         sp.resample(energy, noisy - 0.05 * clean.max())  # a background below zero: an index would not help
 
 
+def test_resample_averages_symmetrically_at_the_scan_ends():
+    """A dense scan cropped to the grid's ends: the end points average a window cut alike on both sides, so a
+    straight line stays exact there (a one-sided half cell was off by slope x DE / 4)."""
+    grid = sp.energy_grid()
+    energy = np.linspace(grid[0], grid[-1], 1001)
+    np.testing.assert_allclose(sp.resample(energy, 1.0 + energy - grid[0]), 1.0 + grid - grid[0], atol=1e-9)
+
+
+@needs_data
+def test_a_down_scan_target_warns_like_its_up_scan():
+    """prepare_target sorts an (energy, intensity) pair before its pre-edge check: a clean down-scan from 282.5 eV
+    read 320 eV as its start and warned of a background."""
+    y = sp.broaden(load_cell("d2.0_1").arrays["xanes"].mean(0), 1.0)
+    energy = np.arange(282.5, 320.0, 0.1)
+    intensity = np.interp(energy, sp.energy_grid(), y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        up = sp.prepare_target((energy, intensity))
+        down = sp.prepare_target((energy[::-1], intensity[::-1]))
+    np.testing.assert_allclose(down, up)
+
+
 @needs_data
 def test_short_scan_error_leads_with_the_end_it_misses():
     energy, intensity = _scan(stop=314.9)

@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 from torch_geometric.data import Batch
 
@@ -354,6 +355,19 @@ def test_crystal_references_join_training_on_the_a_c_intensity_scale(data_dir, t
     train_xanes(data_dir, tmp_path / "x", config, width=16, layers=1, crystals=True, device="cpu")
     meta = load(tmp_path / "x" / "model.pt")["meta"]
     assert {"diamond", "graphite"} <= set(meta["train_cells"]) and meta["crystals"] is True
+    # a run without crystals (as every run before --crystals) resumes, but not as a crystal run
+    train_xanes(data_dir, tmp_path / "y", config, width=16, layers=1, device="cpu")
+    assert "crystals" not in load(tmp_path / "y" / "model.pt")["meta"]
+    train_xanes(data_dir, tmp_path / "y", TrainConfig(steps=4, batch_size=2, val_every=2), width=16, layers=1,
+                device="cpu")
+    with pytest.raises(ValueError, match="other settings"):
+        train_xanes(data_dir, tmp_path / "y", TrainConfig(steps=6, batch_size=2, val_every=2), width=16, layers=1,
+                    device="cpu", crystals=True)
+    # leaving a density out leaves its crystal out (diamond is 3.5 g/cm3)
+    train_xanes(data_dir, tmp_path / "z", config, width=16, layers=1, crystals=True, exclude_density=3.5,
+                device="cpu")
+    assert {"graphite"} == set(load(tmp_path / "z" / "model.pt")["meta"]["train_cells"]) - {
+        a.info["name"] for a in load_dataset(data_dir)}
 
 
 def test_a_run_saved_before_the_density_range_resumes_and_records_it(data_dir, tmp_path):

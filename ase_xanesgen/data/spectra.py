@@ -45,13 +45,6 @@ PI_STAR_WINDOW: tuple[float, float] = (284.0, 286.5)
 NEG_TOL: float = 1e-6
 #: The same for a measured scan (:func:`resample`): a background-subtracted scan dips below zero with its noise.
 MEASURED_NEG_TOL: float = 0.02
-#: pi* peak (eV) of the DFT a-C cell means on the model grid: 285.42-285.65 eV over the 15 cells with a distinct
-#: peak (1.5-2.0 g/cm3; parabola through the grid maximum, :func:`pi_star_peak`)
-DFT_PI_STAR_PEAK: float = 285.57
-#: the spread (eV) of that peak and of this axis near pi*; the pi* rule that warned on it missed offsets of 1.5 eV
-#: and more, sp3-rich targets and stepped ones: :func:`check_calibration` now uses
-#: :func:`~ase_xanesgen.data.unmixing.estimate_energy_shift` (same tolerance, ``unmixing.ENERGY_SHIFT_TOL``)
-PI_STAR_OFFSET_TOL: float = 0.4
 #: an edge step (the arctan fitted by :func:`~ase_xanesgen.data.unmixing.unmix_prepared`) above this fraction of a
 #: target's maximum warns: the 25 DFT a-C cell means fit 0.0103 at most (they have no continuum step), a 5 % step
 #: reads as 0.037-0.055, a 30 % one as 0.23-0.26 (the level is over the stepped target's own maximum)
@@ -374,15 +367,10 @@ def _coverage_problem(energy: np.ndarray, grid: np.ndarray, tol: float, pre_edge
     return f"{covers}: {'; '.join(problems)} (the model grid spans {span}, tolerance {tol:.2f} eV)"
 
 
-def _cell_edges(grid: np.ndarray) -> np.ndarray:
-    """``[len(grid) + 1]`` edges of the cells the grid points stand for: midpoints, and half a step at the ends."""
-    mid = 0.5 * (grid[1:] + grid[:-1])
-    return np.concatenate([[2 * grid[0] - mid[0]], mid, [2 * grid[-1] - mid[-1]]])
-
-
-def _cell_means(energy: np.ndarray, intensity: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Mean of the linear interpolant of ``intensity`` on ``energy`` over each cell ``[edges[k], edges[k+1]]``
-    (cut to the scan's range), exact through its cumulative integral."""
+def _cell_means(energy: np.ndarray, intensity: np.ndarray, grid: np.ndarray, half: np.ndarray) -> np.ndarray:
+    """Mean of the linear interpolant of ``intensity`` on ``energy`` over ``[g - h, g + h]`` around each grid point,
+    ``h`` = ``half`` narrowed to the scan's range on both sides (a window cut on one side only would shift the mean
+    by the slope there), exact through its cumulative integral; the point value where nothing is left of it."""
     slope = np.diff(intensity) / np.diff(energy)
     area = np.concatenate([[0.0], np.cumsum(0.5 * (intensity[1:] + intensity[:-1]) * np.diff(energy))])
 
@@ -391,11 +379,10 @@ def _cell_means(energy: np.ndarray, intensity: np.ndarray, edges: np.ndarray) ->
         dx = x - energy[j]
         return area[j] + intensity[j] * dx + 0.5 * slope[j] * dx**2
 
-    lo = np.clip(edges[:-1], energy[0], energy[-1])
-    hi = np.clip(edges[1:], energy[0], energy[-1])
-    width = hi - lo
-    safe = np.where(width > 0, width, 1.0)
-    return np.where(width > 0, (integral(hi) - integral(lo)) / safe, np.interp(0.5 * (lo + hi), energy, intensity))
+    h = np.minimum(half, np.minimum(grid - energy[0], energy[-1] - grid))
+    safe = np.where(h > 0, h, 1.0)
+    return np.where(h > 0, (integral(grid + safe) - integral(grid - safe)) / (2 * safe),
+                    np.interp(grid, energy, intensity))
 
 
 def resample(
@@ -432,10 +419,10 @@ def resample(
             f"pre-edge would invent the pi* region; scans must start by {LATEST_SCAN_START} eV (check the energy "
             "calibration: graphite pi* at 285.4 eV)"
         )
-    edges = _cell_edges(grid)
+    cell = np.gradient(grid)  # the width each grid point stands for
     local_step = np.interp(grid, 0.5 * (energy[1:] + energy[:-1]), np.diff(energy))
     # finer by a margin: a scan on the grid itself keeps its values, whatever the last bits of its steps
-    out = np.where(local_step < 0.75 * np.diff(edges), _cell_means(energy, intensity, edges),
+    out = np.where(local_step < 0.75 * cell, _cell_means(energy, intensity, grid, 0.5 * cell),
                    np.interp(grid, energy, intensity))
     if missing_low:
         out[grid < energy[0]] = validate_spectrum(np.array([pre_edge]), n=1, name="pre_edge")[0]
@@ -644,6 +631,8 @@ def prepare_target(
             raise ValueError(f"target: expected one spectrum of shape ({N_ENERGY},), got {y.shape}")
         background = _pre_edge_warning(None, y)
     else:
+        target = np.asarray(target, dtype=float)  # sorted once: the pre-edge check reads the scan's start
+        energy, target = _ascending(_as_energy(energy, len(target)), target)
         y = resample(energy, target, pre_edge=pre_edge)
         background = _pre_edge_warning(energy, target)
     if background:

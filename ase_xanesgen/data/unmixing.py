@@ -148,8 +148,10 @@ def estimate_energy_shift(y: np.ndarray) -> tuple[float, float]:
     columns = np.vstack([shipped_coordination_spectra(), shipped_density_spectra(), edge_step_columns()])
     shifts = np.linspace(-MAX_ENERGY_SHIFT, MAX_ENERGY_SHIFT, 2 * round(MAX_ENERGY_SHIFT / SHIFT_STEP) + 1)
     misfits = np.array([_nnls(columns, shifted(y, s))[1] for s in shifts])
-    best = int(np.argmin(misfits))
-    return float(shifts[best]), float(1.0 - misfits[best] / misfits[len(shifts) // 2])
+    unshifted = misfits[len(shifts) // 2]
+    ties = np.flatnonzero(misfits <= misfits.min() * (1 + 1e-9) + 1e-15)  # a flat misfit: the smallest shift
+    best = ties[np.argmin(np.abs(shifts[ties]))]
+    return float(shifts[best]), float(1.0 - misfits[best] / unshifted) if unshifted > 0 else 0.0
 
 
 def subtract_edge_step(y: np.ndarray) -> np.ndarray:

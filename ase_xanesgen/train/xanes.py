@@ -70,12 +70,13 @@ def train_xanes(data_dir: str | Path | None, out: str | Path, config: TrainConfi
             raise ValueError(f"no cell within 0.1 g/cm3 of {exclude_density} to leave out (densities: {densities})")
         cells = kept
     train, val = split_by_topology(cells)
-    if crystals:
-        train = train + crystal_references(data_dir, train)
+    if crystals:  # a density left out leaves its crystal out too (diamond 3.5, graphite 2.3 g/cm3)
+        train = train + [c for c in crystal_references(data_dir, train)
+                         if exclude_density is None or abs(density_of(c) - exclude_density) > 0.1]
     model = seeded_init(lambda: SpectrumNet(species=[6], width=width, layers=layers), config.seed)
     graphs = [atoms_to_data(a, cutoff=model.cutoff) for a in train]
     meta = {"train_cells": [a.info["name"] for a in train], "val_cells": [a.info["name"] for a in val],
-            "exclude_density": exclude_density, "crystals": crystals}
+            "exclude_density": exclude_density, **({"crystals": True} if crystals else {})}  # runs before it resume
     trainer = Trainer(model, graphs, xanes_loss, out, config, meta=meta, device=device, init=init)
     if val:
         trainer.val_fn = make_validation([atoms_to_data(a, cutoff=model.cutoff) for a in val], trainer.device)
