@@ -328,9 +328,7 @@ def subtract_pre_edge(energy: np.ndarray, intensity: np.ndarray, end: float = PR
     electron-yield data) is not a line: its unmixed fractions stay ~0.05 off either way. The edge step (the
     atomic continuum above ~290 eV) stays; the DFT spectra lack that too.
     """
-    intensity = np.array(intensity, dtype=float)  # a raw scan: negative noise is fine here
-    if intensity.ndim != 1 or not np.all(np.isfinite(intensity)):
-        raise ValueError(f"intensity: expected one finite spectrum [n], got shape {intensity.shape} (or NaN/inf)")
+    intensity = _one_spectrum(intensity)  # a raw scan: negative noise is fine here
     energy = _check_energy(energy, len(intensity))
     pre = pre_edge(energy, end)
     span = energy[pre][-1] - energy[0] if pre.any() else 0.0
@@ -403,10 +401,21 @@ def resample(
     Negative values down to ``MEASURED_NEG_TOL`` of the maximum *after* the averaging (noise on a
     background-subtracted scan) are clipped to 0; a deeper dip is an error naming its energy.
     """
+    intensity = _one_spectrum(intensity)
+    return _resample_sorted(*_ascending(_as_energy(energy, len(intensity)), intensity), grid, pre_edge)
+
+
+def _one_spectrum(intensity: np.ndarray) -> np.ndarray:
+    """``intensity`` as one finite float spectrum ``[n]`` of a measured scan, else ``ValueError``."""
     intensity = np.array(intensity, dtype=float)
     if intensity.ndim != 1 or not np.all(np.isfinite(intensity)):
         raise ValueError(f"intensity: expected one finite spectrum [n], got shape {intensity.shape} (or NaN/inf)")
-    energy, intensity = _ascending(_as_energy(energy, len(intensity)), intensity)
+    return intensity
+
+
+def _resample_sorted(energy: np.ndarray, intensity: np.ndarray, grid: np.ndarray | None,
+                     pre_edge: float | None) -> np.ndarray:
+    """:func:`resample` of a scan already checked and sorted (``prepare_target`` sorts it once)."""
     grid = energy_grid() if grid is None else _check_energy(grid, len(np.asarray(grid)))
     tol = 0.5 * float(np.min(np.diff(grid)))
     problem = _coverage_problem(energy, grid, tol, pre_edge)
@@ -522,19 +531,18 @@ def check_calibration(spectrum: np.ndarray) -> list[str]:
     offset (:func:`~ase_xanesgen.data.unmixing.energy_offset`) or an edge step above ``EDGE_STEP_TOL`` of its
     maximum (judged after undoing the offset, which a step fit would partly absorb). Messages, empty when nothing
     is found; :func:`prepare_target` warns with them."""
-    from .unmixing import edge_step_level, energy_offset, shifted  # unmixing imports this module
+    from .unmixing import calibration_findings  # unmixing imports this module
 
     problems: list[str] = []
     if not spectrum.max() > 0:
         return problems  # nothing to judge (prepare_target refuses an all-zero target)
-    shift = energy_offset(spectrum)
+    shift, step = calibration_findings(spectrum)
     if shift is not None:
         problems.append(
             f"its energy axis looks offset: the DFT a-C spectra match it best with its energies moved by {shift:+.2f} "
             "eV (an offset moves the unmixed sp / sp2 / sp3 fractions by ~0.1 per 0.5 eV). To align it with the DFT "
             "spectra (whichever axis is off: this one is uncertain by 0.4 eV near pi*), shift its energies by "
             f"{shift:+.2f} eV (xanesgen generate --energy-shift {shift:+.2f}; docs/energy_calibration.md)")
-    step = edge_step_level(spectrum if shift is None else shifted(spectrum, shift))  # an offset mimics a step
     if step > EDGE_STEP_TOL:
         problems.append(
             f"it holds an edge step of {step:.0%} of its maximum (an arctan at 290 eV fitted beside the sp / sp2 / "
@@ -631,9 +639,9 @@ def prepare_target(
             raise ValueError(f"target: expected one spectrum of shape ({N_ENERGY},), got {y.shape}")
         background = _pre_edge_warning(None, y)
     else:
-        target = np.asarray(target, dtype=float)  # sorted once: the pre-edge check reads the scan's start
+        target = _one_spectrum(target)  # sorted once: the pre-edge check reads the scan's start
         energy, target = _ascending(_as_energy(energy, len(target)), target)
-        y = resample(energy, target, pre_edge=pre_edge)
+        y = _resample_sorted(energy, target, None, pre_edge)
         background = _pre_edge_warning(energy, target)
     if background:
         warnings.warn(background, stacklevel=2)

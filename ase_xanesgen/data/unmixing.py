@@ -18,6 +18,7 @@ held-out cells 1 eV (FWHM) broader unmix within 0.06 (2 eV: 0.09). It assumes sp
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import warnings
 from importlib import resources
@@ -82,17 +83,24 @@ def density_spectra(cells: list[Atoms]) -> tuple[np.ndarray, np.ndarray]:
     return levels, np.stack([means[density == d].mean(axis=0) for d in levels])
 
 
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)  # cached: one caller must not change what the next one reads
+    return array
+
+
+@functools.cache
 def shipped_coordination_spectra() -> np.ndarray:
-    """The ``[3, 100]`` components shipped with the package (built from the training split)."""
+    """The ``[3, 100]`` components shipped with the package (built from the training split); read once."""
     path = resources.files("ase_xanesgen.weights").joinpath(COMPONENTS_FILE)
     with resources.as_file(path) as p, np.load(p) as data:
-        return data["spectra"]
+        return _read_only(data["spectra"])
 
 
+@functools.cache
 def shipped_density_spectra() -> np.ndarray:
-    """The ``[5, 100]`` per-density mean spectra shipped with the package (training split)."""
+    """The ``[5, 100]`` per-density mean spectra shipped with the package (training split); read once."""
     text = resources.files("ase_xanesgen.weights").joinpath(DENSITY_SPECTRA_FILE).read_text()
-    return np.loadtxt(text.splitlines(), delimiter=",", ndmin=2)[:, 1:]
+    return _read_only(np.loadtxt(text.splitlines(), delimiter=",", ndmin=2)[:, 1:])
 
 
 def dft_onset_level(window: tuple[float, float], fwhm: float = ONSET_BROADENING) -> float:
@@ -178,13 +186,21 @@ def edge_step_level(y: np.ndarray) -> float:
     return unmix_prepared(y).edge_step / float(np.max(y))
 
 
+def calibration_findings(y: np.ndarray) -> tuple[float | None, float]:
+    """A model-grid target's energy offset (:func:`energy_offset`, ``None`` for none) and its edge step over its
+    maximum (:func:`edge_step_level`), the step judged after undoing the offset, which a step fit would partly
+    absorb: what ``data.spectra.check_calibration`` and :func:`likely_causes` report."""
+    shift = energy_offset(y)
+    return shift, edge_step_level(y if shift is None else shifted(y, shift))
+
+
 def likely_causes(y: np.ndarray) -> list[str]:
     """What the calibration checks see in a model-grid target that spoils its fit, in short (for messages)."""
     causes = []
-    shift = energy_offset(y)
+    shift, step = calibration_findings(y)
     if shift is not None:
         causes.append(f"an energy offset (shift its energies by {shift:+.2f} eV: --energy-shift)")
-    if edge_step_level(y if shift is None else shifted(y, shift)) > EDGE_STEP_TOL:
+    if step > EDGE_STEP_TOL:
         causes.append("an edge step (--subtract-edge-step)")
     return causes
 
