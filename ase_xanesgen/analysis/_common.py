@@ -7,9 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 from ase import Atoms
-from ase.geometry import minkowski_reduce
 
-from ..data.datasets import face_distances
+from ..data.datasets import face_distances, reduced_cell
 
 
 def label(atoms: Atoms, index: int | None = None) -> str:
@@ -99,7 +98,7 @@ def repeat_to_width(atoms: Atoms, width: float) -> tuple[Atoms, int]:
     if np.all(face_distances(atoms) >= width - 1e-9):
         return atoms, 1
     reduced = atoms.copy()
-    reduced.set_cell(minkowski_reduce(atoms.cell)[0], scale_atoms=False)
+    reduced.set_cell(reduced_cell(atoms), scale_atoms=False)
     reduced.wrap()
     reps = np.maximum(1, np.ceil(width / face_distances(reduced) - 1e-9)).astype(int)
     return (reduced if reps.prod() == 1 else reduced.repeat(tuple(reps))), int(reps.prod())

@@ -129,16 +129,13 @@ def note_refill(template, density: float) -> None:
     (216 at 2.0 g/cm3 become 325 at 3.0): easily missed, as the run goes on without complaint."""
     import sys
 
-    import numpy as np
-
     from ..data.datasets import density_of
-    from ..frontends.generator import fill_count
+    from ..frontends.generator import composition, fill_count
 
     if not len(template) or not (math.isfinite(density) and density > 0):
         return  # nothing to compare with, or the generator will say what is wrong
     try:
-        count = fill_count(template.get_volume(), np.bincount(template.numbers, minlength=119) / len(template),
-                           density)
+        count = fill_count(template.get_volume(), composition(template), density)
         held = density_of(template)
     except (ValueError, OverflowError):  # no atom at this density, no volume: the generator says so
         return

@@ -18,12 +18,15 @@ def check_output_paths(outputs: dict[str, str | os.PathLike | None],
     that names one of the ``inputs`` or the same file as another output.
     """
     paths = {what: Path(p) for what, p in outputs.items() if p is not None}
+    probed: set[Path] = set()  # one probe file per folder (generate -n 50 -o x.vasp names 50 files in one)
     for what, path in paths.items():
         if not path.parent.is_dir():
             raise FileNotFoundError(f"{what} folder {path.parent} does not exist")
         if path.is_dir():
             raise IsADirectoryError(f"the {what} {path} is a folder: name a file (e.g. {path / 'out.traj'})")
-        check_writable(path.parent, what)
+        if path.parent not in probed:
+            check_writable(path.parent, what)
+            probed.add(path.parent)
     read = {Path(p).resolve() for p in inputs}
     written: dict[Path, str] = {}
     for what, path in paths.items():

@@ -13,11 +13,14 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
+from ase.cell import Cell
 from ase.io import read
 
 N_ENERGY = 100
 #: C-C bond cut-off (Angstrom) used for coordination numbers throughout the project.
 CC_BOND_CUTOFF = 1.85
+#: atomic number of carbon, the element of the shipped models
+CARBON = 6
 
 
 def default_data_dir() -> Path:
@@ -108,19 +111,25 @@ def density_of(atoms: Atoms) -> float:
     return float(atoms.get_masses().sum() * _amu * 1e3 / (volume * 1e-24))
 
 
-def face_distances(atoms: Atoms) -> np.ndarray:
-    """``[3]`` distances (Å) between opposite faces of the cell: how far an atom is from its own periodic images
-    across each face, so how small a cell is for a given cut-off."""
-    return 1.0 / np.linalg.norm(atoms.cell.reciprocal(), axis=1)
+def face_distances(atoms: Atoms | Cell) -> np.ndarray:
+    """``[3]`` distances (Å) between opposite faces of the cell (of ``atoms`` or a ``Cell``): how far an atom is
+    from its own periodic images across each face, so how small a cell is for a given cut-off."""
+    cell = atoms.cell if isinstance(atoms, Atoms) else atoms
+    return 1.0 / np.linalg.norm(cell.reciprocal(), axis=1)
+
+
+def reduced_cell(atoms: Atoms) -> Cell:
+    """The Minkowski-reduced cell of ``atoms``: the same lattice with the shortest, most orthogonal vectors."""
+    from ase.geometry import minkowski_reduce
+
+    return Cell(minkowski_reduce(atoms.cell.complete())[0])
 
 
 def lattice_thickness(atoms: Atoms) -> float:
     """The smallest distance (Å) between opposite faces of the Minkowski-reduced cell: how thin the lattice is,
     whichever cell vectors describe it (a 12 Å cube written with sheared vectors has thin faces, not a thin
     lattice)."""
-    from ase.geometry import minkowski_reduce
-
-    return float(face_distances(Atoms(cell=minkowski_reduce(atoms.cell.complete())[0], pbc=True)).min())
+    return float(face_distances(reduced_cell(atoms)).min())
 
 
 def coordination_counts(atoms: Atoms, cutoff: float = CC_BOND_CUTOFF) -> np.ndarray:

@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from ..data.datasets import CARBON
+
 #: Environment variable naming a GAP xml used when no ``potential`` argument is given.
 GAP_ENV_VAR = "XANESGEN_GAP"
-CARBON = 6
 
 _Z_SINGLE = re.compile(r"\bZ[0-9]?\s*=\s*([0-9]+)")
 _Z_LIST = re.compile(r"\b(?:Z|species_Z)\s*=\s*\{([0-9\s]*)\}")

@@ -19,7 +19,7 @@ from ase.data import atomic_masses, atomic_numbers, chemical_symbols
 from ase.units import _amu
 from tqdm.auto import tqdm
 
-from ..data.datasets import density_of, lattice_thickness
+from ..data.datasets import CARBON, density_of, lattice_thickness
 from ..diffusion.samplers import REFINE_T, System, coordination, handoff, restart_sample
 from ..diffusion.score_fn import PriorScore
 from ..diffusion.sde import VESDE
@@ -41,7 +41,6 @@ MAX_DENSITY = {6: 4.0}
 TRAINED_DENSITY = {6: (1.5, 3.5)}
 #: ``atoms.info`` key of an empty template naming the element that fills it (set by :func:`cubic_cell`)
 FILL_SYMBOL = "fill_symbol"
-CARBON = 6
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 
 
@@ -120,6 +119,11 @@ def trained_density(meta: dict, species: list[int]) -> dict[int, tuple[float, fl
         return {}
     low, high = (float(x) for x in meta["density_range"])
     return {z: (low, high) for z in species}
+
+
+def composition(atoms: Atoms) -> np.ndarray:
+    """``[119]`` fraction of the atoms per atomic number."""
+    return np.bincount(atoms.numbers, minlength=119) / len(atoms)
 
 
 def fill_count(volume: float, fractions: np.ndarray, density: float) -> int:
@@ -422,8 +426,7 @@ class DiffusionGenerator:
     def _refill(template: Atoms, numbers: list[int], density: float) -> Atoms:
         """The template's cell with its composition (its fill element when empty) at ``density``; warns when a
         species of the template rounds to no atom, which would silently change the composition."""
-        fractions = (np.bincount(template.numbers, minlength=119) / len(template)
-                     if len(template) else np.eye(119)[numbers[0]])
+        fractions = composition(template) if len(template) else np.eye(119)[numbers[0]]
         count = fill_count(template.get_volume(), fractions, density)
         counts = np.round(fractions * count).astype(int)
         counts[np.argmax(counts)] += count - counts.sum()

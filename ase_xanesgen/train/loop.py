@@ -287,7 +287,7 @@ class Trainer:
         bar = tqdm(total=self.config.steps, initial=self.step, disable=self.rank != 0, desc="train",
                    dynamic_ncols=True, mininterval=2.0)
         epoch, running, start_step = 0, {}, self.step
-        t0 = self._t0 = time.time()
+        self._t0 = time.time()
         if self.step >= self.config.steps and self.rank == 0:
             print(f"{self.out} is already at step {self.step} of {self.config.steps}: nothing to train (a larger "
                   "--steps continues it)")
@@ -307,8 +307,8 @@ class Trainer:
                     running["n"] = running.get("n", 0) + 1
                     bar.update(1)
                     if self.config.time_budget:
-                        now, done = time.time() - t0, self.step - start_step  # this invocation's pace
-                        elapsed = self._elapsed()  # the whole run's time
+                        now, done = time.time() - self._t0, self.step - start_step  # this invocation's pace
+                        elapsed = self.spent + now  # the whole run's time (_elapsed)
                         if anchor is None and (done == 50 or now > 0.1 * self.config.time_budget):
                             anchor = (now, done)
                             self._fit_to_budget(elapsed, now / done)

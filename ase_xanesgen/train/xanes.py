@@ -63,16 +63,19 @@ def train_xanes(data_dir: str | Path | None, out: str | Path, config: TrainConfi
     missing = [a.info["name"] for a in cells if "xanes" not in a.arrays]
     if missing:
         raise FileNotFoundError(f"{len(missing)} cells have no spectra file (train/xanes/NAME.txt): {missing[:5]}")
+
+    def kept(atoms) -> bool:  # outside the left-out density (the a-C cells and the crystals alike)
+        return exclude_density is None or abs(density_of(atoms) - exclude_density) > 0.1
+
     if exclude_density is not None:
-        kept = [a for a in cells if abs(density_of(a) - exclude_density) > 0.1]
-        if len(kept) == len(cells):
+        left = [a for a in cells if kept(a)]
+        if len(left) == len(cells):
             densities = sorted({round(density_of(a), 1) for a in cells})
             raise ValueError(f"no cell within 0.1 g/cm3 of {exclude_density} to leave out (densities: {densities})")
-        cells = kept
+        cells = left
     train, val = split_by_topology(cells)
     if crystals:  # a density left out leaves its crystal out too (diamond 3.5, graphite 2.3 g/cm3)
-        train = train + [c for c in crystal_references(data_dir, train)
-                         if exclude_density is None or abs(density_of(c) - exclude_density) > 0.1]
+        train = train + [c for c in crystal_references(data_dir, train) if kept(c)]
     model = seeded_init(lambda: SpectrumNet(species=[6], width=width, layers=layers), config.seed)
     graphs = [atoms_to_data(a, cutoff=model.cutoff) for a in train]
     meta = {"train_cells": [a.info["name"] for a in train], "val_cells": [a.info["name"] for a in val],
