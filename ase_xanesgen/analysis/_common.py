@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 from ase import Atoms
 
+from ..checks import warn_caller
 from ..data.datasets import face_distances, reduced_cell
 
 
@@ -48,20 +48,12 @@ def as_structures(atoms_or_list: Atoms | Sequence[Atoms]) -> list[Atoms]:
     return [check_cell(atoms, k) for k, atoms in enumerate(structures)]
 
 
-def check_positive(name: str, value: float) -> float:
-    """``value`` as a float; ``ValueError`` unless it is finite and > 0 (a zero cut-off or radius gives empty,
-    not wrong-looking, statistics)."""
-    if not (np.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be > 0, got {value}")
-    return float(value)
-
-
 def warn_unless_carbon(structures: Sequence[Atoms], what: str) -> None:
     """Warn (not raise: the numbers are still defined) when ``what`` is asked of non-carbon structures, whose
     defaults (C-C bond cut-off, peak window) do not fit; :func:`~.metrics.measure` refuses them outright."""
     others = sorted({s for atoms in structures for s in atoms.get_chemical_symbols()} - {"C"})
     if others:
-        warnings.warn(f"{what}: structures hold {others}; the defaults (C-C bonds) are for carbon", stacklevel=3)
+        warn_caller(f"{what}: structures hold {others}; the defaults (C-C bonds) are for carbon")
 
 
 def density_histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:

@@ -8,8 +8,9 @@ import numpy as np
 from ase import Atoms
 from matscipy.neighbours import neighbour_list
 
+from ..checks import check_positive
 from ..data.datasets import CC_BOND_CUTOFF
-from ._common import as_structures, check_positive, density_histogram, warn_unless_carbon
+from ._common import as_structures, density_histogram, warn_unless_carbon
 
 
 def _angles_one(atoms: Atoms, cutoff: float) -> np.ndarray:
@@ -32,7 +33,7 @@ def bond_angles(atoms_or_list: Atoms | Sequence[Atoms], cutoff: float = CC_BOND_
     A centre with CN bonds contributes CN (CN - 1) / 2 angles; structures are concatenated.
     Returns ``[n_angles]`` in [0, 180] degrees, grouped by bond pair, not by centre.
     """
-    check_positive("cutoff", cutoff)
+    check_positive(cutoff, "cutoff", "A")
     structures = as_structures(atoms_or_list)
     warn_unless_carbon(structures, "bond_angles")
     return np.concatenate([_angles_one(a, cutoff) for a in structures])

@@ -9,8 +9,9 @@ from ase import Atoms
 from matscipy.neighbours import neighbour_list
 from scipy.ndimage import gaussian_filter1d
 
+from ..checks import check_count, check_positive
 from ..data.peaks import parabolic_peak
-from ._common import as_structures, check_positive, warn_unless_carbon
+from ._common import as_structures, warn_unless_carbon
 
 
 def rdf(
@@ -26,10 +27,8 @@ def rdf(
     Returns:
         r: ``[bins]`` bin centres in Å on ``[0, rmax]``; g: ``[bins]`` dimensionless.
     """
-    check_positive("rmax", rmax)
-    if int(bins) != bins or bins < 1:
-        raise ValueError(f"bins must be a positive integer, got {bins}")
-    bins = int(bins)
+    check_positive(rmax, "rmax", "A")
+    bins = check_count(bins, "bins")
     edges = np.linspace(0.0, rmax, bins + 1)
     counts = np.zeros(bins)
     pair_density = 0.0  # sum over structures of N^2 / V, in 1/Å^3

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 from ase import Atoms
 
+from ..checks import check_positive
 from ..data.datasets import CC_BOND_CUTOFF
-from ._common import as_structures, check_positive, repeat_to_width, warn_unless_carbon
+from ._common import as_structures, repeat_to_width, warn_unless_carbon
 
 
 def ring_statistics(
@@ -25,7 +26,7 @@ def ring_statistics(
 
     if maxlength < 3:
         raise ValueError(f"maxlength must be >= 3, got {maxlength}")
-    check_positive("cutoff", cutoff)
+    check_positive(cutoff, "cutoff", "A")
     structures = as_structures(atoms_or_list)
     warn_unless_carbon(structures, "ring_statistics")
     # matscipy counts sizes below its maxlength, and wants it even

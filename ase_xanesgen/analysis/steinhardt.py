@@ -8,8 +8,9 @@ import numpy as np
 from ase import Atoms
 from matscipy.neighbours import neighbour_list
 
+from ..checks import check_count, check_positive
 from ..data.datasets import CC_BOND_CUTOFF
-from ._common import check_cell, check_positive, repeat_to_width, warn_unless_carbon
+from ._common import check_cell, repeat_to_width, warn_unless_carbon
 from ._freud import freud_system
 
 #: first search radius (Å) for the ``num_neighbors`` nearest neighbours; it grows until every atom has them
@@ -52,12 +53,11 @@ def steinhardt(
     warn_unless_carbon([atoms], "steinhardt")
     degrees = [int(x) for x in l]
     if num_neighbors is None:
-        query, reach = {"r_max": check_positive("cutoff", cutoff)}, cutoff
+        query, reach = {"r_max": check_positive(cutoff, "cutoff", "A")}, cutoff
     else:
-        if int(num_neighbors) != num_neighbors or num_neighbors <= 0:
-            raise ValueError(f"num_neighbors must be a positive integer, got {num_neighbors}")
-        query = {"num_neighbors": int(num_neighbors)}
-        reach = kth_neighbour_distance(atoms, int(num_neighbors))
+        num_neighbors = check_count(num_neighbors, "num_neighbors")
+        query = {"num_neighbors": num_neighbors}
+        reach = kth_neighbour_distance(atoms, num_neighbors)
     order = freud.order.Steinhardt(l=degrees)
     # freud's radius must stay below half the cell width: small cells are repeated (same per-atom values)
     big, _ = repeat_to_width(atoms, 2.0 * reach + 0.1)

@@ -16,6 +16,8 @@ from ase import Atoms
 from ase.cell import Cell
 from ase.io import read
 
+from ..checks import check_positive
+
 N_ENERGY = 100
 #: C-C bond cut-off (Angstrom) used for coordination numbers throughout the project.
 CC_BOND_CUTOFF = 1.85
@@ -136,8 +138,7 @@ def coordination_counts(atoms: Atoms, cutoff: float = CC_BOND_CUTOFF) -> np.ndar
     """Number of neighbours within ``cutoff`` for every atom (periodic)."""
     from matscipy.neighbours import neighbour_list
 
-    if not (np.isfinite(cutoff) and cutoff > 0):
-        raise ValueError(f"bond cut-off must be > 0 Angstrom, got {cutoff}")
+    check_positive(cutoff, "bond cut-off", "Angstrom")
 
     i = neighbour_list("i", atoms, cutoff)
     return np.bincount(i, minlength=len(atoms))

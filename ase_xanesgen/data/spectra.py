@@ -15,7 +15,6 @@ import codecs
 import math
 import os
 import re
-import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -25,6 +24,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from ase_xanesgen.data.datasets import N_ENERGY
 
+from ..checks import check_non_negative, warn_caller
 from .peaks import parabolic_peak
 
 #: Energy of grid point 0 (eV). Least-squares fit to graphite pi* (285.4 eV), graphite sigma* (291.7 eV) and
@@ -157,8 +157,8 @@ def _ascending(energy: np.ndarray, intensity: np.ndarray, *, name: str = "energy
         intensity = np.bincount(np.repeat(np.arange(len(unique)), counts), weights=intensity) / counts
         twice = unique[counts > 1]
         listed = ", ".join(f"{v:g}" for v in twice[:3]) + (" ..." if len(twice) > 3 else "")
-        warnings.warn(f"{name}: {len(twice)} energy point(s) measured more than once ({listed} eV; the shared "
-                      "boundary of a multi-region scan?): their intensities are averaged", stacklevel=3)
+        warn_caller(f"{name}: {len(twice)} energy point(s) measured more than once ({listed} eV; the shared "
+                    "boundary of a multi-region scan?): their intensities are averaged")
     return unique, intensity
 
 
@@ -271,8 +271,8 @@ def read_spectrum(path: str | os.PathLike, columns: tuple[int, int] | None = Non
     path = Path(path)
     data, lines, header, labels = _table(_decode(path.read_bytes(), path), path)
     if len(header) > 1:
-        warnings.warn(f"{path}: skipped lines {header[0]}-{header[-1]} ({len(header)} non-numeric lines "
-                      "before the data) as a header: check that none of them is a data row", stacklevel=2)
+        warn_caller(f"{path}: skipped lines {header[0]}-{header[-1]} ({len(header)} non-numeric lines before the "
+                    "data) as a header: check that none of them is a data row")
     e, i = _pick_columns(data, columns, path, labels)
     bad = ~np.isfinite(data[:, [e, i]]).all(axis=1)
     if bad.any():
@@ -481,9 +481,7 @@ def broaden(spectra: np.ndarray, fwhm: float) -> np.ndarray:
     changes only by what lies within a few ``fwhm`` of the grid's ends.
     """
     y = validate_spectrum(spectra)
-    fwhm = float(fwhm)
-    if not (math.isfinite(fwhm) and fwhm >= 0):
-        raise ValueError(f"fwhm must be a finite number >= 0 eV, got {fwhm}")
+    fwhm = check_non_negative(fwhm, "fwhm", "eV")
     if fwhm == 0:
         return y.copy()
     return gaussian_filter1d(y, fwhm / math.sqrt(8 * math.log(2)) / DE, axis=-1, mode="nearest")
@@ -644,11 +642,11 @@ def prepare_target(
         y = _resample_sorted(energy, target, None, pre_edge)
         background = _pre_edge_warning(energy, target)
     if background:
-        warnings.warn(background, stacklevel=2)
+        warn_caller(background)
     if subtract_edge_step:
         from .unmixing import subtract_edge_step as without_step  # unmixing imports this module
 
         y = without_step(y)
     for problem in check_calibration(y):
-        warnings.warn(f"the target spectrum: {problem}", stacklevel=2)
+        warn_caller(f"the target spectrum: {problem}")
     return normalise(y, "area") * AC_MEAN_AREA

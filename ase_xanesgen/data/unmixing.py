@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import warnings
 from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
@@ -29,6 +28,7 @@ import numpy as np
 from ase import Atoms
 from scipy.optimize import nnls
 
+from ..checks import warn_caller
 from .datasets import coordination_counts, density_of, load_dataset, split_by_topology
 from .spectra import EDGE_STEP_TOL, broaden, energy_grid, prepare_target
 
@@ -233,7 +233,7 @@ def unmix_coordination(target: np.ndarray | str | os.PathLike, energy: np.ndarra
     y = prepare_target(target, energy)
     fit = unmix_prepared(y, components)
     if fit.misfit > POOR_FIT:
-        warnings.warn(poor_fit_message(fit.fractions, fit.misfit, y), stacklevel=2)
+        warn_caller(poor_fit_message(fit.fractions, fit.misfit, y))
     return (fit.fractions, fit.misfit) if return_residual else fit.fractions
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
+from ..checks import check_fraction, check_positive
 from ..graph.neighbours import wrap_positions
 
 
@@ -18,10 +18,8 @@ class VESDE:
     t_min: float = 1e-3
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.sigma_max) and self.sigma_max > 0):
-            raise ValueError(f"sigma_max must be > 0 Angstrom, got {self.sigma_max}")
-        if not 0.0 < self.t_min < 1.0:
-            raise ValueError(f"t_min must lie in (0, 1), got {self.t_min}")
+        check_positive(self.sigma_max, "sigma_max", "Angstrom")
+        check_fraction(self.t_min, "t_min")
 
     def sigma(self, t: torch.Tensor) -> torch.Tensor:
         return self.sigma_max * t

@@ -18,8 +18,6 @@ Example::
 from __future__ import annotations
 
 import functools
-import math
-import numbers
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -29,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from ..checks import check_count, check_positive
 from ..data.datasets import CARBON
 
 #: Environment variable naming a GAP xml used when no ``potential`` argument is given.
@@ -143,10 +142,8 @@ def _closest_pair(atoms: Atoms, within: float = 1.0) -> str:
 def _check_relax(relax_steps, fmax) -> None:
     """``relax_steps`` a whole number >= 0 and ``fmax`` > 0 eV/A: ASE's FIRE takes 1.5 steps or a negative fmax
     without complaint."""
-    if isinstance(relax_steps, bool) or not isinstance(relax_steps, numbers.Integral) or relax_steps < 0:
-        raise ValueError(f"relax_steps must be an integer >= 0, got {relax_steps!r}")
-    if not (isinstance(fmax, numbers.Real) and math.isfinite(fmax) and fmax > 0):
-        raise ValueError(f"fmax must be > 0 eV/A, got {fmax!r}")
+    check_count(relax_steps, "relax_steps", minimum=0)
+    check_positive(fmax, "fmax", "eV/A")
 
 
 class GAPChecker:

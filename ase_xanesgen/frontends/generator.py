@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-import os
 import secrets
-import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +17,7 @@ from ase.data import atomic_masses, atomic_numbers, chemical_symbols
 from ase.units import _amu
 from tqdm.auto import tqdm
 
+from ..checks import check_count, check_fraction, check_positive, warn_caller, whole_number
 from ..data.datasets import CARBON, density_of, lattice_thickness
 from ..diffusion.samplers import REFINE_T, System, coordination, handoff, restart_sample
 from ..diffusion.score_fn import PriorScore
@@ -41,41 +40,6 @@ MAX_DENSITY = {6: 4.0}
 TRAINED_DENSITY = {6: (1.5, 3.5)}
 #: ``atoms.info`` key of an empty template naming the element that fills it (set by :func:`cubic_cell`)
 FILL_SYMBOL = "fill_symbol"
-_PACKAGE = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
-
-
-def warn_caller(message: str) -> None:
-    """``warnings.warn`` at the first frame outside the package: ``generate``, ``generate_batch`` and ``fill``
-    reach the same warning at different depths, and a fixed ``stacklevel`` points into the package for some."""
-    frame, level = sys._getframe(1), 2
-    while frame is not None and os.path.realpath(frame.f_code.co_filename).startswith(_PACKAGE + os.sep):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, UserWarning, stacklevel=level)
-
-
-def whole_number(value, name: str) -> int:
-    """``value`` as an int if it is a whole number (``3``, ``np.int64(3)``, ``3.0``), else a clear error: ``int()``
-    alone would turn ``1.7`` into 1."""
-    try:
-        whole = int(value)
-        ok = not isinstance(value, bool) and whole == value
-    except (TypeError, ValueError, OverflowError):
-        ok = False
-    if not ok:
-        raise TypeError(f"{name} must be a whole number, got {value!r}")
-    return whole
-
-
-def check_count(value, name: str, minimum: int = 1) -> int:
-    """``value`` as an int if it is a whole number >= ``minimum`` (``n``, ``steps``; 0 for ``max_restarts``), else
-    a clear error instead of a failure deep inside torch."""
-    try:
-        count = whole_number(value, name)
-    except TypeError:
-        count = minimum - 1
-    if count < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return count
 
 
 @contextmanager
@@ -105,8 +69,7 @@ def cubic_cell(n_atoms: int, density: float, symbol: str = "C") -> Atoms:
     n_atoms = check_count(n_atoms, "n_atoms")
     if symbol not in atomic_numbers:
         raise ValueError(f"unknown chemical symbol {symbol!r} (e.g. 'C', 'Si')")
-    if not (math.isfinite(density) and density > 0):
-        raise ValueError(f"density must be > 0 g/cm3, got {density}")
+    density = check_positive(density, "density", "g/cm3")
     mass_g = n_atoms * atomic_masses[atomic_numbers[symbol]] * _amu * 1e3
     return Atoms(cell=[(mass_g / density) ** (1 / 3) * 1e8] * 3, pbc=True,  # cm -> Angstrom
                  info={FILL_SYMBOL: symbol})
@@ -187,11 +150,9 @@ class DiffusionGenerator:
         self.sde = sde or VESDE()
         refine_steps = check_count(refine_steps, "refine_steps", minimum=0)
         max_restarts = check_count(max_restarts, "max_restarts", minimum=0)
-        for name, value in (("refine_from", refine_from), ("guided_refine_from", guided_refine_from)):
-            if not 0.0 < value < 1.0:
-                raise ValueError(f"{name} must be in (0, 1), got {value}")
-        if not 0.0 < t_restart < 1.0:
-            raise ValueError(f"t_restart must be in (0, 1), got {t_restart}")
+        for name, value in (("refine_from", refine_from), ("guided_refine_from", guided_refine_from),
+                            ("t_restart", t_restart)):
+            check_fraction(value, name)
         self.steps, self.t_restart, self.max_restarts = check_count(steps, "steps"), t_restart, max_restarts
         if restart_radius is not None and not (math.isfinite(restart_radius) and restart_radius > 0):
             raise ValueError(f"restart_radius must be > 0 (or None: whole-cell restarts), got {restart_radius}")
@@ -288,8 +249,7 @@ class DiffusionGenerator:
                              "(ase convert turns it into other formats)")
         made = {"steps": steps, "seed": seed, "weights": self.weights, "generator": repr(self)}
         if start_time is not None:
-            if not 0.0 < start_time < 1.0:
-                raise ValueError(f"start_time must be in (0, 1), got {start_time}")
+            check_fraction(start_time, "start_time")
             if density is not None:
                 raise ValueError("start_time starts from the template's own positions: pass density=None (its "
                                  "atoms are used as they are); density= would refill the cell")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.data import chemical_symbols
 
+from ..checks import warn_caller
 from ..data.spectra import energy_grid, store_spectra
 from ..graph.convert import check_cell
 from ..graph.neighbours import edge_vectors, radius_graph_pbc
@@ -47,8 +47,8 @@ def warn_unphysical(pos: torch.Tensor, cell: torch.Tensor, batch: torch.Tensor,
     if isolated:
         problems.append(f"{isolated} atom(s) with no neighbour within {cutoff} A")
     if problems:
-        warnings.warn(f"XANESCalculator: {'; '.join(problems)}: no training structure looks like this, the spectra "
-                      "are an extrapolation", stacklevel=5)
+        warn_caller(f"XANESCalculator: {'; '.join(problems)}: no training structure looks like this, the spectra "
+                    "are an extrapolation")
 
 
 class XANESCalculator(Calculator):

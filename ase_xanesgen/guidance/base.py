@@ -13,7 +13,6 @@ atoms ``N_g`` of each graph keeps the per-atom pull independent of the cell size
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -21,6 +20,7 @@ from typing import TypeVar
 
 import torch
 
+from ..checks import check_non_negative
 from ..diffusion.samplers import System
 from ..graph.neighbours import edge_vectors, radius_graph_pbc
 from ..nn.meshgraphnet import bf16_input_gradients, fast_bf16_matmul
@@ -79,22 +79,6 @@ def guide_graph(x0: torch.Tensor, system: System, cutoff: float) -> tuple[torch.
 HISTORY_COLUMNS = ("t", "residual", "prior_norm", "likelihood_norm")
 
 
-def check_weight(value: float, name: str = "weight") -> float:
-    """``value`` as a float if it is a finite number >= 0 (a guide's weight, ``zeta``): NaN or inf would only
-    surface as a crash deep inside sampling."""
-    value = float(value)
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-    return value
-
-
-def check_t_min(value: float, name: str = "t_min") -> float:
-    """``value`` as a float if it is a diffusion time a guide can switch off at, ``[0, 1)``."""
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must lie in [0, 1), got {value}")
-    return float(value)
-
-
 class Guide:
     """Base class: ``residual(x0, system) -> [B]`` differentiable in ``x0``; ``weight`` scales it.
 
@@ -133,7 +117,7 @@ class Guide:
 
 class _Scaled(Guide):
     def __init__(self, guide: Guide, factor: float):
-        self.guide, self.weight = guide, check_weight(factor, "factor") * guide.weight
+        self.guide, self.weight = guide, check_non_negative(factor, "factor") * guide.weight
 
     @property
     def t_min(self) -> float:  # the scaled guide's, also when it is set later
@@ -189,7 +173,7 @@ class GuidedScore:
     """
 
     def __init__(self, prior, guide: Guide, zeta: float, bf16_gradients: bool | None = None):
-        self.prior, self.guide, self.zeta = prior, guide, check_weight(zeta, "zeta")
+        self.prior, self.guide, self.zeta = prior, guide, check_non_negative(zeta, "zeta")
         self.bf16_gradients = fast_bf16_matmul() if bf16_gradients is None else bool(bf16_gradients)
         self.history: list[dict[str, float]] = []
 

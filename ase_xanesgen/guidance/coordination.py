@@ -7,10 +7,11 @@ from typing import NamedTuple
 import torch
 from torch_geometric.nn import global_mean_pool
 
+from ..checks import check_fraction, check_non_negative, check_positive
 from ..data.datasets import CC_BOND_CUTOFF
 from ..diffusion.samplers import System
 from ..graph.neighbours import edge_vectors
-from .base import Guide, check_t_min, check_weight, guide_graph, step_cached
+from .base import Guide, guide_graph, step_cached
 
 #: coordination numbers the soft fractions are centred on
 CN_CENTRES = (2.0, 3.0, 4.0)
@@ -73,7 +74,8 @@ class CoordinationGuide(Guide):
             raise ValueError(f"fractions must lie in [0, 1] and sum to <= 1, got {fractions}")
         self.target = torch.tensor(values)
         self.mask = torch.tensor([k in fractions or sum(values) > 1 - 1e-6 for k in self.KEYS], dtype=torch.float32)
-        self.weight, self.spread, self.t_min = check_weight(weight), spread, check_t_min(t_min)
+        self.weight, self.spread = check_non_negative(weight, "weight"), check_positive(spread, "spread")
+        self.t_min = check_fraction(t_min, "t_min", low_closed=True)
 
     def __repr__(self) -> str:
         fractions = {k: round(v, 4) for k, v, on in zip(self.KEYS, self.target.tolist(), self.mask) if on}

@@ -9,9 +9,10 @@ import math
 import numpy as np
 import torch
 
+from ..checks import check_non_negative, check_positive
 from ..diffusion.samplers import System
 from ..graph.neighbours import edge_vectors
-from .base import Guide, check_weight, guide_graph
+from .base import Guide, guide_graph
 
 
 def smoothed(r: np.ndarray, g: np.ndarray, centres: np.ndarray, smear: float, power: int = 2) -> np.ndarray:
@@ -52,15 +53,14 @@ class RDFGuide(Guide):
         if np.any(np.diff(r) <= 0) or r[0] > r_min or r[-1] < r_max:
             raise ValueError(f"{name}: r must increase and cover [{r_min}, {r_max}] A")
         self.check_values(g)
-        if not smear > 0:
-            raise ValueError(f"{name}: smear must be > 0 A, got {smear}")
+        check_positive(smear, f"{name}: smear", "A")
         self.centres = torch.linspace(r_min, r_max, bins)
         centres = self.centres.double().numpy()
         target = smoothed(r, g, centres, smear, self.POWER) if smooth_target else np.interp(centres, r, g)
         if not np.any(target):
             raise ValueError(f"{name}: the target {self.QUANTITY} is zero on [{r_min}, {r_max}] A")
         self.target = torch.tensor(target, dtype=torch.float32)
-        self.r_max, self.smear, self.weight = r_max, smear, check_weight(weight)
+        self.r_max, self.smear, self.weight = r_max, smear, check_non_negative(weight, "weight")
 
     def check_values(self, g: np.ndarray) -> None:
         if np.any(g < 0):

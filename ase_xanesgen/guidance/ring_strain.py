@@ -7,9 +7,10 @@ import math
 import torch
 from torch_geometric.nn import global_add_pool
 
+from ..checks import check_fraction, check_non_negative, check_positive
 from ..data.datasets import CC_BOND_CUTOFF
 from ..diffusion.samplers import System
-from .base import Guide, check_t_min, check_weight
+from .base import Guide
 from .coordination import BOND_WIDTH, soft_bonds
 
 
@@ -44,15 +45,14 @@ class RingStrainGuide(Guide):
 
     def __init__(self, max_fraction: float = 0.0, angle: float = 75.0, weight: float = 1.0, t_min: float = 0.0,
                  cos_width: float = 0.05):
-        if not 0.0 <= max_fraction < 1.0:
-            raise ValueError(f"max_fraction must lie in [0, 1), got {max_fraction}")
         if not 0.0 < angle < 180.0:
             raise ValueError(f"angle must lie in (0, 180) degrees, got {angle}")
-        if not cos_width > 0:
-            raise ValueError(f"cos_width must be > 0, got {cos_width}")
-        self.max_fraction, self.cos_max = float(max_fraction), math.cos(math.radians(angle))
+        check_positive(cos_width, "cos_width")
+        self.max_fraction = check_fraction(max_fraction, "max_fraction", low_closed=True)
+        self.cos_max = math.cos(math.radians(angle))
         self.angle, self.cos_width = float(angle), cos_width
-        self.weight, self.t_min = check_weight(weight), check_t_min(t_min)
+        self.weight = check_non_negative(weight, "weight")
+        self.t_min = check_fraction(t_min, "t_min", low_closed=True)
 
     def __repr__(self) -> str:
         return (f"RingStrainGuide(max_fraction={self.max_fraction}, angle={self.angle}, weight={self.weight}, "

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch_geometric.nn import global_mean_pool
 
+from ..checks import check_fraction, check_non_negative, warn_caller
 from ..data.spectra import prepare_target
 from ..data.unmixing import POOR_FIT, poor_fit_message, unmix_prepared
 from ..diffusion.samplers import System
 from ..frontends.xanes_calculator import load_spectrum_model
 from ..nn.spectrum import SpectrumNet, spectra_of
-from .base import Guide, check_t_min, check_weight, guide_graph
+from .base import Guide, guide_graph
 from .coordination import CoordinationGuide
 from .ring_strain import RingStrainGuide
-
 
 #: weight of the unmixed coordination term in ``spectrum_guide`` (``benchmarks/guidance_sweep.py``: at 0.5 the
 #: CN shift matches weight 1 within the seed spread, with cells up to 0.17 eV/atom lower in GAP energy)
@@ -46,7 +45,7 @@ class XANESGuide(Guide):
         self.model = load_spectrum_model(model).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
-        self.weight = check_weight(weight)
+        self.weight = check_non_negative(weight, "weight")
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, **kwargs) -> "XANESGuide":
@@ -86,15 +85,15 @@ def spectrum_guide(target: np.ndarray | str | os.PathLike, energy: np.ndarray | 
     comes with the coordination term and keeps it from closing three-membered rings, its cheapest way to raise
     CN (docs/guidance.md).
     """
-    check_weight(coordination_weight, "coordination_weight")
-    check_weight(ring_strain_weight, "ring_strain_weight")
-    check_t_min(coordination_t_min, "coordination_t_min")  # also when the coordination term is off
+    check_non_negative(coordination_weight, "coordination_weight")
+    check_non_negative(ring_strain_weight, "ring_strain_weight")
+    check_fraction(coordination_t_min, "coordination_t_min", low_closed=True)  # also when the coordination term is off
     guide = XANESGuide(target, energy, model=model, subtract_edge_step=subtract_edge_step)
     if coordination_weight == 0:
         return guide
     fit = unmix_prepared(guide.target)  # the target is prepared (and its calibration warned about) once, above
     if fit.misfit > POOR_FIT:
         advice = "consider coordination_weight=0 (--coordination-weight 0: the spectrum alone guides)"
-        warnings.warn(poor_fit_message(fit.fractions, fit.misfit, guide.target, advice), stacklevel=2)
+        warn_caller(poor_fit_message(fit.fractions, fit.misfit, guide.target, advice))
     guide = guide + CoordinationGuide(fit.fractions, weight=coordination_weight, t_min=coordination_t_min)
     return guide + RingStrainGuide(weight=ring_strain_weight) if ring_strain_weight else guide

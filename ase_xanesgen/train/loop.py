@@ -12,7 +12,6 @@ import math
 import os
 import signal
 import time
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -24,6 +23,7 @@ from torch.utils.data.distributed import DistributedSampler
 from torch_geometric.data import Batch, Data
 from tqdm.auto import tqdm
 
+from ..checks import check_count, check_positive, warn_caller
 from ..nn.checkpoint import check_fits, load, save_atomic, to_dict
 
 
@@ -46,18 +46,16 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "val_every", "ckpt_every"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"the learning rate (lr) must be a number > 0, got {self.lr}")
+            check_count(getattr(self, name), name)
+        check_positive(self.lr, "the learning rate (lr)")
         if not 0 <= self.lr_min <= self.lr:
             raise ValueError(f"need 0 <= lr_min <= lr, got lr {self.lr}, lr_min {self.lr_min}")
         for name, ok, need in (("warmup", self.warmup >= 0, ">= 0"), ("ema", 0.0 <= self.ema < 1.0, "in [0, 1)"),
                                ("grad_clip", self.grad_clip > 0, "> 0")):
             if not ok:
                 raise ValueError(f"{name} must be {need}, got {getattr(self, name)}")
-        if self.time_budget is not None and not self.time_budget > 0:
-            raise ValueError(f"time_budget must be > 0 seconds (or None), got {self.time_budget}")
+        if self.time_budget is not None:
+            check_positive(self.time_budget, "time_budget", "seconds (or None)")
 
 
 class Interrupted(KeyboardInterrupt):
@@ -163,8 +161,8 @@ class Trainer:
         if not train_graphs:
             raise ValueError("no training cells (every cell left out?)")
         if config.batch_size > len(train_graphs):
-            warnings.warn(f"batch_size {config.batch_size} is larger than the {len(train_graphs)} training cells: "
-                          "each batch repeats cells", stacklevel=2)
+            warn_caller(f"batch_size {config.batch_size} is larger than the {len(train_graphs)} training cells: "
+                        "each batch repeats cells")
         self.config, self.loss_fn, self.val_fn = config, loss_fn, val_fn
         self.out = Path(out)
         self.meta = dict(meta or {})  # saved with the run's train_config and step
@@ -206,9 +204,9 @@ class Trainer:
             other = {k: (trained[k], v) for k, v in self.meta.items() if k in INIT_KEYS and k in trained
                      and trained[k] != v}
             if other:
-                warnings.warn(f"{init} was trained with " + "; ".join(f"{k} {a} (this run: {b})" for k, (a, b)
-                              in other.items()) + ": fine-tuning starts from weights fitted to other settings",
-                              stacklevel=2)
+                settings = "; ".join(f"{k} {a} (this run: {b})" for k, (a, b) in other.items())
+                warn_caller(f"{init} was trained with {settings}: fine-tuning starts from weights fitted to other "
+                            "settings")
             self.model.load_state_dict(state["raw"] if "raw" in state else state["state_dict"])
             self.ema.module.load_state_dict(state["ema"]["state_dict"] if "ema" in state else state["state_dict"])
 

@@ -11,6 +11,7 @@ from torch_geometric.nn import global_mean_pool
 from torch import nn
 from torch_geometric.data import Batch
 
+from ..checks import check_positive
 from ..data.datasets import density_of, load_dataset, split_by_topology
 from ..diffusion.sde import VESDE
 from ..graph.convert import atoms_to_data
@@ -93,8 +94,7 @@ def train_prior(data_dir: str | Path | None, out: str | Path, config: TrainConfi
     ``balance_densities`` draws every density equally often: the training split holds 11 cells at
     1.5 g/cm3 but 2 at 3.5, and an unbalanced prior learns the sp3-rich end least.
     """
-    if not (math.isfinite(t_power) and t_power > 0):
-        raise ValueError(f"t_power must be > 0 (t = t_min + (1 - t_min) u**t_power), got {t_power}")
+    check_positive(t_power, "t_power", "(t = t_min + (1 - t_min) u**t_power)")
     cells = load_dataset(data_dir, with_spectra=False)
     train, val = split_by_topology(cells) if use_validation_split else (cells, [])
     sde = VESDE(sigma_max=sigma_max)
