@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from .inputs import read_named
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``xanesgen analyze``."""
@@ -29,18 +31,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--potential", metavar="GAP.xml",
                         help="GAP potential file (default: the shipped one; a missing one is an error)")
     parser.add_argument("--cutoff", type=float, default=1.85, help="C-C bond cut-off in Å (default: 1.85)")
-
-
-def _read_all(paths: list[str]) -> list:
-    from .inputs import frame_names, read_structures
-
-    structures = []
-    for path in paths:
-        frames = read_structures(path)
-        for atoms, name in zip(frames, frame_names(path, frames)):
-            atoms.info.setdefault("name", name)
-        structures.extend(frames)
-    return structures
 
 
 def _energies(generated: list, reference: list, potential: str | None):
@@ -86,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.gap and args.potential and not Path(args.potential).is_file():  # named, so not optional
             raise FileNotFoundError(f"no GAP potential file {args.potential} (--no-gap drops the panel)")
-        generated, reference = _read_all(args.files), _read_all(args.reference)
+        generated, reference = read_named(args.files, "name", keep=True), read_named(args.reference, "name", keep=True)
         metrics = [measure(side, cutoff=args.cutoff) for side in (generated, reference)]
     except (OSError, ValueError, TypeError) as exc:
         print(f"xanesgen analyze: error: {exc}", file=sys.stderr)

@@ -154,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
     from ase.io import write
     from ase.io.formats import ioformats
 
+    from .inputs import refuse_idle
     from .outputs import check_output_paths
 
     given = [f"--{name.replace('_', '-')}" for name in GUIDE_OPTIONS if getattr(args, name) is not None]
@@ -163,9 +164,7 @@ def run(args: argparse.Namespace) -> int:
                                     ("--subtract-edge-step", args.subtract_edge_step),
                                     ("--energy-shift", args.energy_shift is not None),
                                     ("--guide-columns", args.guide_columns is not None)) if on]
-    if given and not args.guide:
-        raise ValueError(f"{', '.join(given)} only act{'s' if len(given) == 1 else ''} on a guided run: "
-                         "add --guide SPECTRUM")
+    refuse_idle(given if not args.guide else [], "a guided run: add --guide SPECTRUM")
     out = Path(args.output)
     fmt = _format(out)
     if fmt not in ioformats or not ioformats[fmt].can_write:

@@ -1,4 +1,5 @@
-"""Structure files a command reads, with one set of clear errors for missing, unreadable or empty files."""
+"""What a command reads: structure files, with one set of clear errors for missing, unreadable or empty files, and
+options, refused where they would do nothing."""
 
 from __future__ import annotations
 
@@ -21,6 +22,21 @@ def read_structures(path: str) -> list:
     return frames
 
 
-def frame_names(path: str, frames: list) -> list[str]:
-    """``path`` for a file of one structure, ``path@k`` for frame ``k`` of several."""
-    return [path if len(frames) == 1 else f"{path}@{k}" for k in range(len(frames))]
+def read_named(paths: list[str], key: str, keep: bool = False) -> list:
+    """Every frame of every file, each named in ``info[key]``: ``path`` for a file of one structure, ``path@k`` for
+    frame ``k`` of several; ``keep`` leaves a name the file already holds."""
+    structures = []
+    for path in paths:
+        frames = read_structures(path)
+        for k, atoms in enumerate(frames):
+            name = path if len(frames) == 1 else f"{path}@{k}"
+            atoms.info[key] = atoms.info.get(key, name) if keep else name
+        structures.extend(frames)
+    return structures
+
+
+def refuse_idle(flags: list[str], acting_on: str) -> None:
+    """``ValueError`` naming options given where they would be silently ignored; ``acting_on`` says where they
+    act (e.g. ``"a guided run: add --guide SPECTRUM"``)."""
+    if flags:
+        raise ValueError(f"{', '.join(flags)} only act{'s' if len(flags) == 1 else ''} on {acting_on}")

@@ -29,6 +29,7 @@ import os
 import sys
 from pathlib import Path
 
+from .inputs import read_named
 
 #: the carbon hybridisations reported, by coordination number (C-C bonds within ``--cutoff``)
 HYBRIDS = {"sp": 2, "sp2": 3, "sp3": 4}
@@ -67,18 +68,6 @@ def check_outputs(args: argparse.Namespace) -> None:
             raise ValueError(f"predict writes CSV, but {args.output} names a {fmt} structure file: use e.g. .csv")
     check_output_paths({"output": args.output, "plot": args.plot}, args.files)
     check_plot_format(args.plot)
-
-
-def _read_images(paths: list[str]) -> list:
-    from .inputs import frame_names, read_structures
-
-    images = []
-    for path in paths:
-        frames = read_structures(path)
-        for atoms, name in zip(frames, frame_names(path, frames)):
-            atoms.info["source"] = name
-        images.extend(frames)
-    return images
 
 
 def predict_images(images: list, calc, cutoff: float) -> dict:
@@ -157,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     from ase_xanesgen.frontends.xanes_calculator import XANESCalculator
 
     check_outputs(args)
-    images = _read_images(args.files)
+    images = read_named(args.files, "source")
     calc = XANESCalculator(model=args.model, device=args.device)
     result = predict_images(images, calc, args.cutoff)
     cols = _columns(result, args.per_atom)

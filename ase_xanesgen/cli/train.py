@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..train.loop import TrainConfig
+from .inputs import refuse_idle
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,9 +48,7 @@ ONLY_FOR = {"sigma_max": "prior", "t_power": "prior", "no_balance": "prior", "ex
 def run(args: argparse.Namespace) -> int:
     wrong = ["--" + name.replace("_", "-") for name, model in ONLY_FOR.items()
              if getattr(args, name) is not None and getattr(args, name) is not False and model != args.model]
-    if wrong:
-        other = "xanes" if args.model == "prior" else "prior"
-        raise ValueError(f"{', '.join(wrong)} only act{'s' if len(wrong) == 1 else ''} on train {other}")
+    refuse_idle(wrong, f"train {'xanes' if args.model == 'prior' else 'prior'}")
     defaults = {"prior": dict(steps=20000, batch_size=8, width=128, layers=4),
                 "xanes": dict(steps=3000, batch_size=4, width=64, layers=3)}[args.model]
     pick = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in defaults.items()}
