@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable, Protocol
 
 import torch
@@ -44,6 +45,11 @@ class System:
     @property
     def num_graphs(self) -> int:
         return self.cell.shape[0]
+
+    @cached_property
+    def atom_counts(self) -> torch.Tensor:
+        """``[B]`` atoms per graph (counted once per system: the guides need it at every step)."""
+        return torch.bincount(self.batch, minlength=self.num_graphs)
 
     def subset(self, graphs: torch.Tensor) -> tuple["System", torch.Tensor]:
         """The sub-system of the listed graphs and the node mask that selects it."""

@@ -195,7 +195,7 @@ class GuidedScore:
             with shared_graphs():
                 residual = sum(g.weighted(x0, system) for g in terms)  # [B]
             if pull:
-                n_atoms = torch.bincount(system.batch, minlength=system.num_graphs).to(residual)
+                n_atoms = system.atom_counts.to(residual)
                 (grad,) = torch.autograd.grad((n_atoms * residual).sum(), x_t)
         likelihood = -self.zeta * grad if pull else torch.zeros_like(score)
         norms = torch.stack([score.detach(), likelihood]).norm(dim=-1).mean(dim=1)

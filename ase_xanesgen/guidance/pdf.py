@@ -76,8 +76,8 @@ class RDFGuide(Guide):
         centres = self.centres.to(pos)
         kernel = torch.exp(-0.5 * ((d[:, None] - centres) / self.smear) ** 2) / (self.smear * math.sqrt(2 * math.pi))
         per_graph = pos.new_zeros(system.num_graphs, len(centres)).index_add_(0, system.batch[edge_index[0]], kernel)
-        return per_graph / (number_density(system).to(pos) * torch.bincount(
-            system.batch, minlength=system.num_graphs).to(pos))[:, None] / (4 * math.pi * centres**2)
+        count = system.atom_counts.to(pos)
+        return per_graph / (number_density(system).to(pos) * count)[:, None] / (4 * math.pi * centres**2)
 
     def profile(self, pos: torch.Tensor, system: System) -> torch.Tensor:
         """What the target is compared with, ``[B, bins]``."""
@@ -90,8 +90,7 @@ class RDFGuide(Guide):
 
 def number_density(system: System) -> torch.Tensor:
     """Atoms per cubic Angstrom of each cell ``[B]``."""
-    count = torch.bincount(system.batch, minlength=system.num_graphs)
-    return count.to(system.cell.dtype) / torch.linalg.det(system.cell).abs()
+    return system.atom_counts.to(system.cell.dtype) / torch.linalg.det(system.cell).abs()
 
 
 class PDFGuide(RDFGuide):
