@@ -301,12 +301,37 @@ def test_coordination_guide_leaves_keys_not_given_free(cell_2g):
     system = system_of(cell_2g)
     pos = torch.tensor(cell_2g.positions, dtype=torch.float32)
     fractions = CoordinationGuide({"CN2": 0.0}).fractions(pos, system)[0]
-    assert CoordinationGuide({"CN4": 0.4}).residual(pos, system).item() == pytest.approx(abs(fractions[2] - 0.4))
-    both = CoordinationGuide({"CN3": 0.6, "CN4": 0.4})
+    one = CoordinationGuide({"CN4": 0.4}, tolerance=0)
+    assert one.residual(pos, system).item() == pytest.approx(abs(fractions[2] - 0.4))
+    both = CoordinationGuide({"CN3": 0.6, "CN4": 0.4}, tolerance=0)
     assert both.residual(pos, system).item() == pytest.approx((fractions - torch.tensor([0, 0.6, 0.4])).norm())
     assert repr(both).startswith("CoordinationGuide({'CN2': 0.0, 'CN3': 0.6, 'CN4': 0.4}")
     with pytest.raises(ValueError, match="no target"):
         CoordinationGuide({})
+
+
+def test_coordination_pull_fades_within_its_tolerance(cell_2g, target_sp):
+    """Pseudo-Huber residual: the L2 distance d far from the target (a full pull), d^2 / (2 tolerance) near it, and
+    no pull, not a NaN, at the target itself."""
+    system = system_of(cell_2g)
+    pos = torch.tensor(cell_2g.positions, dtype=torch.float32, requires_grad=True)
+    own = CoordinationGuide({"CN2": 0.0}).fractions(pos, system)[0].tolist()
+    pulls = {}
+    for shift in (0.2, 0.01, 0.0):
+        fractions = {"CN3": own[1] - shift, "CN4": own[2] + shift}  # soft memberships overlap: CN2 left free
+        plain = CoordinationGuide(fractions, tolerance=0).residual(pos, system)
+        soft = CoordinationGuide(fractions, tolerance=0.05).residual(pos, system)
+        d = plain.detach()
+        assert soft.item() == pytest.approx((torch.sqrt(d**2 + 0.05**2) - 0.05).item(), abs=1e-6)
+        (grad,) = torch.autograd.grad(soft.sum(), pos)
+        assert torch.isfinite(grad).all()
+        pulls[shift] = grad.norm().item() / max(torch.autograd.grad(plain.sum(), pos)[0].norm().item(), 1e-12)
+    assert pulls[0.2] > 0.95 and pulls[0.01] < 0.4 and pulls[0.0] < 1e-3
+    with pytest.raises(ValueError, match="tolerance"):
+        CoordinationGuide({"CN4": 0.3}, tolerance=-0.1)
+    with pytest.raises(ValueError, match="coordination_tolerance"):
+        spectrum_guide(target_sp, coordination_tolerance=float("nan"))
+    assert spectrum_guide(target_sp, coordination_tolerance=0.02).terms()[1].tolerance == 0.02
 
 
 def test_geometric_guides_match_finite_differences_and_share_their_bonds(cell_2g, target_sp):

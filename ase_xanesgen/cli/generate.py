@@ -43,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "default 0.5)")
     parser.add_argument("--coordination-t-min", type=float, default=0.0,
                         help="the coordination term acts only while t >= this (e.g. 0.2: fewer strained sites)")
+    parser.add_argument("--coordination-tolerance", type=float, default=None,
+                        help="distance of the CN fractions from the unmixed ones within which the coordination "
+                        "pull fades (0: a full pull up to the target; default 0.05)")
     parser.add_argument("--ring-strain-weight", type=float, default=None,
                         help="weight of the term against three-membered rings, which comes with the coordination "
                         "term (0: off; default 0.5)")
@@ -147,7 +150,7 @@ def note_refill(template, density: float) -> None:
 #: atoms per cubic cell without --atoms or --template (the training cells' size)
 DEFAULT_ATOMS = 216
 #: options that only mean something with --guide
-GUIDE_OPTIONS = ("zeta", "coordination_weight", "ring_strain_weight")
+GUIDE_OPTIONS = ("zeta", "coordination_weight", "coordination_tolerance", "ring_strain_weight")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -204,7 +207,7 @@ def guide_from_args(args: argparse.Namespace):
         energy = energy + args.energy_shift
     if args.subtract_background:
         intensity = subtract_pre_edge(energy, intensity)
-    weights = {name: value for name in ("coordination_weight", "ring_strain_weight")
+    weights = {name: value for name in ("coordination_weight", "coordination_tolerance", "ring_strain_weight")
                if (value := getattr(args, name)) is not None}
     return spectrum_guide(intensity, energy, coordination_t_min=args.coordination_t_min,
                           subtract_edge_step=args.subtract_edge_step, **weights)

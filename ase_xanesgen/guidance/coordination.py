@@ -17,6 +17,9 @@ from .base import Guide, guide_graph, step_cached
 CN_CENTRES = (2.0, 3.0, 4.0)
 #: width (A) of the bonds' Fermi switch at ``CC_BOND_CUTOFF``
 BOND_WIDTH = 0.05
+#: distance of the fractions from their target within which the pull fades (``CoordinationGuide(tolerance=)``):
+#: the fractions a spectrum gives are known to about this (unmixing recovers held-out cells within 0.05)
+TOLERANCE = 0.05
 
 
 class SoftBonds(NamedTuple):
@@ -55,7 +58,13 @@ def soft_coordination(pos: torch.Tensor, system: System, cutoff: float = CC_BOND
 
 
 class CoordinationGuide(Guide):
-    """L2 distance between soft CN2/CN3/CN4 fractions and ``fractions`` (dict with keys ``CN2``, ``CN3``, ``CN4``).
+    """Distance between soft CN2/CN3/CN4 fractions and ``fractions`` (dict with keys ``CN2``, ``CN3``, ``CN4``).
+
+    The residual is the pseudo-Huber norm ``sqrt(d^2 + tolerance^2) - tolerance`` of the L2 distance ``d``: far from
+    the target it pulls like ``d`` (one unit per step, as the DPS step size gives every term), within ``tolerance``
+    the pull fades like ``d / tolerance``. A full pull at the target made the term overshoot back and forth there,
+    roughening the bonds that a spectrum term summed with it then had to repair (docs/guidance.md: at tolerance
+    0.05 the sum fits the spectrum closer than the spectrum term alone). ``tolerance=0``: the plain L2 distance.
 
     A key left out is free, unless the given fractions already sum to 1 and so leave it none: ``{"CN4": 0.4}`` asks
     for 40 % four-fold atoms and leaves the sp / sp2 balance to the prior (as a target of 0 for both, it doubled
@@ -64,7 +73,8 @@ class CoordinationGuide(Guide):
 
     KEYS = ("CN2", "CN3", "CN4")
 
-    def __init__(self, fractions: dict[str, float], weight: float = 1.0, spread: float = 0.35, t_min: float = 0.0):
+    def __init__(self, fractions: dict[str, float], weight: float = 1.0, spread: float = 0.35, t_min: float = 0.0,
+                 tolerance: float = TOLERANCE):
         unknown = set(fractions) - set(self.KEYS)
         if unknown or not fractions:
             raise ValueError(f"unknown coordination keys {sorted(unknown)}; use some of {self.KEYS}" if unknown else
@@ -76,10 +86,11 @@ class CoordinationGuide(Guide):
         self.mask = torch.tensor([k in fractions or sum(values) > 1 - 1e-6 for k in self.KEYS], dtype=torch.float32)
         self.weight, self.spread = check_non_negative(weight, "weight"), check_positive(spread, "spread")
         self.t_min = check_fraction(t_min, "t_min", low_closed=True)
+        self.tolerance = check_non_negative(tolerance, "tolerance")
 
     def __repr__(self) -> str:
         fractions = {k: round(v, 4) for k, v, on in zip(self.KEYS, self.target.tolist(), self.mask) if on}
-        return f"CoordinationGuide({fractions}, weight={self.weight}, t_min={self.t_min})"
+        return f"CoordinationGuide({fractions}, weight={self.weight}, t_min={self.t_min}, tolerance={self.tolerance})"
 
     def fractions(self, pos: torch.Tensor, system: System) -> torch.Tensor:
         """Soft fractions ``[B, 3]``: Gaussian memberships of the soft CN around 2, 3 and 4."""
@@ -88,4 +99,7 @@ class CoordinationGuide(Guide):
         return global_mean_pool(member, system.batch, size=system.num_graphs)
 
     def residual(self, x0: torch.Tensor, system: System) -> torch.Tensor:
-        return ((self.fractions(x0, system) - self.target.to(x0)) * self.mask.to(x0)).norm(dim=1)
+        diff = (self.fractions(x0, system) - self.target.to(x0)) * self.mask.to(x0)
+        if self.tolerance == 0:
+            return diff.norm(dim=1)
+        return torch.sqrt(diff.square().sum(dim=1) + self.tolerance**2) - self.tolerance  # smooth at d = 0 too

@@ -16,7 +16,7 @@ from ..diffusion.samplers import System
 from ..frontends.xanes_calculator import load_spectrum_model
 from ..nn.spectrum import SpectrumNet, spectra_of
 from .base import Guide, guide_graph
-from .coordination import CoordinationGuide
+from .coordination import TOLERANCE, CoordinationGuide
 from .ring_strain import RingStrainGuide
 
 #: weight of the unmixed coordination term in ``spectrum_guide`` (``benchmarks/guidance_sweep.py``: at 0.5 the
@@ -72,6 +72,7 @@ class XANESGuide(Guide):
 
 def spectrum_guide(target: np.ndarray | str | os.PathLike, energy: np.ndarray | None = None, *,
                    coordination_weight: float = DEFAULT_COORDINATION_WEIGHT, coordination_t_min: float = 0.0,
+                   coordination_tolerance: float = TOLERANCE,
                    ring_strain_weight: float = DEFAULT_RING_STRAIN_WEIGHT,
                    model: SpectrumNet | str | Path | None = None, subtract_edge_step: bool = False) -> Guide:
     """Guide to a spectrum and to the bonding it implies: ``XANESGuide`` plus a ``CoordinationGuide`` towards
@@ -81,13 +82,15 @@ def spectrum_guide(target: np.ndarray | str | os.PathLike, energy: np.ndarray | 
     give similar cell means); the unmixed fractions pin the sp / sp2 / sp3 balance the spectrum reports.
     ``coordination_weight=0`` gives the plain ``XANESGuide``; ``coordination_t_min`` switches the coordination term
     off below that diffusion time (it then shapes the bonding while it forms, not the final bond lengths: fewer
-    strained sites, a smaller CN shift; docs/guidance.md). The ring-strain term (``ring_strain_weight``, 0: off)
-    comes with the coordination term and keeps it from closing three-membered rings, its cheapest way to raise
-    CN (docs/guidance.md).
+    strained sites, a smaller CN shift; docs/guidance.md); ``coordination_tolerance`` is the distance from the
+    unmixed fractions within which its pull fades (:class:`CoordinationGuide`). The ring-strain term
+    (``ring_strain_weight``, 0: off) comes with the coordination term and keeps it from closing three-membered
+    rings, its cheapest way to raise CN (docs/guidance.md).
     """
     check_non_negative(coordination_weight, "coordination_weight")
     check_non_negative(ring_strain_weight, "ring_strain_weight")
     check_fraction(coordination_t_min, "coordination_t_min", low_closed=True)  # also when the coordination term is off
+    check_non_negative(coordination_tolerance, "coordination_tolerance")
     guide = XANESGuide(target, energy, model=model, subtract_edge_step=subtract_edge_step)
     if coordination_weight == 0:
         return guide
@@ -95,5 +98,6 @@ def spectrum_guide(target: np.ndarray | str | os.PathLike, energy: np.ndarray | 
     if fit.misfit > POOR_FIT:
         advice = "consider coordination_weight=0 (--coordination-weight 0: the spectrum alone guides)"
         warn_caller(poor_fit_message(fit.fractions, fit.misfit, guide.target, advice))
-    guide = guide + CoordinationGuide(fit.fractions, weight=coordination_weight, t_min=coordination_t_min)
+    guide = guide + CoordinationGuide(fit.fractions, weight=coordination_weight, t_min=coordination_t_min,
+                                      tolerance=coordination_tolerance)
     return guide + RingStrainGuide(weight=ring_strain_weight) if ring_strain_weight else guide
