@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the coordination term acts only while t >= this (e.g. 0.2: fewer strained sites)")
     parser.add_argument("--coordination-tolerance", type=float, default=None,
                         help="distance of the CN fractions from the unmixed ones within which the coordination "
-                        "pull fades (0: a full pull up to the target; default 0.05)")
+                        "pull fades (default 0: a full pull up to the target; docs/guidance.md)")
     parser.add_argument("--ring-strain-weight", type=float, default=None,
                         help="weight of the term against three-membered rings, which comes with the coordination "
                         "term (0: off; default 0.5)")

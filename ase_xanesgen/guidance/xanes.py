@@ -16,7 +16,7 @@ from ..diffusion.samplers import System
 from ..frontends.xanes_calculator import load_spectrum_model
 from ..nn.spectrum import SpectrumNet, spectra_of
 from .base import Guide, guide_graph
-from .coordination import TOLERANCE, CoordinationGuide
+from .coordination import CoordinationGuide
 from .ring_strain import RingStrainGuide
 
 #: weight of the unmixed coordination term in ``spectrum_guide`` (``benchmarks/guidance_sweep.py``: at 0.5 the
@@ -72,7 +72,7 @@ class XANESGuide(Guide):
 
 def spectrum_guide(target: np.ndarray | str | os.PathLike, energy: np.ndarray | None = None, *,
                    coordination_weight: float = DEFAULT_COORDINATION_WEIGHT, coordination_t_min: float = 0.0,
-                   coordination_tolerance: float = TOLERANCE,
+                   coordination_tolerance: float = 0.0,
                    ring_strain_weight: float = DEFAULT_RING_STRAIN_WEIGHT,
                    model: SpectrumNet | str | Path | None = None, subtract_edge_step: bool = False) -> Guide:
     """Guide to a spectrum and to the bonding it implies: ``XANESGuide`` plus a ``CoordinationGuide`` towards
