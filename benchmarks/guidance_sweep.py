@@ -175,14 +175,24 @@ def cell_figures(images: list[Atoms], target: np.ndarray, calc: XANESCalculator,
     """CN fractions, defects, GAP energies, acute angles, and the predicted mean spectrum (broadened by
     ``broadening`` eV FWHM, the target's extra width) with its relative L2 distance to ``target``."""
     fr = [hybridisation_fractions(a) for a in images]
-    mean = broaden(np.mean([calc.get_property("xanes_mean", a) for a in images], axis=0), broadening)
+    per_cell = broaden(np.array([calc.get_property("xanes_mean", a) for a in images]), broadening)
+    mean = per_cell.mean(axis=0)
     return {"CN2": float(np.mean([f["CN2"] for f in fr])), "CN2_std": float(np.std([f["CN2"] for f in fr])),
             "CN3": float(np.mean([f["CN3"] for f in fr])), "CN3_std": float(np.std([f["CN3"] for f in fr])),
             "CN4": float(np.mean([f["CN4"] for f in fr])), "CN4_std": float(np.std([f["CN4"] for f in fr])),
             "defects": float(np.mean([f["CN<=1"] + f["CN>=5"] for f in fr])),
             "spectrum_rel_l2": float(np.linalg.norm(mean - target) / np.linalg.norm(target)),
+            "spectrum_rel_l2_se": spectrum_distance_se(per_cell, target),
             "mean_spectrum": mean.tolist(),
             "acute_angles": float(np.mean(bond_angles(images) < ACUTE_ANGLE)), **gap_by_coordination(images)}
+
+
+def spectrum_distance_se(per_cell: np.ndarray, target: np.ndarray, reps: int = 1000) -> float:
+    """Bootstrap standard error (over the cells) of the relative L2 distance of their mean spectrum to ``target``:
+    how far another draw of as many cells could move it (differences between guides below ~2 of these are noise)."""
+    draws = np.random.default_rng(0).integers(0, len(per_cell), (reps, len(per_cell)))
+    means = per_cell[draws].mean(axis=1)
+    return float(np.std(np.linalg.norm(means - target, axis=1) / np.linalg.norm(target)))
 
 
 def gap_by_coordination(images: list[Atoms]) -> dict:
@@ -223,8 +233,8 @@ def composability(gen: DiffusionGenerator, template: Atoms, refs: dict[str, Atom
         combos = {"xanes": XANESGuide(target), alone: coord, pair: XANESGuide(target) + coord,
                   structure: coord + ring, both: XANESGuide(target) + coord + ring}
         print(f"\ncomposability, {name} ({n} cells, seed {seed}, coordination tolerance "
-              f"{args.coordination_tolerance}):\n{'guide':34s} {'specL2':>7s} {'CN L2':>7s} {'|d' + key + '|':>7s} "
-              f"{'defect':>6s} {'<75deg':>6s} {'GAP eV':>7s}")
+              f"{args.coordination_tolerance}):\n{'guide':34s} {'specL2 ± se':>13s} {'CN L2':>7s} "
+              f"{'|d' + key + '|':>7s} {'defect':>6s} {'<75deg':>6s} {'GAP eV':>7s}")
         rows = {}
         for label, guide in combos.items():
             out = gen.generate_batch(template, 2.0, n=n, seed=seed, steps=args.steps, guide=guide, zeta=args.zeta)
@@ -232,12 +242,16 @@ def composability(gen: DiffusionGenerator, template: Atoms, refs: dict[str, Atom
             r["cn_error"] = float(np.linalg.norm([r[k] - tf[k] for k in ("CN2", "CN3", "CN4")]))
             r[f"{key.lower()}_error"] = abs(r[key] - tf[key])
             rows[label] = r
-            print(f"{label:34s} {r['spectrum_rel_l2']:7.3f} {r['cn_error']:7.3f} {r[f'{key.lower()}_error']:7.3f} "
+            print(f"{label:34s} {r['spectrum_rel_l2']:7.3f}±{r['spectrum_rel_l2_se']:.3f} {r['cn_error']:7.3f} "
+                  f"{r[f'{key.lower()}_error']:7.3f} "
                   f"{r['defects']:6.3f} {r['acute_angles']:6.3f} {r['gap_mean_eV']:7.3f}", flush=True)
         for summed, structural in ((pair, alone), (both, structure)):
-            spec = rows[summed]["spectrum_rel_l2"] < rows["xanes"]["spectrum_rel_l2"]
-            cn = rows[summed]["cn_error"] < rows[structural]["cn_error"]
-            print(f"{summed}: spectrum closer than xanes alone: {spec}; CN closer than {structural} alone: {cn}")
+            s_sum, s_x = rows[summed], rows["xanes"]
+            gain = s_x["spectrum_rel_l2"] - s_sum["spectrum_rel_l2"]
+            spec, cn = gain > 0, s_sum["cn_error"] < rows[structural]["cn_error"]
+            print(f"{summed}: spectrum closer than xanes alone: {spec} (by {gain:+.3f} ± "
+                  f"{np.hypot(s_sum['spectrum_rel_l2_se'], s_x['spectrum_rel_l2_se']):.3f}); CN closer than "
+                  f"{structural} alone: {cn}")
             rows[f"{summed} beats both singles"] = bool(spec and cn)
         results[name] = rows
     return results
