@@ -14,12 +14,15 @@ import warnings
 _PACKAGE = os.path.dirname(os.path.realpath(__file__))
 
 
-def warn_caller(message: str, category: type[Warning] = UserWarning) -> None:
-    """``warnings.warn`` at the first frame outside the package: a public function reaches the same warning at
-    different depths (``generate``, ``generate_batch``, ``fill``; ``read_spectrum`` alone or inside a guide), and
-    a fixed ``stacklevel`` points into the package for some."""
+def warn_caller(message: str, category: type[Warning] = UserWarning, skip: tuple[str, ...] = ()) -> None:
+    """``warnings.warn`` at the first frame outside the package (and outside the folders ``skip``, e.g. ASE's
+    calculator code between a user's ``get_property`` and our ``calculate``): a public function reaches the same
+    warning at different depths (``generate``, ``generate_batch``, ``fill``; ``read_spectrum`` alone or inside a
+    guide), and a fixed ``stacklevel`` points into the package for some. Called from the package alone (no frame
+    outside it), the outermost frame is named."""
+    inside = (_PACKAGE + os.sep, *skip)
     frame, level = sys._getframe(1), 2
-    while frame is not None and os.path.realpath(frame.f_code.co_filename).startswith(_PACKAGE + os.sep):
+    while frame.f_back is not None and os.path.realpath(frame.f_code.co_filename).startswith(inside):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)
 
@@ -50,7 +53,10 @@ def check_count(value, name: str, minimum: int = 1) -> int:
 
 
 def _finite(value) -> float | None:
-    """``value`` as a finite float, or None (NaN, inf, not a number)."""
+    """``value`` as a finite float, or None (NaN, inf, not a number; a string too: ``"0.1"`` would pass ``float``
+    and fail later, deep inside numpy or ASE)."""
+    if isinstance(value, (str, bytes)):
+        return None
     try:
         value = float(value)
     except (TypeError, ValueError):
@@ -58,12 +64,17 @@ def _finite(value) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _shown(value) -> str:
+    """``value`` for a message: numbers as printed (``nan``, not ``np.float64(nan)``), anything else quoted."""
+    return repr(value) if isinstance(value, (str, bytes)) or value is None else str(value)
+
+
 def check_positive(value, name: str, unit: str = "") -> float:
     """``value`` as a float if it is finite and > 0 (a cut-off, a density, ``fmax``): a zero cut-off gives empty,
     not wrong-looking, statistics, and NaN passes every ``<`` test unnoticed."""
     number = _finite(value)
     if number is None or number <= 0:
-        raise ValueError(f"{name} must be > 0{' ' + unit if unit else ''}, got {value!r}")
+        raise ValueError(f"{name} must be > 0{' ' + unit if unit else ''}, got {_shown(value)}")
     return number
 
 
@@ -72,7 +83,7 @@ def check_non_negative(value, name: str, unit: str = "") -> float:
     only surface as a crash deep inside sampling."""
     number = _finite(value)
     if number is None or number < 0:
-        raise ValueError(f"{name} must be a finite number >= 0{' ' + unit if unit else ''}, got {value!r}")
+        raise ValueError(f"{name} must be a finite number >= 0{' ' + unit if unit else ''}, got {_shown(value)}")
     return number
 
 
@@ -81,5 +92,5 @@ def check_fraction(value, name: str, low_closed: bool = False) -> float:
     ``t_restart`` or a guide's ``t_min``."""
     number = _finite(value)
     if number is None or not (0.0 <= number if low_closed else 0.0 < number) or number >= 1.0:
-        raise ValueError(f"{name} must lie in {'[' if low_closed else '('}0, 1), got {value!r}")
+        raise ValueError(f"{name} must lie in {'[' if low_closed else '('}0, 1), got {_shown(value)}")
     return number

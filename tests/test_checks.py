@@ -8,11 +8,13 @@ import warnings
 import numpy as np
 import pytest
 
+from ase_xanesgen import XANESCalculator
 from ase_xanesgen.analysis import rdf
 from ase_xanesgen.checks import check_count, check_fraction, check_non_negative, check_positive
 from ase_xanesgen.data import spectra as sp
 from ase_xanesgen.data.datasets import load_cell
 from ase_xanesgen.guidance import CoordinationGuide, XANESGuide
+from ase_xanesgen.train.loop import TrainConfig
 
 
 @pytest.mark.parametrize("value", [1.5, True, "3", None, -1, 0, math.nan])
@@ -23,7 +25,7 @@ def test_check_count_refuses_what_is_not_a_whole_number_above_the_minimum(value)
     assert check_count(0, "max_restarts", minimum=0) == 0
 
 
-@pytest.mark.parametrize("value", [0.0, -1.0, math.nan, math.inf, "x", None])
+@pytest.mark.parametrize("value", [0.0, -1.0, math.nan, math.inf, "x", "0.5", None])
 def test_positive_and_fraction_checks_refuse_nan_inf_and_out_of_range(value):
     with pytest.raises(ValueError, match=r"fmax must be > 0 eV/A"):
         check_positive(value, "fmax", "eV/A")
@@ -45,8 +47,11 @@ def test_public_entry_points_name_the_bad_argument(a_c_cell):
         CoordinationGuide({"CN4": 0.3}, spread=0.0)
     with pytest.raises(ValueError, match="t_min must lie in"):
         CoordinationGuide({"CN4": 0.3}, t_min=1.0)
-    with pytest.raises(ValueError, match="fwhm must be a finite number >= 0 eV"):
-        sp.broaden(np.ones(100), math.nan)
+    with pytest.raises(ValueError, match="fwhm must be a finite number >= 0 eV, got nan"):
+        sp.broaden(np.ones(100), np.float64(math.nan))  # the number, not np.float64(nan)
+    with pytest.raises(ValueError, match="rmax must be > 0 A, got '5'"):
+        rdf(a_c_cell, rmax="5")  # a string once passed the check and failed inside numpy
+    assert TrainConfig(steps=10.0).steps == 10 and isinstance(TrainConfig(steps=10.0).steps, int)
 
 
 def test_warnings_name_the_callers_line_at_any_depth(tmp_path, a_c_cell):
@@ -62,6 +67,17 @@ def test_warnings_name_the_callers_line_at_any_depth(tmp_path, a_c_cell):
         XANESGuide(path)
     header = [w for w in record if "skipped lines 1-3" in str(w.message)]
     assert len(header) == 2 and {w.filename for w in header} == {__file__}, [(w.filename, w.lineno) for w in header]
+
+
+def test_calculator_warnings_skip_ases_calculator_code(a_c_cell):
+    """``get_property`` reaches ``calculate`` through ASE's calculator module: the warning names this file."""
+    squeezed = a_c_cell.copy()
+    squeezed.positions[1] = squeezed.positions[0] + [0.5, 0.0, 0.0]
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        XANESCalculator().get_property("xanes_mean", squeezed)
+    mine = [w for w in record if "A apart" in str(w.message)]
+    assert mine and {w.filename for w in mine} == {__file__}, [(w.filename, w.lineno) for w in mine]
 
 
 @pytest.fixture(scope="module")

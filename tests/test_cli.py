@@ -179,6 +179,7 @@ def test_generate_output_names_and_formats(tmp_path, capsys):
     (["--template", "two.extxyz", "--density", "2.0"], "holds 2 structures"),  # ASE would take the last quietly
     (["--template", "slab.extxyz", "--density", "2.0"], "periodic in all three"),  # not silently made bulk
     (["-o", "folder"], "is a folder"),                                       # refused before the run, not after
+    (["--guide", "g.csv", "--coordination-weight", "0", "--coordination-tolerance", "0.05"], "--coordination-weight 0"),
 ])
 def test_generate_rejects_conflicting_or_bad_options(tmp_path, capsys, monkeypatch, extra, match):
     from ase import Atoms

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from ase import Atoms
 
-from ..checks import check_positive
+from ..checks import check_count, check_positive
 from ..data.datasets import CC_BOND_CUTOFF
 from ._common import as_structures, repeat_to_width, warn_unless_carbon
 
@@ -24,8 +24,7 @@ def ring_statistics(
     """
     from matscipy.rings import ring_statistics as _franzblau
 
-    if maxlength < 3:
-        raise ValueError(f"maxlength must be >= 3, got {maxlength}")
+    maxlength = check_count(maxlength, "maxlength", minimum=3)
     check_positive(cutoff, "cutoff", "A")
     structures = as_structures(atoms_or_list)
     warn_unless_carbon(structures, "ring_statistics")

@@ -168,6 +168,9 @@ def run(args: argparse.Namespace) -> int:
                                     ("--energy-shift", args.energy_shift is not None),
                                     ("--guide-columns", args.guide_columns is not None)) if on]
     refuse_idle(given if not args.guide else [], "a guided run: add --guide SPECTRUM")
+    shaping = [flag for flag, on in (("--coordination-t-min", args.coordination_t_min),
+                                     ("--coordination-tolerance", args.coordination_tolerance)) if on]
+    refuse_idle(shaping if args.coordination_weight == 0 else [], "a coordination term: drop --coordination-weight 0")
     out = Path(args.output)
     fmt = _format(out)
     if fmt not in ioformats or not ioformats[fmt].can_write:

@@ -139,11 +139,10 @@ def _closest_pair(atoms: Atoms, within: float = 1.0) -> str:
     return f": closest pair atoms {min(i[k], j[k])} and {max(i[k], j[k])}, {d[k]:.3g} A apart (atoms on one spot?)"
 
 
-def _check_relax(relax_steps, fmax) -> None:
+def _check_relax(relax_steps, fmax) -> tuple[int, float]:
     """``relax_steps`` a whole number >= 0 and ``fmax`` > 0 eV/A: ASE's FIRE takes 1.5 steps or a negative fmax
     without complaint."""
-    check_count(relax_steps, "relax_steps", minimum=0)
-    check_positive(fmax, "fmax", "eV/A")
+    return check_count(relax_steps, "relax_steps", minimum=0), check_positive(fmax, "fmax", "eV/A")
 
 
 class GAPChecker:
@@ -226,7 +225,7 @@ class GAPChecker:
             ``displacement_mean`` (Å, minimum image), ``displacements`` ([n_atoms] Å), ``positions``
             ([n_atoms, 3] Å, relaxed).
         """
-        _check_relax(relax_steps, fmax)
+        relax_steps, fmax = _check_relax(relax_steps, fmax)
         local, total = self._evaluate(atoms)
         mean, std = float(local.mean()), float(local.std())
         threshold = mean + max(n_sigma * std, min_excess)

@@ -154,8 +154,8 @@ class DiffusionGenerator:
                             ("t_restart", t_restart)):
             check_fraction(value, name)
         self.steps, self.t_restart, self.max_restarts = check_count(steps, "steps"), t_restart, max_restarts
-        if restart_radius is not None and not (math.isfinite(restart_radius) and restart_radius > 0):
-            raise ValueError(f"restart_radius must be > 0 (or None: whole-cell restarts), got {restart_radius}")
+        if restart_radius is not None:
+            restart_radius = check_positive(restart_radius, "restart_radius", "A (or None: whole-cell restarts)")
         self.refine_steps, self.refine_from, self.restart_radius = refine_steps, refine_from, restart_radius
         self.guided_refine_from, self.bf16_gradients = guided_refine_from, bf16_gradients
 

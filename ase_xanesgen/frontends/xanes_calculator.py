@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import ase.calculators.calculator
 import numpy as np
 import torch
 from ase import Atoms
@@ -18,6 +20,9 @@ from ..nn.checkpoint import from_dict, load
 from ..nn.spectrum import SpectrumNet, spectra_of
 from ..train.loop import resolve_device
 from ..weights import weight_path
+
+#: ASE's calculator code, between a user's ``get_property`` and ``calculate``: warnings skip it too
+_ASE_CALCULATORS = os.path.dirname(os.path.realpath(ase.calculators.calculator.__file__)) + os.sep
 
 
 def load_spectrum_model(model: SpectrumNet | str | Path | None = None) -> SpectrumNet:
@@ -48,7 +53,7 @@ def warn_unphysical(pos: torch.Tensor, cell: torch.Tensor, batch: torch.Tensor,
         problems.append(f"{isolated} atom(s) with no neighbour within {cutoff} A")
     if problems:
         warn_caller(f"XANESCalculator: {'; '.join(problems)}: no training structure looks like this, the spectra "
-                    "are an extrapolation")
+                    "are an extrapolation", skip=(_ASE_CALCULATORS,))
 
 
 class XANESCalculator(Calculator):

@@ -62,7 +62,8 @@ class CoordinationGuide(Guide):
     term), within ``tolerance`` the pull fades like ``d / tolerance``, for fractions known only that well (unmixed
     ones: about 0.05). Measured at 0.05 (docs/guidance.md, session 13): GAP energies 0.02-0.04 eV/atom lower, CN
     moved less far (0.60 against 0.69 of the way for an sp-rich target), the spectrum of a sum no closer beyond run
-    noise; so the default stays the plain L2 distance (0).
+    noise; so the default stays the plain L2 distance (0). The residual a guided run records (``guide_history``,
+    ``guide_residual``) is then the pseudo-Huber value, not the distance.
 
     A key left out is free, unless the given fractions already sum to 1 and so leave it none: ``{"CN4": 0.4}`` asks
     for 40 % four-fold atoms and leaves the sp / sp2 balance to the prior (as a target of 0 for both, it doubled

@@ -46,7 +46,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "val_every", "ckpt_every"):
-            check_count(getattr(self, name), name)
+            setattr(self, name, check_count(getattr(self, name), name))
         check_positive(self.lr, "the learning rate (lr)")
         if not 0 <= self.lr_min <= self.lr:
             raise ValueError(f"need 0 <= lr_min <= lr, got lr {self.lr}, lr_min {self.lr_min}")
