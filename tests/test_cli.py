@@ -28,10 +28,16 @@ def test_train_prior_cli_writes_weights(tmp_path, data_dir):
     assert rc == 0 and (tmp_path / "model.pt").exists() and (tmp_path / "last.pt").exists()
 
 
-def test_help_lists_commands(capsys):
+def test_help_lists_commands(capsys, tmp_path):
+    import subprocess
+    import sys
+
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "generate" in capsys.readouterr().out
+    run = subprocess.run([sys.executable, "-m", "ase_xanesgen", "generate", "--density", "-1", "-o", "x.traj"],
+                         capture_output=True, text=True, cwd=tmp_path)  # python -m: the same command line
+    assert run.returncode == 2 and "xanesgen generate: error" in run.stderr, run.stderr
 
 
 def test_generate_with_measured_spectrum_guide(tmp_path, data_dir):
