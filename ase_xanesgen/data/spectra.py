@@ -401,8 +401,14 @@ def resample(
     Negative values down to ``MEASURED_NEG_TOL`` of the maximum *after* the averaging (noise on a
     background-subtracted scan) are clipped to 0; a deeper dip is an error naming its energy.
     """
+    return _resample_sorted(*_measured_scan(energy, intensity), grid, pre_edge)
+
+
+def _measured_scan(energy: np.ndarray, intensity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A measured ``(energy, intensity)`` checked (one finite spectrum, energies to match) and sorted up
+    (:func:`_ascending`)."""
     intensity = _one_spectrum(intensity)
-    return _resample_sorted(*_ascending(_as_energy(energy, len(intensity)), intensity), grid, pre_edge)
+    return _ascending(_as_energy(energy, len(intensity)), intensity)
 
 
 def _one_spectrum(intensity: np.ndarray) -> np.ndarray:
@@ -637,8 +643,7 @@ def prepare_target(
             raise ValueError(f"target: expected one spectrum of shape ({N_ENERGY},), got {y.shape}")
         background = _pre_edge_warning(None, y)
     else:
-        target = _one_spectrum(target)  # sorted once: the pre-edge check reads the scan's start
-        energy, target = _ascending(_as_energy(energy, len(target)), target)
+        energy, target = _measured_scan(energy, target)  # sorted once: the pre-edge check reads the scan's start
         y = _resample_sorted(energy, target, None, pre_edge)
         background = _pre_edge_warning(energy, target)
     if background:

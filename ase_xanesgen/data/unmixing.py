@@ -137,6 +137,15 @@ def unmix_prepared(y: np.ndarray, components: np.ndarray | None = None) -> Unmix
     return Unmixing(fractions, misfit, float(w[-2]), float(w[-1]))
 
 
+def unmix_warned(y: np.ndarray, components: np.ndarray | None = None, advice: str = "") -> Unmixing:
+    """:func:`unmix_prepared`, warning (:func:`poor_fit_message`, with ``advice``) when the misfit is above
+    ``POOR_FIT``: the fractions of a spectrum that is no mix of the components mean little."""
+    fit = unmix_prepared(y, components)
+    if fit.misfit > POOR_FIT:
+        warn_caller(poor_fit_message(fit.fractions, fit.misfit, y, advice))
+    return fit
+
+
 def shifted(y: np.ndarray, shift: float) -> np.ndarray:
     """A model-grid spectrum ``[100]`` with ``shift`` (eV) added to its energies, back on the grid (ends flat)."""
     grid = energy_grid()
@@ -230,10 +239,7 @@ def unmix_coordination(target: np.ndarray | str | os.PathLike, energy: np.ndarra
     (with the fitted step and constant; 0.03-0.09 on the DFT cells). Above ``POOR_FIT`` it warns: the spectrum is
     not a mix of these components and the fractions mean little.
     """
-    y = prepare_target(target, energy)
-    fit = unmix_prepared(y, components)
-    if fit.misfit > POOR_FIT:
-        warn_caller(poor_fit_message(fit.fractions, fit.misfit, y))
+    fit = unmix_warned(prepare_target(target, energy), components)
     return (fit.fractions, fit.misfit) if return_residual else fit.fractions
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from torch_geometric.nn import global_mean_pool
 
-from ..checks import check_fraction, check_non_negative, warn_caller
+from ..checks import check_fraction, check_non_negative
 from ..data.spectra import prepare_target
-from ..data.unmixing import POOR_FIT, poor_fit_message, unmix_prepared
+from ..data.unmixing import unmix_warned
 from ..diffusion.samplers import System
 from ..frontends.xanes_calculator import load_spectrum_model
 from ..nn.spectrum import SpectrumNet, spectra_of
@@ -94,10 +94,9 @@ def spectrum_guide(target: np.ndarray | str | os.PathLike, energy: np.ndarray | 
     guide = XANESGuide(target, energy, model=model, subtract_edge_step=subtract_edge_step)
     if coordination_weight == 0:
         return guide
-    fit = unmix_prepared(guide.target)  # the target is prepared (and its calibration warned about) once, above
-    if fit.misfit > POOR_FIT:
-        advice = "consider coordination_weight=0 (--coordination-weight 0: the spectrum alone guides)"
-        warn_caller(poor_fit_message(fit.fractions, fit.misfit, guide.target, advice))
+    # the target is prepared (and its calibration warned about) once, above
+    fit = unmix_warned(guide.target, advice="consider coordination_weight=0 (--coordination-weight 0: the spectrum "
+                       "alone guides)")
     guide = guide + CoordinationGuide(fit.fractions, weight=coordination_weight, t_min=coordination_t_min,
                                       tolerance=coordination_tolerance)
     return guide + RingStrainGuide(weight=ring_strain_weight) if ring_strain_weight else guide
