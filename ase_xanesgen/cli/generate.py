@@ -78,13 +78,16 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-restarts", type=int, default=None, help="restart cycles on cells with defects")
     parser.add_argument("--restart-radius", type=float, default=None,
                         help="restart cycles re-noise the atoms within this many A of a defect (0: the whole cell)")
+    parser.add_argument("--energy-step", type=float, default=None,
+                        help="step (A^2/eV) of the sampler's annealed energy term with the shipped potential "
+                             "(0: off; default: the generator's)")
     parser.add_argument("--float32-gradients", action="store_true",
                         help="a guide's backward in float32 also on CPUs with bfloat16 hardware (exact; slower)")
 
 
 def sampler_options(args: argparse.Namespace) -> dict:
     """``DiffusionGenerator`` keyword arguments from :func:`add_sampler_arguments`' options that were given."""
-    names = ("refine_steps", "refine_from", "guided_refine_from", "max_restarts", "restart_radius")
+    names = ("refine_steps", "refine_from", "guided_refine_from", "max_restarts", "restart_radius", "energy_step")
     options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if options.get("restart_radius") == 0:
         options["restart_radius"] = None

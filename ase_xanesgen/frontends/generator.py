@@ -17,13 +17,14 @@ from ase.data import atomic_masses, atomic_numbers, chemical_symbols
 from ase.units import _amu
 from tqdm.auto import tqdm
 
-from ..checks import check_count, check_fraction, check_positive, warn_caller, whole_number
+from ..checks import check_count, check_fraction, check_non_negative, check_positive, warn_caller, whole_number
 from ..data.datasets import CARBON, density_of, lattice_thickness
 from ..diffusion.samplers import REFINE_T, System, coordination, handoff, restart_sample
-from ..diffusion.score_fn import PriorScore
+from ..diffusion.score_fn import EnergyTerm, PriorScore
 from ..diffusion.sde import VESDE
 from ..graph.convert import check_cell
 from ..nn.checkpoint import from_dict, load
+from ..nn.potential import AtomicPotential
 from ..nn.score import ScoreNet
 from ..train.loop import resolve_device
 from ..weights import weight_path
@@ -33,6 +34,11 @@ DEFAULT_ZETA = 10.0
 #: Where the refinement of guided runs starts (t): bonds settle, the guided bonding stays (0.1 since session 5:
 #: against 0.06, the Fig. 5 runs move CN further and match the spectrum closer at the same GAP energy).
 GUIDED_REFINE_FROM = 0.1
+#: Step (A^2/eV) of the sampler's energy term with the shipped potential (``diffusion.score_fn.EnergyTerm``; chosen
+#: with ``benchmarks/energy_fidelity.py``).
+ENERGY_STEP = 0.0
+#: Noise levels (t) between which the energy term acts.
+ENERGY_T = (0.05, 0.5)
 #: Highest density (g/cm3) accepted per element: beyond what the element can pack.
 MAX_DENSITY = {6: 4.0}
 #: Densities (g/cm3) of the shipped weights' training cells per element: outside, generation warns (the MD data
@@ -123,12 +129,21 @@ class DiffusionGenerator:
             only settle bonds (docs/guidance.md).
         bf16_gradients: back-propagate a guide through the networks in bfloat16 (``GuidedScore``); ``None``: on
             CPUs that multiply bfloat16 in hardware (2-9 % faster guided evaluations), ``False``: exact float32.
+        potential: the atomic potential of the energy term (an ``AtomicPotential``; ``None``: the shipped carbon
+            potential, fitted to CHGNet energies and forces, ``docs/gap.md``).
+        energy_step: step (A^2/eV) of the annealed energy term, which adds ``energy_step / sigma(t)^2 * F`` to the
+            score, forces on the denoised estimate (``diffusion.score_fn.EnergyTerm``): a Boltzmann factor at
+            ``kT = sigma(t)^2 / energy_step``. ``None``: ``ENERGY_STEP`` where the potential knows the model's
+            species, else 0 (off). 0 turns it off.
+        energy_t: ``(t_low, t_high)`` noise levels between which the energy term acts.
     """
 
     def __init__(self, model: ScoreNet | None = None, sde: VESDE | None = None, *, device: str | None = None,
                  steps: int = 64, t_restart: float = 0.35, max_restarts: int = 10, refine_steps: int = 40,
                  refine_from: float = REFINE_T[0], guided_refine_from: float = GUIDED_REFINE_FROM,
-                 restart_radius: float | None = 3.0, bf16_gradients: bool | None = None):
+                 restart_radius: float | None = 3.0, bf16_gradients: bool | None = None,
+                 potential: AtomicPotential | None = None, energy_step: float | None = None,
+                 energy_t: tuple[float, float] = ENERGY_T):
         #: per element, the densities the weights were trained on (known for the shipped ones): outside, a warning
         self.trained_density = TRAINED_DENSITY if model is None else {}
         #: where the weights came from, recorded on every generated cell (``info["weights"]``)
@@ -158,6 +173,36 @@ class DiffusionGenerator:
             restart_radius = check_positive(restart_radius, "restart_radius", "A (or None: whole-cell restarts)")
         self.refine_steps, self.refine_from, self.restart_radius = refine_steps, refine_from, restart_radius
         self.guided_refine_from, self.bf16_gradients = guided_refine_from, bf16_gradients
+        self.energy_t = tuple(check_fraction(t, "energy_t") for t in energy_t)
+        if len(self.energy_t) != 2 or self.energy_t[0] > self.energy_t[1]:
+            raise ValueError(f"energy_t must be (t_low, t_high) with t_low <= t_high, got {energy_t}")
+        self.potential, self.energy_step = self._energy_term(potential, energy_step)
+
+    def _energy_term(self, potential: AtomicPotential | None, step: float | None
+                     ) -> tuple[AtomicPotential | None, float]:
+        """The potential and step of the energy term: off (``None, 0``) when the step is 0, or when it is left
+        to the default and no potential is shipped for the model's species."""
+        if step is not None:
+            step = check_non_negative(step, "energy_step", "A^2/eV")
+            if step == 0:
+                return None, 0.0
+        if potential is None:
+            if step is None and ENERGY_STEP == 0:
+                return None, 0.0
+            path, sha256 = weight_path("potential")
+            potential = from_dict(load(path, sha256), expect="AtomicPotential")
+        if not isinstance(potential, AtomicPotential):
+            raise TypeError(f"potential must be an AtomicPotential, got {type(potential).__name__}")
+        missing = [chemical_symbols[z] for z in self.species if z not in potential.model_args["species"]]
+        if missing:
+            if step is None:
+                return None, 0.0
+            raise ValueError(f"the potential knows {[chemical_symbols[z] for z in potential.model_args['species']]},"
+                             f" not {missing} of the model: pass energy_step=0 or a potential for them")
+        potential = potential.to(self.device).eval()
+        for p in potential.parameters():
+            p.requires_grad_(False)
+        return potential, ENERGY_STEP if step is None else step
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, **kwargs) -> "DiffusionGenerator":
@@ -176,7 +221,7 @@ class DiffusionGenerator:
     def __repr__(self) -> str:
         sampler = ", ".join(f"{k}={getattr(self, k)!r}" for k in (
             "steps", "t_restart", "max_restarts", "refine_steps", "refine_from", "guided_refine_from",
-            "restart_radius", "bf16_gradients"))
+            "restart_radius", "bf16_gradients", "energy_step", "energy_t"))
         return f"DiffusionGenerator({self.model!r}, {self.sde}, device={str(self.device)!r}, {sampler})"
 
     # ------------------------------------------------------------------ public API
@@ -269,6 +314,8 @@ class DiffusionGenerator:
         score_fn = PriorScore(self.model, self.sde)
         if guide is not None:
             score_fn = self._guided(score_fn, guide, zeta)
+        if self.energy_step > 0:
+            score_fn = EnergyTerm(score_fn, self.potential, self.sde, self.energy_step, *self.energy_t)
         callbacks = [callback] if callback is not None else []
         refine_from = self.refine_from if guide is None else self.guided_refine_from
         em_steps, _ = handoff(steps, t_start, self.sde.t_min, self.refine_steps, refine_from)

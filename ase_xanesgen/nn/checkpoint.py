@@ -9,11 +9,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .potential import AtomicPotential
 from .score import ScoreNet
 from .spectrum import SpectrumNet
 
 FORMAT = "ase_xanesgen/1"
-MODELS: dict[str, type[nn.Module]] = {"ScoreNet": ScoreNet, "SpectrumNet": SpectrumNet}
+MODELS: dict[str, type[nn.Module]] = {"ScoreNet": ScoreNet, "SpectrumNet": SpectrumNet,
+                                      "AtomicPotential": AtomicPotential}
 
 
 def to_dict(model: nn.Module, meta: dict | None = None) -> dict:
@@ -22,7 +24,8 @@ def to_dict(model: nn.Module, meta: dict | None = None) -> dict:
 
 
 #: what each model is, for errors that name the wrong kind of checkpoint
-KINDS = {"ScoreNet": "a structure prior (DiffusionGenerator)", "SpectrumNet": "a XANES model (XANESCalculator)"}
+KINDS = {"ScoreNet": "a structure prior (DiffusionGenerator)", "SpectrumNet": "a XANES model (XANESCalculator)",
+         "AtomicPotential": "an atomic potential (the sampler's energy term)"}
 
 
 def from_dict(d: dict, expect: str | None = None) -> nn.Module:

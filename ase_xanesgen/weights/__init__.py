@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def weight_path(name: str) -> tuple[Path, str]:
-    """``(path, sha256)`` of a shipped checkpoint (``"prior"`` or ``"xanes"``)."""
+    """``(path, sha256)`` of a shipped checkpoint (``"prior"``, ``"xanes"`` or ``"potential"``)."""
     registry = json.loads(resources.files(__name__).joinpath("registry.json").read_text())
     if name not in registry:
         raise ValueError(f"no shipped weights named {name!r}; available: {sorted(registry)}")
