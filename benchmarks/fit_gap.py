@@ -344,19 +344,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--nthreads", type=int, default=2, help="OpenMP threads for gap_fit")
     parser.add_argument("--evaluate-only", action="store_true", help="skip the fit, evaluate --out")
     parser.add_argument("--label-only", action="store_true", help="label the structures and stop")
+    parser.add_argument("--refit", action="store_true",
+                        help="reuse the labelled train.xyz / val.xyz of --workdir instead of rebuilding the sets")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("OMP_NUM_THREADS", str(args.nthreads))
     args.workdir.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(SEED)
+    train_file, val_file = args.workdir / "train.xyz", args.workdir / "val.xyz"
     t0 = time.perf_counter()
-    train, val = build_sets(rng)
-    train = label_all(train, args.workdir / "labels.xyz")
-    val = label_all(val, args.workdir / "labels.xyz")
+    if args.refit and train_file.exists() and val_file.exists():
+        train, val = read(train_file, ":"), read(val_file, ":")
+    else:
+        train, val = build_sets(np.random.default_rng(SEED))
+        train = label_all(train, args.workdir / "labels.xyz")
+        val = label_all(val, args.workdir / "labels.xyz")
+        write(train_file, train, format="extxyz")
+        write(val_file, val, format="extxyz")
     print(f"{len(train)} train / {len(val)} held-out configs labelled in {time.perf_counter() - t0:.1f} s")
-    train_file = args.workdir / "train.xyz"
-    write(train_file, train, format="extxyz")
-    write(args.workdir / "val.xyz", val, format="extxyz")
     if args.label_only:
         return
 

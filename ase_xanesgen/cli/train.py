@@ -1,4 +1,5 @@
-"""Train the diffusion prior or the XANES model (resumable from ``OUT/last.pt``; ``torchrun`` for DDP)."""
+"""Train the diffusion prior, the XANES model or the atomic potential (resumable from ``OUT/last.pt``; ``torchrun``
+for DDP)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from .inputs import refuse_idle
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", choices=["prior", "xanes"])
-    parser.add_argument("--data", default=None, help="a-C data folder (default ../shared/data/a-C)")
+    parser.add_argument("model", choices=["prior", "xanes", "potential"])
+    parser.add_argument("--data", default=None, help="a-C data folder (default ../shared/data/a-C); potential: an "
+                        "extended-XYZ file of frames labelled REF_energy / REF_forces (benchmarks/fit_gap.py)")
+    parser.add_argument("--val-data", default=None, help="potential: held-out labelled frames (extended XYZ)")
     parser.add_argument("--out", required=True, help="run folder: last.pt, model.pt, log.jsonl")
     parser.add_argument("--steps", type=int, default=None, help="optimiser steps (default: prior 20000, xanes 3000)")
     parser.add_argument("--batch-size", type=int, default=None, help="cells per step (default: prior 8, xanes 4)")
@@ -42,15 +45,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 #: options of one model only, and the model: given for the other, they would be silently ignored
 ONLY_FOR = {"sigma_max": "prior", "t_power": "prior", "no_balance": "prior", "exclude_density": "xanes",
-            "crystals": "xanes"}
+            "crystals": "xanes", "val_data": "potential"}
 
 
 def run(args: argparse.Namespace) -> int:
-    wrong = ["--" + name.replace("_", "-") for name, model in ONLY_FOR.items()
-             if getattr(args, name) is not None and getattr(args, name) is not False and model != args.model]
-    refuse_idle(wrong, f"train {'xanes' if args.model == 'prior' else 'prior'}")
+    wrong = {"--" + name.replace("_", "-"): model for name, model in ONLY_FOR.items()
+             if getattr(args, name) is not None and getattr(args, name) is not False and model != args.model}
+    refuse_idle(list(wrong), "train " + " / ".join(sorted(set(wrong.values()))))
     defaults = {"prior": dict(steps=20000, batch_size=8, width=128, layers=4),
-                "xanes": dict(steps=3000, batch_size=4, width=64, layers=3)}[args.model]
+                "xanes": dict(steps=3000, batch_size=4, width=64, layers=3),
+                "potential": dict(steps=4000, batch_size=8, width=64, layers=None)}[args.model]
     pick = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in defaults.items()}
     config = TrainConfig(steps=pick["steps"], batch_size=pick["batch_size"], lr=args.lr, ema=args.ema,
                          lr_min=min(TrainConfig.lr_min, args.lr),
@@ -63,6 +67,12 @@ def run(args: argparse.Namespace) -> int:
         given = {k: v for k in ("sigma_max", "t_power") if (v := getattr(args, k)) is not None}  # else its defaults
         train_prior(args.data, args.out, config, width=pick["width"], layers=pick["layers"], device=args.device,
                     init=args.init, balance_densities=not args.no_balance, **given)
+    elif args.model == "potential":
+        from ..train.potential import train_potential
+
+        if args.data is None or args.layers is not None:
+            raise ValueError("train potential needs --data (labelled extended XYZ) and takes no --layers")
+        train_potential(args.data, args.out, config, val_file=args.val_data, width=pick["width"], device=args.device)
     else:
         from ..train.xanes import train_xanes
 
