@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ase_xanesgen.data.datasets import coordination_counts, density_of, load_dataset, load_reference, split_by_topology
+from ase_xanesgen.data.datasets import coordination_counts, load_dataset, load_reference, split_by_topology
+from ase_xanesgen.geometry import density_of
 from ase_xanesgen.data.spectra import PI_STAR_WINDOW, normalise, pi_star_intensity, window_peak
 from ase_xanesgen.frontends.xanes_calculator import XANESCalculator
 from ase_xanesgen.nn.checkpoint import load

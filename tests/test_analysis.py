@@ -36,22 +36,22 @@ Q4_TETRAHEDRAL, Q6_TETRAHEDRAL = 0.509175, 0.628539
 
 
 @pytest.fixture(scope="module")
-def diamond() -> Atoms:
+def diamond(data_dir) -> Atoms:
     return load_reference("diamond")
 
 
 @pytest.fixture(scope="module")
-def graphite() -> Atoms:
+def graphite(data_dir) -> Atoms:
     return load_reference("graphite")
 
 
 @pytest.fixture(scope="module")
-def a_c() -> Atoms:
+def a_c(data_dir) -> Atoms:
     return load_cell("d2.0_1")
 
 
 @pytest.fixture(scope="module")
-def a_c_dense() -> Atoms:
+def a_c_dense(data_dir) -> Atoms:
     return load_cell("d3.5_2")
 
 
@@ -78,6 +78,7 @@ def test_graphite_targets(graphite):
     assert ring_statistics(graphite)[6] == len(graphite) // 2  # 3 hexagons per atom, 6 atoms per hexagon
 
 
+@pytest.mark.needs_data
 @pytest.mark.parametrize("name", ["diamond", "graphite", "d2.0_1"])
 def test_voronoi_volumes_sum_to_cell(name):
     atoms = load_reference(name) if name in ("diamond", "graphite") else load_cell(name)
@@ -308,6 +309,7 @@ def test_steinhardt_nearest_neighbours_beyond_3_angstrom(a_c):
             steinhardt(a_c, **bad)
 
 
+@pytest.mark.needs_data
 def test_rdf_l1_measures_structure_not_bins():
     """Smoothed by 0.05 Å, two 2.5 g/cm3 cells are 0.18 apart and a 2.5 and a 3.0 g/cm3 cell 0.47, at 150 and at
     1200 bins (raw bins: 0.55 / 1.74 for the pair of one density, growing with the bin count and beyond the 3.0)."""
@@ -331,6 +333,7 @@ def test_compare_refuses_different_settings(a_c, a_c_dense):
         compare(m, dataclasses.replace(m, rings=m.rings[:9]))
 
 
+@pytest.mark.needs_data
 def test_rdf_first_peak_is_not_bin_noise():
     """The four 2.5 g/cm3 MD cells have first peaks within 17 mÅ at the default smoothing (51 mÅ at 0.02 Å)."""
     peaks = [rdf_first_peak(load_cell(f"d2.5_{k}")) for k in range(1, 5)]

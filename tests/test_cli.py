@@ -240,7 +240,8 @@ def test_generate_notes_a_template_refilled_at_another_count(tmp_path, capsys, d
     from ase.io import write
 
     from ase_xanesgen.cli.generate import template_for
-    from ase_xanesgen.data.datasets import density_of, load_cell
+    from ase_xanesgen.data.datasets import load_cell
+    from ase_xanesgen.geometry import density_of
 
     path = tmp_path / "d2.0_1.vasp"
     write(path, load_cell("d2.0_1", data_dir))

@@ -23,7 +23,7 @@ def small_template(n_atoms=64, density=2.0):
 
 
 def test_cubic_cell_holds_its_atoms_at_the_density(gen):
-    from ase_xanesgen.data.datasets import density_of
+    from ase_xanesgen.geometry import density_of
 
     for n, rho in ((64, 2.0), (216, 3.5), (4096, 2.5)):
         atoms = gen.fill(cubic_cell(n, rho), rho)

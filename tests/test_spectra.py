@@ -9,9 +9,9 @@ import pytest
 from ase.io import read, write
 
 from ase_xanesgen.data import spectra as sp
-from ase_xanesgen.data.datasets import N_ENERGY, default_data_dir, load_cell, load_dataset, load_reference
+from ase_xanesgen.data.datasets import N_ENERGY, load_cell, load_dataset, load_reference
 
-needs_data = pytest.mark.skipif(not (default_data_dir() / "reference").is_dir(), reason="shared a-C data not found")
+needs_data = pytest.mark.needs_data
 
 
 def test_grid_increasing_and_step():

@@ -152,7 +152,8 @@ def test_time_budget_refit_never_raises_the_learning_rate(data_dir, tmp_path):
 def test_density_weights_draw_every_density_equally(data_dir):
     from collections import Counter
 
-    from ase_xanesgen.data.datasets import density_of, load_dataset, split_by_topology
+    from ase_xanesgen.data.datasets import load_dataset, split_by_topology
+    from ase_xanesgen.geometry import density_of
     from ase_xanesgen.train.prior import density_weights
 
     train, _ = split_by_topology(load_dataset(data_dir, with_spectra=False))

@@ -132,7 +132,7 @@ def note_refill(template, density: float) -> None:
     (216 at 2.0 g/cm3 become 325 at 3.0): easily missed, as the run goes on without complaint."""
     import sys
 
-    from ..data.datasets import density_of
+    from ..geometry import density_of
     from ..frontends.generator import composition, fill_count
 
     if not len(template) or not (math.isfinite(density) and density > 0):

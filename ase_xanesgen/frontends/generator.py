@@ -18,14 +18,15 @@ from ase.units import _amu
 from tqdm.auto import tqdm
 
 from ..checks import check_count, check_fraction, check_positive, warn_caller, whole_number
-from ..data.datasets import CARBON, density_of, lattice_thickness
+from ..data.datasets import CARBON
+from ..device import resolve_device
 from ..diffusion.samplers import REFINE_T, System, coordination, handoff, restart_sample
 from ..diffusion.score_fn import PriorScore
 from ..diffusion.sde import VESDE
+from ..geometry import density_of, lattice_thickness
 from ..graph.convert import check_cell
 from ..nn.checkpoint import from_dict, load
 from ..nn.score import ScoreNet
-from ..train.loop import resolve_device
 from ..weights import weight_path
 
 #: Guidance strength used when ``zeta=None`` (chosen from ``benchmarks/guidance_sweep.py``).

@@ -13,7 +13,7 @@ from ..checks import check_fraction, check_non_negative
 from ..data.spectra import prepare_target
 from ..data.unmixing import unmix_warned
 from ..diffusion.samplers import System
-from ..frontends.xanes_calculator import load_spectrum_model
+from ..nn.checkpoint import load_spectrum_model
 from ..nn.spectrum import SpectrumNet, spectra_of
 from .base import Guide, guide_graph
 from .coordination import CoordinationGuide

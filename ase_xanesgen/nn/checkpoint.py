@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..weights import weight_path
 from .score import ScoreNet
 from .spectrum import SpectrumNet
 
@@ -84,6 +85,20 @@ def load(path: str | Path, sha256: str | None = None) -> dict:
     if not isinstance(ckpt, dict):
         raise ValueError(f"{path} is not a checkpoint of this package (it holds a {type(ckpt).__name__})")
     return ckpt
+
+
+def load_spectrum_model(model: SpectrumNet | str | Path | None = None) -> SpectrumNet:
+    """A spectrum network on the CPU: the shipped weights (``None``, checksum verified), the EMA weights of a
+    checkpoint file or run folder (a path), or ``model`` itself when it is a ``SpectrumNet``.
+
+    Raises:
+        FileNotFoundError: no checkpoint at the path.
+        ValueError: the file is no checkpoint of this package, or holds another kind of model.
+    """
+    if isinstance(model, SpectrumNet):
+        return model
+    ckpt = load(*weight_path("xanes")) if model is None else load(model)
+    return from_dict(ckpt.get("ema", ckpt), expect="SpectrumNet")
 
 
 def average(checkpoints: list[dict], weights: list[float] | None = None) -> dict:

@@ -12,12 +12,13 @@ from torch import nn
 from torch_geometric.data import Batch
 
 from ..checks import check_positive
-from ..data.datasets import density_of, load_dataset, split_by_topology
+from ..data.datasets import load_dataset, split_by_topology
 from ..diffusion.sde import VESDE
+from ..geometry import density_of
 from ..graph.convert import atoms_to_data
 from ..graph.neighbours import radius_graph_pbc, wrap_positions
 from ..nn.score import ScoreNet
-from .loop import Trainer, TrainConfig, augment, seeded_init
+from .loop import Trainer, TrainConfig, augment, seeded_init, start_process_group
 
 
 def sample_t(n: int, sde: VESDE, generator: torch.Generator, power: float = 1.0) -> torch.Tensor:
@@ -95,6 +96,7 @@ def train_prior(data_dir: str | Path | None, out: str | Path, config: TrainConfi
     1.5 g/cm3 but 2 at 3.5, and an unbalanced prior learns the sp3-rich end least.
     """
     check_positive(t_power, "t_power", "(t = t_min + (1 - t_min) u**t_power)")
+    start_process_group()
     cells = load_dataset(data_dir, with_spectra=False)
     train, val = split_by_topology(cells) if use_validation_split else (cells, [])
     sde = VESDE(sigma_max=sigma_max)
