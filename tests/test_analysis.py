@@ -262,6 +262,19 @@ def test_cli_prints_nan_and_writes_the_report_first(tmp_path, a_c, capsys):
     assert data["generated"]["rdf_first_peak_A"] is None and data["generated"]["hybridisation"]["CN<=1"] == 1.0
 
 
+def test_cli_refuses_to_overwrite_an_existing_report_unless_asked(tmp_path, a_c, capsys):
+    from ase_xanesgen.cli.main import main
+
+    gen, report = tmp_path / "gen.vasp", tmp_path / "report.json"
+    write(gen, a_c, format="vasp", direct=True)
+    report.write_text("mine")
+    argv = ["analyze", str(gen), "--reference", str(gen), "--no-gap", "--json", str(report)]
+    assert main(argv) == 2
+    assert "exists" in capsys.readouterr().err and report.read_text() == "mine"
+    assert main(argv + ["--overwrite"]) == 0
+    assert json.loads(report.read_text())["files"]["generated"] == [str(gen)]
+
+
 def test_cli_refuses_to_overwrite_an_input(tmp_path, a_c, capsys):
     """``--json`` naming a structure or the potential is refused before any work; the file keeps its content."""
     from ase_xanesgen.cli.main import main

@@ -1,3 +1,5 @@
+import argparse
+
 import pytest
 from ase.io import read
 
@@ -251,3 +253,56 @@ def test_generate_notes_a_template_refilled_at_another_count(tmp_path, capsys, d
     own = round(density_of(read(path)), 4)  # 1.9952: at 2.0 the cell takes 217
     template_for(argparse.Namespace(template=str(path), atoms=None, density=own))
     assert "refills" not in capsys.readouterr().err  # same count: nothing to say
+
+
+@pytest.mark.parametrize("command", ["generate", "predict", "analyze", "train"])
+def test_every_option_has_help_that_shows_its_default(command, capsys):
+    """Each option explains itself and its default (flags are off by default, required options have none)."""
+    from ase_xanesgen.cli.main import build_parser
+
+    parser = build_parser([command])
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+    for action in sub._actions:
+        assert action.help, f"{command} {action.option_strings or action.dest}: no help text"
+        if action.option_strings and not action.required and action.nargs != 0:  # takes a value, may be left out
+            text = sub.formatter_class(command)._get_help_string(action)
+            assert "default" in text, f"{command} {action.option_strings}: help shows no default"
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    assert "(default: " in capsys.readouterr().out
+
+
+def test_generate_keeps_existing_files_and_small_cells_unless_asked(tmp_path, capsys):
+    """An existing -o or --trajectory file is kept (rc 2, before any sampling) unless --overwrite; a cell too small
+    for the model's cut-off is refused unless --force."""
+    out, path = tmp_path / "a.extxyz", tmp_path / "d.traj"
+    quick = ["generate", "--density", "2.0", "--steps", "2", "--refine-steps", "0", "--max-restarts", "0",
+             "--device", "cpu", "--seed", "0"]
+    for existing, extra in ((out, []), (path, ["--trajectory", str(path)])):
+        existing.write_text("mine")
+        assert main(quick + ["--atoms", "64", "-o", str(out)] + extra) == 2
+        assert "exists: pass --overwrite" in capsys.readouterr().err and existing.read_text() == "mine"
+        existing.unlink()
+    assert main(quick + ["--atoms", "64", "-o", str(out), "--trajectory", str(path)]) == 0
+    assert main(quick + ["--atoms", "64", "-o", str(out), "--trajectory", str(path), "--overwrite"]) == 0
+    assert len(read(out)) == 64 and len(read(path, ":")) > 2
+    small = tmp_path / "small.extxyz"
+    assert main(quick + ["--atoms", "3", "-o", str(small)]) == 2
+    assert "--force" in capsys.readouterr().err and not small.exists()
+    with pytest.warns(UserWarning, match="thick"):
+        assert main(quick + ["--atoms", "3", "-o", str(small), "--force"]) == 0
+    assert len(read(small)) == 3
+
+
+def test_sampler_option_defaults_are_the_generators():
+    import inspect
+
+    from ase_xanesgen import DiffusionGenerator
+    from ase_xanesgen.cli.generate import add_sampler_arguments
+
+    parser = argparse.ArgumentParser()
+    add_sampler_arguments(parser)
+    defaults = inspect.signature(DiffusionGenerator).parameters
+    for action in parser._actions:
+        if action.dest in defaults:
+            assert f"default: {defaults[action.dest].default:g})" in action.help, action.dest

@@ -108,6 +108,11 @@ def test_trajectory_is_readable(gen, tmp_path):
     ts = [f.info["t"] for f in frames]
     assert ts[0] == 1.0 and ts[4] == pytest.approx(gen.refine_from) and ts[-2] == pytest.approx(0.01)
     assert ts[-1] == ts[-2]
+    with pytest.raises(FileExistsError, match="overwrite=True"):  # before any sampling: the file is kept
+        gen.generate(small_template(), 2.0, seed=1, steps=2, trajectory=path)
+    assert len(read(path, ":")) == len(frames)
+    gen.generate(small_template(), 2.0, seed=1, steps=2, trajectory=path, overwrite=True)
+    assert len(read(path, ":")) < len(frames)
     stages = [f.info["stage"] for f in frames]
     assert stages == ["start"] + ["first pass"] * 4 + ["quench"] * gen.refine_steps + ["returned"]
     assert [f.info["step"] for f in frames[:-1]] == list(range(5 + gen.refine_steps))
@@ -212,11 +217,21 @@ def test_bad_templates_raise(gen):
     assert np.allclose(whole.positions, gen.generate(small_template(), density=2.0, seed=3, steps=2).positions)
 
 
-def test_cells_thinner_than_twice_the_cutoff_warn(gen):
+def test_cells_too_small_for_the_cutoff_are_refused_unless_forced(gen):
     import warnings
 
-    with pytest.warns(UserWarning, match="thick"):  # atoms would meet their own periodic images
-        gen.fill(Atoms(cell=[20.0, 20.0, 2.0], pbc=True), 2.0)
+    thin = Atoms(cell=[20.0, 20.0, 2.0], pbc=True)
+    with pytest.raises(ValueError, match="thick.*force=True"):  # atoms would meet their own periodic images
+        gen.fill(thin, 2.0)
+    with pytest.warns(UserWarning, match="thick"):
+        assert len(gen.fill(thin, 2.0, force=True)) == 80
+    for n in (1, 3):  # a cubic cell of so few atoms is also thin; in a large cell the atom count refuses it
+        with pytest.raises(ValueError, match="thick"):
+            gen.generate(cubic_cell(n, 2.0), 2.0, steps=2)
+        few = Atoms(f"C{n}", cell=[12.0] * 3, pbc=True, positions=np.eye(3)[:n] * 4.0)
+        with pytest.raises(ValueError, match=f"holds {n} atom.*fewer than 8"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # its density lies outside the training range, too
+            gen.generate(few, steps=2)
     sheared = Atoms(cell=np.array([[1, 1, 1], [0, 1, 2], [0, 0, 1]]) @ np.diag([12.0] * 3), pbc=True)
     with warnings.catch_warnings():  # the 12 A cube in other cell vectors (faces 4.9 A apart) is not thin
         warnings.simplefilter("error")
@@ -231,7 +246,8 @@ def test_density_outside_the_training_range_warns(gen):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         gen.fill(small_template(), 2.0)
-        gen.fill(Atoms(cell=[8.6] * 3), 2.0)  # pbc all False (ASE's default) is taken as periodic
+    with pytest.warns(UserWarning, match="pbc all False"):  # ASE's default pbc: made periodic, and said so
+        assert gen.fill(Atoms(cell=[8.6] * 3), 2.0).pbc.all()
 
 
 def test_refine_relaxes_a_rattled_md_cell(gen, cell_2g):

@@ -129,11 +129,17 @@ def test_cli_predict_writes_csv_and_png(cell, data_dir, tmp_path):
     out, png = tmp_path / "spectra.csv", tmp_path / "spectrum.png"
     assert main(["predict", str(vasp), "-o", str(out), "--plot", str(png), "--device", "cpu"]) == 0
     header, table = _read_csv(out)
-    assert header == ["energy_eV", "mean", "sp2", "sp3", "sp"] and table.shape == (100, 5)
+    assert header == ["energy_eV", "mean", "sp", "sp2", "sp3"] and table.shape == (100, 5)  # the legend's order
     assert np.all(np.isfinite(table)) and np.all(np.diff(table[:, 0]) > 0)
     np.testing.assert_allclose(table[:, 1], XANESCalculator(device="cpu").get_property("xanes_mean", cell),
                                rtol=1e-5)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    before = out.read_bytes(), png.read_bytes()
+    for again in (["-o", str(out)], ["-o", str(tmp_path / "new.csv"), "--plot", str(png)]):
+        assert main(["predict", str(vasp), *again, "--device", "cpu"]) == 2  # existing outputs are kept
+    assert (out.read_bytes(), png.read_bytes()) == before and not (tmp_path / "new.csv").exists()
+    png.unlink()
+    assert main(["predict", str(vasp), "-o", str(out), "--overwrite", "--device", "cpu"]) == 0
 
     # two images (extxyz) with per-atom columns
     traj = tmp_path / "two.extxyz"
@@ -141,7 +147,7 @@ def test_cli_predict_writes_csv_and_png(cell, data_dir, tmp_path):
     out2 = tmp_path / "per_atom.csv"
     assert main(["predict", str(traj), "-o", str(out2), "--per-atom", "--device", "cpu"]) == 0
     header, table = _read_csv(out2)
-    assert header[:7] == ["energy_eV", "mean", "sp2", "sp3", "sp", "image_0", "image_1"]
+    assert header[:7] == ["energy_eV", "mean", "sp", "sp2", "sp3", "image_0", "image_1"]
     assert len(header) == 7 + 2 * len(cell) and header[7] == "image_0_atom_0"
     np.testing.assert_allclose(table[:, 5], table[:, 1], rtol=1e-5)
 

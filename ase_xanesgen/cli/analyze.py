@@ -22,8 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--reference", action="append", required=True, metavar="MD",
         help="reference structure file (repeat for several; all frames are pooled)",
     )
-    parser.add_argument("--json", type=Path, metavar="REPORT.json", help="write every number of the figure here")
-    parser.add_argument("--plot", type=Path, metavar="REPORT.png", help="write the multi-panel figure here")
+    parser.add_argument("--json", type=Path, metavar="REPORT.json",
+                        help="write every number of the figure here (default: not written)")
+    parser.add_argument("--plot", type=Path, metavar="REPORT.png",
+                        help="write the multi-panel figure here (default: not drawn)")
     parser.add_argument(
         "--gap", action=argparse.BooleanOptionalAction, default=True,
         help="per-atom GAP energies panel (skipped with a warning if GAP is unavailable; default: on)",
@@ -31,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--potential", metavar="GAP.xml",
                         help="GAP potential file (default: the shipped one; a missing one is an error)")
     parser.add_argument("--cutoff", type=float, default=1.85, help="C-C bond cut-off in Å (default: 1.85)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing JSON or plot file (default: refuse)")
 
 
 def _energies(generated: list, reference: list, potential: str | None):
@@ -71,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from .outputs import check_output_paths, check_plot_format
 
     inputs = [*args.files, *args.reference, *([args.potential] if args.potential else [])]
-    check_output_paths({"JSON report": args.json, "plot": args.plot}, inputs)  # before the analysis, not after it
+    check_output_paths({"JSON report": args.json, "plot": args.plot}, inputs, overwrite=args.overwrite)  # before the analysis, not after it
     check_plot_format(args.plot)
     try:
         if args.gap and args.potential and not Path(args.potential).is_file():  # named, so not optional

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+#: help of every command's ``--device``
+DEVICE_HELP = "cpu, cuda, cuda:1, ... (default: $XANESGEN_DEVICE, else CUDA when available, else cpu)"
+
 
 def read_structures(path: str) -> list:
     """Every frame of ``path`` (``ase.io.read(path, ":")``) as ``Atoms``; ``FileNotFoundError`` when it is missing and

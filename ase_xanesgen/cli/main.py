@@ -21,6 +21,18 @@ HELP = {
 }
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Adds ``(default: X)`` to an option's help unless the help states its default itself (an option whose
+    default is ``None`` says in words what happens without it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("default" in text or not action.option_strings or action.required
+                or action.default in (None, False, argparse.SUPPRESS)):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="xanesgen", description="Amorphous carbon from a diffusion model, guided by carbon K-edge XANES: "
@@ -28,7 +40,7 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     parser.add_argument("-T", "--traceback", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module in COMMANDS.items():
-        sp = sub.add_parser(name, help=HELP[name], description=HELP[name])
+        sp = sub.add_parser(name, help=HELP[name], description=HELP[name], formatter_class=DefaultsHelpFormatter)
         # only the chosen command's module is imported (keeps `xanesgen --help` fast)
         if name in argv:
             mod = importlib.import_module(module)

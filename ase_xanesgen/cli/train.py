@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 
 from ..train.loop import TrainConfig
-from .inputs import refuse_idle
+from .inputs import DEVICE_HELP, refuse_idle
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", choices=["prior", "xanes"])
-    parser.add_argument("--data", default=None, help="a-C data folder (default ../shared/data/a-C)")
+    parser.add_argument("model", choices=["prior", "xanes"], help="which network to train")
+    parser.add_argument("--data", default=None, help="a-C data folder (default: $XANESGEN_DATA, else ../shared/data/a-C)")
     parser.add_argument("--out", required=True, help="run folder: last.pt, model.pt, log.jsonl")
     parser.add_argument("--steps", type=int, default=None, help="optimiser steps (default: prior 20000, xanes 3000)")
     parser.add_argument("--batch-size", type=int, default=None, help="cells per step (default: prior 8, xanes 4)")
@@ -24,20 +24,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--t-power", type=float, default=None,
                         help="prior: t = u**p, p > 0 (p > 1: more low noise; default 1)")
     parser.add_argument("--exclude-density", type=float, default=None,
-                        help="xanes: leave this density (g/cm3) out of training (leave-one-density-out)")
+                        help="xanes: leave this density (g/cm3) out of training (leave-one-density-out; default: none)")
     parser.add_argument("--crystals", action="store_true",
                         help="xanes: add the diamond and graphite references (spectra scaled to the a-C intensities)")
     parser.add_argument("--time-budget", type=float, default=None,
-                        help="wall-clock seconds for the whole run, resumes included: sets the step count")
+                        help="wall-clock seconds for the whole run, resumes included: sets the step count (default: "
+                        "none, --steps steps)")
     parser.add_argument("--val-every", type=int, default=500,
                         help="validate, log and save last.pt every N steps (default 500; a killed run loses at most "
                         "N steps)")
-    parser.add_argument("--seed", type=int, default=0, help="initial weights, noise, rotations and data order")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="initial weights, noise, rotations and data order (default: 0)")
     parser.add_argument("--init", help="start from this run's weights (a model.pt / last.pt or its run folder; "
-                        "fresh optimiser and schedule; --out must be a new folder)")
+                        "fresh optimiser and schedule; --out must be a new folder; default: fresh weights)")
     parser.add_argument("--no-balance", action="store_true",
                         help="prior: draw cells uniformly instead of every density equally often")
-    parser.add_argument("--device", default=None)
+    parser.add_argument("--device", default=None, help=DEVICE_HELP)
 
 
 #: options of one model only, and the model: given for the other, they would be silently ignored
