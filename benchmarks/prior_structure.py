@@ -1,4 +1,4 @@
-"""Structure figures of generated a-C against the MD cells (issue 3 targets).
+"""Structure figures of generated a-C against the MD cells (docs/prior_model.md).
 
 For each density: ``--n`` cells of 216 atoms in one batch; CN2/CN3/CN4 fractions vs MD, defect fraction
 (CN <= 1 plus CN >= 5), RDF first peak, mean C-C-C angle (and its spread), closest pair, GAP mean energy

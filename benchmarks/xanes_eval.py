@@ -1,4 +1,4 @@
-"""Evaluate a XANES spectrum checkpoint against the targets of issue 4 and print every figure.
+"""Evaluate a XANES spectrum checkpoint and print every figure of its model card (docs/xanes_model.md).
 
     OMP_NUM_THREADS=2 python benchmarks/xanes_eval.py [--checkpoint PATH] [--lodo runs/xanes_lodo/model.pt]
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -169,11 +167,10 @@ def test_cli_writes_json_and_png(tmp_path, a_c, a_c_dense, capsys):
 def test_cli_gap_panel_and_its_failure(tmp_path, a_c, monkeypatch, capsys):
     cell = tmp_path / "a.vasp"
     write(cell, a_c, format="vasp", direct=True)
-    argv = [str(cell), "--reference", str(cell), "--json", str(tmp_path / "r.json"), "--plot", str(tmp_path / "r.png")]
+    argv = [str(cell), "--reference", str(cell), "--json", str(tmp_path / "r.json"), "--plot", str(tmp_path / "r.png"),
+            "--overwrite"]
 
-    fake = types.ModuleType("ase_xanesgen.frontends.gap")
-    fake.gap_energies = lambda atoms, potential=None: np.linspace(-8.0, -7.0, len(atoms))
-    monkeypatch.setitem(sys.modules, "ase_xanesgen.frontends.gap", fake)
+    monkeypatch.setattr(analyze, "gap_energies", lambda atoms, potential=None: np.linspace(-8.0, -7.0, len(atoms)))
     assert _cli(argv) == 0
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["generated"]["energy_mean_eV"] == pytest.approx(-7.5)
@@ -182,7 +179,7 @@ def test_cli_gap_panel_and_its_failure(tmp_path, a_c, monkeypatch, capsys):
     def broken(atoms, potential=None):
         raise ImportError("quippy is not installed")
 
-    fake.gap_energies = broken  # GAP unavailable: the panel is dropped with a warning
+    monkeypatch.setattr(analyze, "gap_energies", broken)  # GAP unavailable: the panel is dropped with a warning
     assert _cli(argv) == 0
     assert "GAP panel skipped" in capsys.readouterr().err
     assert "energy" not in json.loads((tmp_path / "r.json").read_text())["panels"]
@@ -304,7 +301,7 @@ def test_non_finite_positions_or_cell_are_refused(a_c):
 
 def test_steinhardt_nearest_neighbours_beyond_3_angstrom(a_c):
     """fcc with 12 neighbours at 4.24 Å (a = 6 Å) gives the fcc q4/q6 in its 1-atom primitive cell, its cubic cell
-    and a supercell (the fixed 3 Å reach sized the repeat too small: q4 0.342, q6 0.491)."""
+    and a supercell (a fixed 3 Å reach would size the repeat too small: q4 0.342, q6 0.491)."""
     from ase.build import bulk
 
     q4_fcc, q6_fcc = 0.190941, 0.574524

@@ -226,7 +226,7 @@ def unwritable_folder(tmp_path):
 
 
 def test_generate_refuses_an_unwritable_folder_up_front(tmp_path, capsys):
-    """Found only when writing after the whole run (a PermissionError traceback); now refused first, rc 2."""
+    """An unwritable output folder is refused before the run (rc 2), not found when writing after it."""
     trajectory = tmp_path / "path.traj"
     out = f"{unwritable_folder(tmp_path)}/x.traj"
     assert main(["generate", "--density", "2.0", "--atoms", "32", "--steps", "2", "--device", "cpu", "--trajectory",
@@ -306,3 +306,24 @@ def test_sampler_option_defaults_are_the_generators():
     for action in parser._actions:
         if action.dest in defaults:
             assert f"default: {defaults[action.dest].default:g})" in action.help, action.dest
+
+
+def test_readme_quick_start_runs_headless(tmp_path, monkeypatch, data_dir):
+    """The README's quick-start commands, as written (the data path pointed at the data found), exit 0 without a
+    display and write what they name."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"## Quick start\s+```bash\n(.*?)```", readme, re.S).group(1)
+    commands = [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
+    assert [c.split()[:2] for c in commands] == [["xanesgen", "generate"], ["xanesgen", "predict"],
+                                                 ["xanesgen", "analyze"]]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XANESGEN_DEVICE", "cpu")
+    for command in commands:
+        argv = shlex.split(command.replace("../shared/data/a-C", str(data_dir)))[1:]
+        assert main(argv) == 0, command
+    assert len(read("a-C.traj")) == 216
+    assert {p.name for p in tmp_path.iterdir()} >= {"a-C.traj", "spectra.csv", "spectrum.png", "report.png"}

@@ -364,8 +364,8 @@ def test_progress_shows_the_restart_cycles(gen, capsys):
 
 
 def test_a_trained_checkpoint_knows_its_density_range(data_dir, tmp_path):
-    """train_prior records the training cells' densities; from_checkpoint warns outside them. A checkpoint from
-    before (the committed one) keeps the old behaviour: no range, no warning."""
+    """train_prior records the training cells' densities; from_checkpoint warns outside them. A checkpoint without
+    a recorded range (the committed one) warns at no density."""
     import warnings
 
     from ase_xanesgen.train.loop import TrainConfig

@@ -224,8 +224,8 @@ def _lines(energy, intensity, sep: str = " ") -> list[str]:
 
 @needs_data
 def test_read_spectrum_decodes_bom_latin1_and_utf16(tmp_path):
-    """A UTF-8 BOM no longer hides the first number (a file without a header lost its first row), a Latin-1 ``µ``
-    in a comment and a UTF-16 export read, and errors name the file."""
+    """A UTF-8 BOM does not hide the first number (of a file without a header), a Latin-1 ``µ`` in a comment and a
+    UTF-16 export read, and errors name the file."""
     energy, intensity = _scan()
     rows = "\n".join(_lines(energy, intensity, ","))
     files = {"bom.csv": ("\ufeff" + rows).encode("utf-8"),

@@ -191,7 +191,7 @@ def test_cli_predict_missing_file_and_a_model_that_is_no_checkpoint(cell, tmp_pa
     structure, text = tmp_path / "g.vasp", tmp_path / "notes.md"
     write(structure, cell)
     text.write_text("# not weights\n")
-    assert main(["predict", str(structure), "--model", str(text), "--device", "cpu"]) == 2  # was a traceback
+    assert main(["predict", str(structure), "--model", str(text), "--device", "cpu"]) == 2  # an error message, no traceback
     assert "not a checkpoint" in capsys.readouterr().err
     assert main(["predict", str(structure), "--plot", str(tmp_path / "x.bogus"), "--device", "cpu"]) == 2
     said = capsys.readouterr()

@@ -12,7 +12,12 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
+from ..analysis import build_report, measure, plot_report
+from ..frontends.gap import gap_energies
 from .inputs import read_named
+from .outputs import check_output_paths, check_plot_format
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,14 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _energies(generated: list, reference: list, potential: str | None):
     """Per-atom GAP energies (eV) of both sides, or ``None`` with a warning on stderr."""
-    import numpy as np
-
     try:
-        from ase_xanesgen.frontends.gap import gap_energies
-
         return tuple(np.concatenate([gap_energies(a, potential=potential) for a in side])
                      for side in (generated, reference))
-    except Exception as exc:  # optional panel: any failure (import, file, quippy) only drops it
+    except Exception as exc:  # optional panel: any failure (file, quippy) only drops it
         print(f"xanesgen analyze: warning: GAP panel skipped ({type(exc).__name__}: {exc})", file=sys.stderr)
         return None
 
@@ -70,10 +71,6 @@ def _print_summary(report: dict) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Analyse ``args.files`` against ``args.reference``; write JSON and PNG if asked, then print a summary."""
-    from ase_xanesgen.analysis import build_report, measure, plot_report
-
-    from .outputs import check_output_paths, check_plot_format
-
     inputs = [*args.files, *args.reference, *([args.potential] if args.potential else [])]
     check_output_paths({"JSON report": args.json, "plot": args.plot}, inputs, overwrite=args.overwrite)  # before the analysis, not after it
     check_plot_format(args.plot)
@@ -93,6 +90,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(json.dumps(report, indent=1, allow_nan=False) + "\n")
     if args.plot:
-        plot_report(report, args.plot)
+        plot_report(report, args.plot, overwrite=True)  # an existing file was refused up front without --overwrite
     _print_summary(report)
     return 0

@@ -10,9 +10,19 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
-from .inputs import DEVICE_HELP
+from ase import Atoms
+from ase.io import write
+from ase.io.formats import filetype, ioformats
+
+from ..data.spectra import read_spectrum, subtract_pre_edge
+from ..frontends.generator import DiffusionGenerator, composition, cubic_cell, fill_count
+from ..geometry import density_of
+from ..guidance import spectrum_guide
+from .inputs import DEVICE_HELP, read_structures, refuse_idle
+from .outputs import check_output_paths
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -114,8 +124,6 @@ def sampler_options(args: argparse.Namespace) -> dict:
 
 def generator_from_args(args: argparse.Namespace):
     """The ``DiffusionGenerator`` that ``--checkpoint``, ``--device`` and the sampler options ask for."""
-    from ..frontends.generator import DiffusionGenerator
-
     options = {"device": args.device, **sampler_options(args)}
     if args.checkpoint:
         return DiffusionGenerator.from_checkpoint(args.checkpoint, **options)
@@ -123,11 +131,6 @@ def generator_from_args(args: argparse.Namespace):
 
 
 def template_for(args: argparse.Namespace):
-    from ase import Atoms
-
-    from ..frontends.generator import cubic_cell
-    from .inputs import read_structures
-
     if args.template:
         if args.atoms is not None:
             raise ValueError("--atoms sizes a cubic cell; with --template the template's cell is used: drop one")
@@ -149,11 +152,6 @@ def template_for(args: argparse.Namespace):
 def note_refill(template, density: float) -> None:
     """A note on stderr when ``--density`` refills the template's cell with another number of atoms than it holds
     (216 at 2.0 g/cm3 become 325 at 3.0): easily missed, as the run goes on without complaint."""
-    import sys
-
-    from ..geometry import density_of
-    from ..frontends.generator import composition, fill_count
-
     if not len(template) or not (math.isfinite(density) and density > 0):
         return  # nothing to compare with, or the generator will say what is wrong
     try:
@@ -173,12 +171,6 @@ GUIDE_OPTIONS = ("zeta", "coordination_weight", "coordination_tolerance", "ring_
 
 
 def run(args: argparse.Namespace) -> int:
-    from ase.io import write
-    from ase.io.formats import ioformats
-
-    from .inputs import refuse_idle
-    from .outputs import check_output_paths
-
     given = [f"--{name.replace('_', '-')}" for name in GUIDE_OPTIONS if getattr(args, name) is not None]
     if args.coordination_t_min:
         given.append("--coordination-t-min")
@@ -223,9 +215,6 @@ def run(args: argparse.Namespace) -> int:
 
 def guide_from_args(args: argparse.Namespace):
     """The spectrum guide of ``--guide`` (its columns, shifted, background subtracted as asked)."""
-    from ..data.spectra import read_spectrum, subtract_pre_edge
-    from ..guidance import spectrum_guide
-
     energy, intensity = read_spectrum(args.guide, columns=args.guide_columns)
     if args.energy_shift is not None:
         energy = energy + args.energy_shift
@@ -250,8 +239,6 @@ def guide_record(args: argparse.Namespace) -> dict:
 
 def _format(path: Path) -> str:
     """ASE's format for the output name (``POSCAR`` -> vasp, ``.cif`` -> cif, ...); extxyz when it has none."""
-    from ase.io.formats import filetype
-
     try:
         return filetype(str(path), read=False)
     except Exception:

@@ -56,6 +56,7 @@ def check_plot_format(path: str | os.PathLike | None) -> None:
     """``ValueError`` unless matplotlib can write ``path`` by its extension (checked before the work, not after)."""
     if path is None:
         return
+    # matplotlib is slow to import: loaded only where a plot is asked for
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

@@ -29,7 +29,13 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
+from ase.io.formats import filetype, ioformats
+
+from ..data.datasets import coordination_counts
+from ..frontends.xanes_calculator import XANESCalculator
 from .inputs import DEVICE_HELP, read_named
+from .outputs import check_output_paths, check_plot_format
 
 #: the carbon hybridisations reported, by coordination number (C-C bonds within ``--cutoff``)
 HYBRIDS = {"sp": 2, "sp2": 3, "sp3": 4}
@@ -56,10 +62,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def check_outputs(args: argparse.Namespace) -> None:
     """Refuse outputs that would overwrite an input or hide CSV under a structure file's name, and missing
     folders, before any prediction."""
-    from ase.io.formats import filetype, ioformats
-
-    from .outputs import check_output_paths, check_plot_format
-
     if args.output is not None and args.output.suffix.lower() not in (".csv", ".txt", ".dat", ".tsv"):
         try:
             fmt = filetype(str(args.output), read=False)
@@ -78,10 +80,6 @@ def predict_images(images: list, calc, cutoff: float) -> dict:
     ``[100]`` (``sp``/``sp2``/``sp3`` are ``None`` without such atoms), ``fractions``
     ``{"sp": f2, "sp2": f3, "sp3": f4}`` of all atoms (``HYBRIDS``; other coordinations make up the rest).
     """
-    import numpy as np
-
-    from ase_xanesgen.data.datasets import coordination_counts
-
     per_image, cns = [], []
     for atoms in images:
         per_image.append(calc.get_property("xanes", atoms))
@@ -96,8 +94,6 @@ def predict_images(images: list, calc, cutoff: float) -> dict:
 
 
 def _columns(result: dict, per_atom: bool) -> dict:
-    import numpy as np
-
     nan = np.full_like(result["mean"], np.nan)
     cols = {"energy_eV": result["energy"], "mean": result["mean"]}
     for key in HYBRIDS:  # the plot's legend order
@@ -114,8 +110,6 @@ def _columns(result: dict, per_atom: bool) -> dict:
 
 
 def write_csv(cols: dict, stream) -> None:
-    import numpy as np
-
     stream.write(",".join(cols) + "\n")
     table = np.column_stack(list(cols.values()))
     for row in table:
@@ -124,6 +118,7 @@ def write_csv(cols: dict, stream) -> None:
 
 def plot_spectra(result: dict, path: str | Path, *, title: str = "", dpi: int = 120) -> None:
     """Mean spectrum and the sp (CN2) / sp2 (CN3) / sp3 (CN4) means on the eV axis (matplotlib Agg, no pyplot)."""
+    # matplotlib is slow to import: loaded only where a figure is drawn
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -144,8 +139,6 @@ def plot_spectra(result: dict, path: str | Path, *, title: str = "", dpi: int = 
 
 def run(args: argparse.Namespace) -> int:
     """Predict, then write the CSV (file or stdout) and the optional plot; print a one-line summary."""
-    from ase_xanesgen.frontends.xanes_calculator import XANESCalculator
-
     check_outputs(args)
     images = read_named(args.files, "source")
     calc = XANESCalculator(model=args.model, device=args.device)

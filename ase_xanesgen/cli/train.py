@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..train.loop import TrainConfig
+from ..train.prior import train_prior
+from ..train.xanes import train_xanes
 from .inputs import DEVICE_HELP, refuse_idle
 
 
@@ -60,14 +62,10 @@ def run(args: argparse.Namespace) -> int:
                          val_every=args.val_every, ckpt_every=args.val_every, seed=args.seed,
                          time_budget=args.time_budget)
     if args.model == "prior":
-        from ..train.prior import train_prior
-
         given = {k: v for k in ("sigma_max", "t_power") if (v := getattr(args, k)) is not None}  # else its defaults
         train_prior(args.data, args.out, config, width=pick["width"], layers=pick["layers"], device=args.device,
                     init=args.init, balance_densities=not args.no_balance, **given)
     else:
-        from ..train.xanes import train_xanes
-
         train_xanes(args.data, args.out, config, width=pick["width"], layers=pick["layers"],
                     exclude_density=args.exclude_density, device=args.device, init=args.init,
                     crystals=args.crystals)

@@ -34,8 +34,8 @@ from ..weights import weight_path
 
 #: Guidance strength used when ``zeta=None`` (chosen from ``benchmarks/guidance_sweep.py``).
 DEFAULT_ZETA = 10.0
-#: Where the refinement of guided runs starts (t): bonds settle, the guided bonding stays (0.1 since session 5:
-#: against 0.06, the Fig. 5 runs move CN further and match the spectrum closer at the same GAP energy).
+#: Where the refinement of guided runs starts (t): bonds settle, the guided bonding stays (against 0.06, the
+#: Fig. 5 runs move CN further and match the spectrum closer at the same GAP energy).
 GUIDED_REFINE_FROM = 0.1
 #: Highest density (g/cm3) accepted per element: beyond what the element can pack.
 MAX_DENSITY = {6: 4.0}

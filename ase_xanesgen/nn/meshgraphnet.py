@@ -111,7 +111,7 @@ _bf16_gradients: ContextVar[bool] = ContextVar("bf16_gradients", default=False)
 def fast_bf16_matmul() -> bool:
     """Whether this CPU multiplies bfloat16 matrices in hardware (AVX512-BF16 or AMX): there an edge MLP's
     ``[E, 128] x [128, 128]`` product takes 4.8 ms in bfloat16 (casts included) against 8.3 ms in float32 (16 cells,
-    2-core EPYC, session 10); elsewhere bfloat16 is emulated and slower."""
+    2-core EPYC); elsewhere bfloat16 is emulated and slower."""
     return any(getattr(torch.cpu, name, lambda: False)() for name in ("_is_avx512_bf16_supported",
                                                                         "_is_amx_tile_supported"))
 
