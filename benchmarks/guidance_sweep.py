@@ -58,7 +58,7 @@ def step_cost(gen: DiffusionGenerator, cells: list[Atoms], guides: dict[str, Gui
               times_t: tuple[float, ...] = (0.9, 0.3, 0.05)) -> dict:
     """Seconds of one unguided and one guided score evaluation per guide at each ``t``, on the ``cells`` re-noised
     to that level (states the sampler visits): best
-    of ``reps`` alternating rounds, and the median ratio of each round's pair (this VM's speed drifts by 10-30 %
+    of ``reps`` alternating rounds, and the median ratio of each round's pair (a shared machine's speed drifts by 10-30 %
     over minutes)."""
     prior = PriorScore(gen.model, gen.sde)
     fns = {"unguided": prior, **{name: GuidedScore(prior, guide, DEFAULT_ZETA) for name, guide in guides.items()}}

@@ -26,6 +26,7 @@ from .outputs import check_output_paths
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``xanesgen generate``."""
     parser.add_argument("--density", type=float, default=None,
                         help="g/cm3 (required without --template; default with --template: its own atoms, as they are)")
     parser.add_argument("--atoms", type=int, default=None,
@@ -131,6 +132,8 @@ def generator_from_args(args: argparse.Namespace):
 
 
 def template_for(args: argparse.Namespace):
+    """The template ``Atoms`` of ``--template`` (refilled when ``--density`` is given) or a cubic cell of
+    ``--atoms`` at ``--density``."""
     if args.template:
         if args.atoms is not None:
             raise ValueError("--atoms sizes a cubic cell; with --template the template's cell is used: drop one")
@@ -171,6 +174,7 @@ GUIDE_OPTIONS = ("zeta", "coordination_weight", "coordination_tolerance", "ring_
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the command; returns the exit status (errors raise, ``cli.main`` turns them into status 2)."""
     given = [f"--{name.replace('_', '-')}" for name in GUIDE_OPTIONS if getattr(args, name) is not None]
     if args.coordination_t_min:
         given.append("--coordination-t-min")

@@ -34,6 +34,7 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    """The ``xanesgen`` parser; only the sub-command named in ``argv`` gets its options (its module imported)."""
     parser = argparse.ArgumentParser(
         prog="xanesgen", description="Amorphous carbon from a diffusion model, guided by carbon K-edge XANES: "
         "generate, predict, analyze, train.")
@@ -50,6 +51,8 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``xanesgen`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status: 0 done, 2 bad input (the
+    error on stderr; ``-T`` shows the traceback), 130 / 143 a training run stopped by Ctrl-C / SIGTERM."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
     # warnings read as the command's messages, not as a source line of the package

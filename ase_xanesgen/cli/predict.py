@@ -110,6 +110,7 @@ def _columns(result: dict, per_atom: bool) -> dict:
 
 
 def write_csv(cols: dict, stream) -> None:
+    """``cols`` (name -> ``[n_E]``) as CSV to ``stream``: one header line, 6 significant digits, ``nan``."""
     stream.write(",".join(cols) + "\n")
     table = np.column_stack(list(cols.values()))
     for row in table:

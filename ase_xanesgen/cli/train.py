@@ -11,6 +11,7 @@ from .inputs import DEVICE_HELP, refuse_idle
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``xanesgen train``."""
     parser.add_argument("model", choices=["prior", "xanes"], help="which network to train")
     parser.add_argument("--data", default=None, help="a-C data folder (default: $XANESGEN_DATA, else ../shared/data/a-C)")
     parser.add_argument("--out", required=True, help="run folder: last.pt, model.pt, log.jsonl")
@@ -50,6 +51,7 @@ ONLY_FOR = {"sigma_max": "prior", "t_power": "prior", "no_balance": "prior", "ex
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the command; returns the exit status (errors raise, ``cli.main`` turns them into status 2)."""
     wrong = ["--" + name.replace("_", "-") for name, model in ONLY_FOR.items()
              if getattr(args, name) is not None and getattr(args, name) is not False and model != args.model]
     refuse_idle(wrong, f"train {'xanes' if args.model == 'prior' else 'prior'}")

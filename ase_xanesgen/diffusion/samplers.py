@@ -18,6 +18,9 @@ from .sde import VESDE
 
 
 class ScoreFn(Protocol):
+    """What a sampler calls: ``score_fn(pos [N, 3] Å, t, system) -> score [N, 3]`` in 1/Å at diffusion time ``t``
+    (``PriorScore``, ``guidance.GuidedScore``)."""
+
     def __call__(self, pos: torch.Tensor, t: float, system: "System") -> torch.Tensor: ...
 
 
@@ -44,6 +47,7 @@ class System:
 
     @property
     def num_graphs(self) -> int:
+        """The number of cells B."""
         return self.cell.shape[0]
 
     @cached_property

@@ -178,6 +178,7 @@ class DiffusionGenerator:
 
     @property
     def species(self) -> list[int]:
+        """Atomic numbers the model knows."""
         return self.model.model_args["species"]
 
     def __repr__(self) -> str:

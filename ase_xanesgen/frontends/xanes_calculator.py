@@ -75,9 +75,13 @@ class XANESCalculator(Calculator):
 
     @property
     def species(self) -> list[int]:
+        """Atomic numbers the model knows."""
         return self.model.model_args["species"]
 
     def calculate(self, atoms: Atoms | None = None, properties=("xanes",), system_changes=all_changes) -> None:
+        """ASE's hook: fills ``results["xanes"]`` ``[N, 100]`` and ``results["xanes_mean"]`` ``[100]``. Raises
+        ``ValueError`` for an empty structure, species the model does not know, or a cell that is not 3-D
+        periodic."""
         super().calculate(atoms, properties, system_changes)
         atoms = self.atoms
         if len(atoms) == 0:

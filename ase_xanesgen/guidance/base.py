@@ -184,7 +184,7 @@ class GuidedScore:
 
     ``bf16_gradients``: back-propagate the likelihood through the networks' edge MLPs in bfloat16
     (``nn.meshgraphnet.bf16_input_gradients``; the prior score stays float32). ``None``: on a CPU that multiplies
-    bfloat16 in hardware, where it makes a guided evaluation 2-9 % faster (docs/guidance.md).
+    bfloat16 in hardware, where it makes a guided evaluation 2-9 % faster (docs/performance.md).
     """
 
     def __init__(self, prior, guide: Guide, zeta: float, bf16_gradients: bool | None = None):

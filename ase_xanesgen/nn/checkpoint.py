@@ -18,6 +18,7 @@ MODELS: dict[str, type[nn.Module]] = {"ScoreNet": ScoreNet, "SpectrumNet": Spect
 
 
 def to_dict(model: nn.Module, meta: dict | None = None) -> dict:
+    """The checkpoint dict of ``model``: ``{format, model_name, model_args, state_dict (CPU tensors), meta}``."""
     return {"format": FORMAT, "model_name": type(model).__name__, "model_args": model.model_args,
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "meta": meta or {}}
 
@@ -37,6 +38,7 @@ def from_dict(d: dict, expect: str | None = None) -> nn.Module:
 
 
 def check_kind(d: dict, expect: str | None) -> None:
+    """``ValueError`` unless checkpoint ``d`` holds the model named ``expect`` (a ``MODELS`` key; ``None``: any)."""
     if expect is not None and d.get("model_name") != expect:
         raise ValueError(f"this checkpoint holds {KINDS.get(d.get('model_name'), d.get('model_name'))}, "
                          f"not {KINDS[expect]}")

@@ -86,8 +86,8 @@ class EnvelopeSum(torch.autograd.Function):
 
     The same sum as ``zeros.index_add_(0, dst, env * e)``, with a leaner backward: autograd's takes two
     ``[E, w]`` products (``g[dst] * env`` and ``g[dst] * e``, then a sum) for the envelope's gradient, this one a
-    row-wise dot and the other product in place. A guided evaluation runs it seven times (score and spectrum
-    networks); on 16 cells one layer's backward took 9-20 against 5-6 ms (scratch timing, this 2-core CPU).
+    row-wise dot and the other product in place, about twice as fast. A guided evaluation runs it seven times
+    (score and spectrum networks).
     """
 
     @staticmethod

@@ -278,6 +278,8 @@ class Trainer:
                              f"start a new run folder (init={path.parent} starts from its weights)")
 
     def save(self) -> None:
+        """Write ``out/last.pt`` (raw and EMA weights, optimiser, scheduler, step, generator state, time spent)
+        and ``out/model.pt`` (EMA weights only), each atomically; rank 0 only."""
         if self.rank != 0:
             return
         ema = to_dict(self.ema.module, dict(self.meta, train_config=asdict(self.config), step=self.step))
@@ -293,6 +295,7 @@ class Trainer:
         return self.spent + (time.time() - self._t0 if self._t0 is not None else 0.0)
 
     def log(self, record: dict) -> None:
+        """Append ``record`` as one JSON line to ``out/log.jsonl``; rank 0 only."""
         if self.rank == 0:
             with open(self.out / "log.jsonl", "a") as fh:
                 fh.write(json.dumps(record) + "\n")

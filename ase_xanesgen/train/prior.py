@@ -41,6 +41,9 @@ def dsm_loss(model: nn.Module, batch: Batch, sde: VESDE, t: torch.Tensor, genera
 
 
 def make_loss(sde: VESDE, cutoff: float, t_power: float):
+    """The ``Trainer`` loss: denoising score matching on randomly rotated and translated cells at
+    ``t = t_min + (1 - t_min) u**t_power``; returns ``{"loss", "loss_t<0.3"}`` (the latter when such t were drawn)."""
+
     def loss_fn(model: nn.Module, batch: Batch, generator: torch.Generator) -> dict[str, torch.Tensor]:
         batch = augment(batch, generator)
         t = sample_t(batch.num_graphs, sde, generator, t_power)

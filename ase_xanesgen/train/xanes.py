@@ -23,6 +23,7 @@ def predict_batch(model: nn.Module, batch: Batch) -> torch.Tensor:
 
 
 def xanes_loss(model: nn.Module, batch: Batch, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """The ``Trainer`` loss: MSE of per-atom spectra on randomly rotated and translated cells, ``{"loss"}``."""
     batch = augment(batch, generator)
     return {"loss": (predict_batch(model, batch) - batch.xanes).square().mean()}
 
