@@ -116,6 +116,7 @@ def test_rdf_of_ideal_gas_is_one():
     assert g[r > 2].mean() == pytest.approx(1.0, abs=0.02)
 
 
+@pytest.mark.slow
 def test_compare_self_is_zero_and_other_density_is_not(a_c, a_c_dense):
     same = compare(a_c, a_c)
     assert all(value == 0.0 for value in same.values()), same

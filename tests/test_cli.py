@@ -308,6 +308,7 @@ def test_sampler_option_defaults_are_the_generators():
             assert f"default: {defaults[action.dest].default:g})" in action.help, action.dest
 
 
+@pytest.mark.slow
 def test_readme_quick_start_runs_headless(tmp_path, monkeypatch, data_dir):
     """The README's quick-start commands, as written (the data path pointed at the data found), exit 0 without a
     display and write what they name."""

@@ -19,6 +19,7 @@ def fixed_loss(model, batch, sde):
         return float(dsm_loss(model, batch, sde, t, torch.Generator().manual_seed(0), model.cutoff).mean())
 
 
+@pytest.mark.slow
 def test_dsm_loss_finite_and_falling(data_dir, tmp_path):
     graphs = [atoms_to_data(load_cell(n, data_dir)) for n in ("d2.0_1", "d3.5_2")]
     sde = VESDE()
