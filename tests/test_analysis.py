@@ -20,6 +20,7 @@ from ase_xanesgen.analysis import (
     coordination_numbers,
     hybridisation_fractions,
     measure,
+    plot_report,
     rdf,
     rdf_first_peak,
     ring_statistics,
@@ -271,6 +272,12 @@ def test_cli_refuses_to_overwrite_an_existing_report_unless_asked(tmp_path, a_c,
     assert "exists" in capsys.readouterr().err and report.read_text() == "mine"
     assert main(argv + ["--overwrite"]) == 0
     assert json.loads(report.read_text())["files"]["generated"] == [str(gen)]
+    png = tmp_path / "report.png"  # the API keeps files as the command does
+    png.write_text("mine")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        plot_report(json.loads(report.read_text()), png)
+    plot_report(json.loads(report.read_text()), png, overwrite=True)
+    assert png.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_cli_refuses_to_overwrite_an_input(tmp_path, a_c, capsys):

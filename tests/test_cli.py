@@ -3,7 +3,7 @@ import argparse
 import pytest
 from ase.io import read
 
-from ase_xanesgen.cli.main import main
+from ase_xanesgen.cli.main import COMMANDS, main
 
 
 def test_generate_writes_readable_file(tmp_path, data_dir):
@@ -255,7 +255,7 @@ def test_generate_notes_a_template_refilled_at_another_count(tmp_path, capsys, d
     assert "refills" not in capsys.readouterr().err  # same count: nothing to say
 
 
-@pytest.mark.parametrize("command", ["generate", "predict", "analyze", "train"])
+@pytest.mark.parametrize("command", list(COMMANDS))
 def test_every_option_has_help_that_shows_its_default(command, capsys):
     """Each option explains itself and its default (flags are off by default, required options have none)."""
     from ase_xanesgen.cli.main import build_parser
