@@ -59,6 +59,7 @@ def test_generate_with_measured_spectrum_guide(tmp_path, data_dir):
     assert len(atoms) == 64 and np.isfinite(atoms.info["guide_residual"])
 
 
+@pytest.mark.slow
 def test_generate_subtracts_a_measured_background(tmp_path, data_dir):
     """A scan on a flat background warns as a guide; with --subtract-background the run's target is the clean
     spectrum's (recorded in info["guide_targets"]) and nothing warns about the pre-edge."""
@@ -72,7 +73,7 @@ def test_generate_subtracts_a_measured_background(tmp_path, data_dir):
     y = load_cell("d1.5_1", data_dir).arrays["xanes"].mean(0)
     measured = tmp_path / "measured.csv"
     np.savetxt(measured, np.column_stack([energy_grid(), y + 0.05 * y.max()]), delimiter=",")
-    args = ["generate", "--density", "2.0", "--atoms", "64", "--steps", "2", "--seed", "0", "--guide",
+    args = ["generate", "--overwrite", "--density", "2.0", "--atoms", "64", "--steps", "2", "--seed", "0", "--guide",
             str(measured), "--device", "cpu", "-o", str(tmp_path / "g.extxyz")]
     with pytest.warns(UserWarning, match="pre-edge"):
         assert main(args) == 0
@@ -102,8 +103,8 @@ def test_generate_guide_columns_and_the_guide_settings_recorded(tmp_path, data_d
     np.savetxt(beamline, np.column_stack([energy, np.ones_like(energy), tey, 0.5 * tey]), header="E I0 TEY TFY",
                comments="")
     out = tmp_path / "g.extxyz"
-    args = ["generate", "--density", "2.0", "--atoms", "32", "--steps", "2", "--refine-steps", "0", "--max-restarts",
-            "0", "--seed", "0", "--guide", str(beamline), "--device", "cpu", "-o", str(out)]
+    args = ["generate", "--overwrite", "--density", "2.0", "--atoms", "32", "--steps", "2", "--refine-steps", "0",
+            "--max-restarts", "0", "--seed", "0", "--guide", str(beamline), "--device", "cpu", "-o", str(out)]
     assert main(args) == 2
     assert "4 columns (0: E, 1: I0, 2: TEY, 3: TFY)" in capsys.readouterr().err and not out.exists()
     assert main(args + ["--guide-columns", "0,2", "--energy-shift", "0.1", "--subtract-background"]) == 0

@@ -382,12 +382,6 @@ class DiffusionGenerator:
         if not template.pbc.any():
             warn_caller("the template has pbc all False (ASE's default): the generated cells are periodic in all "
                         "three directions (set pbc=True on the template to say so)")
-        height = lattice_thickness(template)
-        if height < 2 * self.model.cutoff:
-            self._too_small(f"the cell is {height:.2f} A thick across its thinnest direction, under twice the "
-                            f"model's {self.model.cutoff} A cut-off: atoms meet the same neighbour through two "
-                            "periodic images (their own image below the cut-off), unlike in the 13-15 A training "
-                            "cells, so the structures may be artefacts (use a larger cell)", force)
         numbers = sorted(set(template.numbers.tolist())) or [self._fill_number(template)]
         unknown = [chemical_symbols[z] for z in numbers if z not in self.species]
         if unknown:
@@ -402,6 +396,12 @@ class DiffusionGenerator:
             density = float(density)
             self._check_density(density, numbers)
             atoms = self._refill(template, numbers, density)
+        height = lattice_thickness(atoms)
+        if height < 2 * self.model.cutoff:
+            self._too_small(f"the cell is {height:.2f} A thick across its thinnest direction, under twice the "
+                            f"model's {self.model.cutoff} A cut-off: atoms meet the same neighbour through two "
+                            "periodic images (their own image below the cut-off), unlike in the 13-15 A training "
+                            "cells, so the structures may be artefacts (use a larger cell)", force)
         if len(atoms) < MIN_ATOMS:
             self._too_small(f"the cell holds {len(atoms)} atom(s), fewer than {MIN_ATOMS}: most of their neighbours "
                             "would be their own periodic images (use a larger cell)", force)

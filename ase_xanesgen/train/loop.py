@@ -165,7 +165,8 @@ class Trainer:
     ``val_fn(model) -> dict`` is evaluated on the EMA model; ``init`` starts from another run's weights;
     ``weights`` (one per training graph) draw graphs with replacement in proportion (e.g. to balance densities).
     The checkpoint holds the raw and EMA weights, optimiser, scheduler, step and generator state;
-    ``out/model.pt`` holds the EMA weights only.
+    ``out/model.pt`` holds the EMA weights only. Building one changes nothing process-wide: under ``torchrun``
+    call :func:`start_process_group` first (``train_prior`` and ``train_xanes`` do), else ``RuntimeError``.
     """
 
     def __init__(self, model: nn.Module, train_graphs: list[Data], loss_fn: LossFn, out: str | Path,
