@@ -27,9 +27,10 @@ from ase import Atoms
 from ase_xanesgen import cubic_cell
 from ase_xanesgen.analysis import bond_angles, hybridisation_fractions, ring_statistics
 from ase_xanesgen.cli.generate import add_sampler_arguments, generator_from_args
-from ase_xanesgen.data.datasets import density_of, load_dataset
+from ase_xanesgen.data.datasets import load_dataset
 from ase_xanesgen.frontends.energy import energy_check, judge_calculator
 from ase_xanesgen.frontends.gap import gap_energies
+from ase_xanesgen.geometry import density_of
 
 DENSITIES = (1.5, 2.0, 2.5, 3.0, 3.5)
 KEYS = ("CN2", "CN3", "CN4")

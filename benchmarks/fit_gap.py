@@ -49,12 +49,12 @@ sys.path.insert(0, str(ROOT))
 
 from ase_xanesgen.data.datasets import (  # noqa: E402
     coordination_counts,
-    density_of,
     load_dataset,
     load_reference,
     split_by_topology,
 )
 from ase_xanesgen.frontends.energy import judge_calculator  # noqa: E402
+from ase_xanesgen.geometry import density_of  # noqa: E402
 
 SEED = 20240517
 DEFAULT_OUT = ROOT / "ase_xanesgen" / "weights" / "gap" / "carbon_gap.xml"

@@ -33,8 +33,9 @@ from ase.optimize import FIRE
 
 from ase_xanesgen import DiffusionGenerator, cubic_cell
 from ase_xanesgen.analysis import hybridisation_fractions
-from ase_xanesgen.data.datasets import density_of, load_dataset
+from ase_xanesgen.data.datasets import load_dataset
 from ase_xanesgen.frontends.energy import energy_check, judge_calculator
+from ase_xanesgen.geometry import density_of
 
 MELT_K, MELT_PS, FINAL_K, RATE_K_PER_PS, DT_FS, RELAX_STEPS = 8000.0, 3.0, 300.0, 1000.0, 1.0, 300
 KEYS = ("CN2", "CN3", "CN4")

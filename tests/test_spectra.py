@@ -9,9 +9,9 @@ import pytest
 from ase.io import read, write
 
 from ase_xanesgen.data import spectra as sp
-from ase_xanesgen.data.datasets import N_ENERGY, default_data_dir, load_cell, load_dataset, load_reference
+from ase_xanesgen.data.datasets import N_ENERGY, load_cell, load_dataset, load_reference
 
-needs_data = pytest.mark.skipif(not (default_data_dir() / "reference").is_dir(), reason="shared a-C data not found")
+needs_data = pytest.mark.needs_data
 
 
 def test_grid_increasing_and_step():
@@ -224,8 +224,8 @@ def _lines(energy, intensity, sep: str = " ") -> list[str]:
 
 @needs_data
 def test_read_spectrum_decodes_bom_latin1_and_utf16(tmp_path):
-    """A UTF-8 BOM no longer hides the first number (a file without a header lost its first row), a Latin-1 ``µ``
-    in a comment and a UTF-16 export read, and errors name the file."""
+    """A UTF-8 BOM does not hide the first number (of a file without a header), a Latin-1 ``µ`` in a comment and a
+    UTF-16 export read, and errors name the file."""
     energy, intensity = _scan()
     rows = "\n".join(_lines(energy, intensity, ","))
     files = {"bom.csv": ("\ufeff" + rows).encode("utf-8"),

@@ -107,9 +107,9 @@ HELD_OUT = ("d1.5_9", "d0.0_15", "d2.5_4", "d3.5_2")  # 1.5 to 3.5 g/cm3: CN4 0.
 
 
 def test_an_edge_step_is_fitted_out_and_can_be_subtracted(data_dir):
-    """A 30 % edge step pulled sp3-rich fractions towards sp2 (d2.5_4: CN4 0.13 against 0.28; d3.5_2: 0.59 against
-    0.96) without a warning below a 50 % tail; the unmixing now fits it out, the target warns (with the flag that
-    removes it), and ``subtract_edge_step`` gives back the clean target."""
+    """A 30 % edge step, left in, would pull sp3-rich fractions towards sp2 (d2.5_4: CN4 0.13 against 0.28; d3.5_2:
+    0.59 against 0.96); the unmixing fits it out, the target warns (with the flag that removes it), and
+    ``subtract_edge_step`` gives back the clean target."""
     for name in HELD_OUT:
         energy, clean, _ = measured_like(load_cell(name, data_dir), 265.0, lambda e: 0 * e)
         stepped = clean + clean.max() * arctan_step(energy, 0.3)

@@ -29,7 +29,8 @@ from ase import Atoms
 from scipy.optimize import nnls
 
 from ..checks import warn_caller
-from .datasets import coordination_counts, density_of, load_dataset, split_by_topology
+from ..geometry import density_of
+from .datasets import coordination_counts, load_dataset, split_by_topology
 from .spectra import EDGE_STEP_TOL, broaden, energy_grid, prepare_target
 
 #: coordination classes of the components, in order

@@ -14,25 +14,29 @@ import numpy as np
 import torch
 from ase import Atoms
 from ase.data import atomic_masses, atomic_numbers, chemical_symbols
+from ase.io.trajectory import Trajectory
 from ase.units import _amu
 from tqdm.auto import tqdm
 
 from ..checks import check_count, check_fraction, check_non_negative, check_positive, warn_caller, whole_number
-from ..data.datasets import CARBON, density_of, lattice_thickness
+from ..data.datasets import CARBON
+from ..device import resolve_device
 from ..diffusion.samplers import REFINE_T, System, coordination, handoff, restart_sample
 from ..diffusion.score_fn import EnergyTerm, PriorScore
 from ..diffusion.sde import VESDE
+from ..geometry import density_of, lattice_thickness
 from ..graph.convert import check_cell
+from ..guidance import Guide, GuidedScore, XANESGuide, spectrum_guide
+from ..guidance.base import HISTORY_COLUMNS, base_terms
 from ..nn.checkpoint import from_dict, load
 from ..nn.potential import AtomicPotential
 from ..nn.score import ScoreNet
-from ..train.loop import resolve_device
 from ..weights import weight_path
 
 #: Guidance strength used when ``zeta=None`` (chosen from ``benchmarks/guidance_sweep.py``).
 DEFAULT_ZETA = 10.0
-#: Where the refinement of guided runs starts (t): bonds settle, the guided bonding stays (0.1 since session 5:
-#: against 0.06, the Fig. 5 runs move CN further and match the spectrum closer at the same GAP energy).
+#: Where the refinement of guided runs starts (t): bonds settle, the guided bonding stays (against 0.06, the
+#: Fig. 5 runs move CN further and match the spectrum closer at the same GAP energy).
 GUIDED_REFINE_FROM = 0.1
 #: Step (A^2/eV) of the sampler's energy term with the shipped potential (``diffusion.score_fn.EnergyTerm``; chosen
 #: with ``benchmarks/energy_fidelity.py``).
@@ -46,6 +50,9 @@ MAX_DENSITY = {6: 4.0}
 TRAINED_DENSITY = {6: (1.5, 3.5)}
 #: ``atoms.info`` key of an empty template naming the element that fills it (set by :func:`cubic_cell`)
 FILL_SYMBOL = "fill_symbol"
+#: fewest atoms a generated cell may hold without ``force``: the training cells hold 216, and a handful of atoms
+#: in a cell are mostly bonded to their own periodic images
+MIN_ATOMS = 8
 
 
 @contextmanager
@@ -216,6 +223,7 @@ class DiffusionGenerator:
 
     @property
     def species(self) -> list[int]:
+        """Atomic numbers the model knows."""
         return self.model.model_args["species"]
 
     def __repr__(self) -> str:
@@ -228,22 +236,26 @@ class DiffusionGenerator:
     def generate(self, template: Atoms, density: float | None = None, *, seed: int | None = None,
                  steps: int | None = None, trajectory: str | Path | None = None,
                  start_time: float | None = None, guide=None, zeta: float | None = None,
-                 progress: bool = False) -> Atoms:
+                 progress: bool = False, overwrite: bool = False, force: bool = False) -> Atoms:
         """One denoised structure in the template's cell (see :meth:`generate_batch`)."""
         return self.generate_batch(template, density, n=1, seed=seed, steps=steps, trajectory=trajectory,
-                                   start_time=start_time, guide=guide, zeta=zeta, progress=progress)[0]
+                                   start_time=start_time, guide=guide, zeta=zeta, progress=progress,
+                                   overwrite=overwrite, force=force)[0]
 
     def generate_batch(self, template: Atoms, density: float | None = None, n: int = 8, *,
                        seed: int | None = None, steps: int | None = None, trajectory: str | Path | None = None,
                        start_time: float | None = None, guide=None, zeta: float | None = None,
-                       progress: bool = False, callback: Callable | None = None) -> list[Atoms]:
+                       progress: bool = False, callback: Callable | None = None, overwrite: bool = False,
+                       force: bool = False) -> list[Atoms]:
         """``n`` structures denoised together as one batched graph.
 
         Args:
             template: cell; its species fill the cell (an empty one: ``cubic_cell``'s symbol, else carbon).
                 Without ``density`` its atoms (count, species, positions for ``start_time``) are used; its
                 info, arrays and constraints are not carried over. Generated cells are periodic: pbc all False
-                (ASE's default) is taken as periodic, a partly periodic template (a slab) is refused.
+                (ASE's default) is made periodic with a warning, a partly periodic template (a slab) is refused.
+                A cell thinner than twice the model's cut-off, or of fewer than ``MIN_ATOMS`` atoms, is refused
+                unless ``force``.
             density: g/cm3; sets the atom count to ``round(density * volume / mass)`` (a species that rounds to
                 no atom warns). Either way the density is refused beyond ``MAX_DENSITY`` and warns outside
                 ``trained_density``.
@@ -265,6 +277,9 @@ class DiffusionGenerator:
                 the guide's residual without taking its gradient.
             callback: ``callback(step, t, pos, score)`` after every step of the first pass, numbered on from
                 the Euler-Maruyama steps into the refinement (``diffusion.samplers.Callback``).
+            overwrite: replace an existing ``trajectory`` file (default ``False``: ``FileExistsError``).
+            force: generate in a cell too small for the model (see :meth:`fill`) with a warning instead of
+                ``ValueError``.
 
         Returns:
             ``n`` ``Atoms`` with ``info["restarts"]``, ``info["cn_counts"]`` (CN 0..8 histogram),
@@ -292,13 +307,15 @@ class DiffusionGenerator:
         if trajectory is not None and Path(trajectory).suffix != ".traj":
             raise ValueError(f"trajectory {trajectory}: the denoising path is written as an ASE .traj file "
                              "(ase convert turns it into other formats)")
+        if trajectory is not None and Path(trajectory).exists() and not overwrite:
+            raise FileExistsError(f"trajectory {trajectory} exists: pass overwrite=True (--overwrite) to replace it")
         made = {"steps": steps, "seed": seed, "weights": self.weights, "generator": repr(self)}
         if start_time is not None:
             check_fraction(start_time, "start_time")
             if density is not None:
                 raise ValueError("start_time starts from the template's own positions: pass density=None (its "
                                  "atoms are used as they are); density= would refill the cell")
-        atoms = self.fill(template, density)
+        atoms = self.fill(template, density, force=force)
         generator = torch.Generator(device=self.device)
         generator.manual_seed(seed)
         system = self._system(atoms, n)
@@ -327,8 +344,6 @@ class DiffusionGenerator:
 
         writer = None
         if trajectory is not None:
-            from ase.io.trajectory import Trajectory
-
             writer = Trajectory(str(trajectory), "w")
             write = self._frame_writer(writer, atoms, em_steps)
             write(-1, t_start, pos, pos, stage="start")  # the noise (or noised template) the pass starts from
@@ -349,9 +364,6 @@ class DiffusionGenerator:
                 writer.close()
         images = self._to_atoms(atoms, pos, system, restarts)
         if guide is not None:
-            from ..guidance import XANESGuide
-            from ..guidance.base import HISTORY_COLUMNS, base_terms
-
             with torch.no_grad():
                 final = score_fn.guide.weighted(pos, system).cpu().numpy()
             history = np.array([[h[k] for k in HISTORY_COLUMNS] for h in score_fn.history])
@@ -392,29 +404,31 @@ class DiffusionGenerator:
         return write
 
     def _guided(self, prior: PriorScore, guide, zeta: float | None):
-        from ..guidance import Guide, GuidedScore, spectrum_guide
-
         if not isinstance(guide, Guide):  # a spectrum: [100] array, (energy eV, intensity) or a measured file,
             guide = spectrum_guide(guide)  # each read by data.spectra.prepare_target
         return GuidedScore(prior, guide, DEFAULT_ZETA if zeta is None else zeta, bf16_gradients=self.bf16_gradients)
 
     # ------------------------------------------------------------------ helpers
-    def fill(self, template: Atoms, density: float | None) -> Atoms:
+    def fill(self, template: Atoms, density: float | None, *, force: bool = False) -> Atoms:
         """The template's cell filled with ``density`` (g/cm3) worth of atoms, or with its own atoms when
-        ``density`` is None; validates everything. The result is a fresh ``Atoms`` (numbers, positions, cell):
-        a template's info, arrays and constraints are not the new cell's."""
+        ``density`` is None; validates everything. The result is a fresh periodic ``Atoms`` (numbers, positions,
+        cell): a template's info, arrays and constraints are not the new cell's.
+
+        Raises:
+            TypeError: ``template`` is no ``Atoms``.
+            ValueError: a bad cell or density, species the model does not know, a slab (pbc partly True), or,
+                unless ``force`` (then a warning), a cell thinner than twice the model's cut-off (atoms would meet
+                their own periodic images) or holding fewer than ``MIN_ATOMS`` atoms.
+        """
         if not isinstance(template, Atoms):
             raise TypeError(f"template must be ase.Atoms, got {type(template).__name__}")
         check_cell(template)
         if template.pbc.any() and not template.pbc.all():
             raise ValueError(f"template pbc={template.pbc.tolist()}: the model generates bulk cells, periodic in all "
-                             "three directions; set pbc=True (a template with pbc all False is taken as periodic)")
-        height = lattice_thickness(template)
-        if height < 2 * self.model.cutoff:
-            warn_caller(f"the cell is {height:.2f} A thick across its thinnest direction, under twice the model's "
-                        f"{self.model.cutoff} A cut-off: atoms meet the same neighbour through two periodic images "
-                        "(their own image below the cut-off), unlike in the 13-15 A training cells; the structures "
-                        "may be artefacts (use a larger cell)")
+                             "three directions; set pbc=True")
+        if not template.pbc.any():
+            warn_caller("the template has pbc all False (ASE's default): the generated cells are periodic in all "
+                        "three directions (set pbc=True on the template to say so)")
         numbers = sorted(set(template.numbers.tolist())) or [self._fill_number(template)]
         unknown = [chemical_symbols[z] for z in numbers if z not in self.species]
         if unknown:
@@ -424,10 +438,28 @@ class DiffusionGenerator:
             if len(template) == 0:
                 raise ValueError("template has no atoms: pass density= to fill its cell")
             self._check_density(density_of(template), numbers, own=True)
-            return Atoms(numbers=template.numbers, positions=template.positions, cell=template.cell, pbc=True)
-        density = float(density)
-        self._check_density(density, numbers)
-        return self._refill(template, numbers, density)
+            atoms = Atoms(numbers=template.numbers, positions=template.positions, cell=template.cell, pbc=True)
+        else:
+            density = float(density)
+            self._check_density(density, numbers)
+            atoms = self._refill(template, numbers, density)
+        height = lattice_thickness(atoms)
+        if height < 2 * self.model.cutoff:
+            self._too_small(f"the cell is {height:.2f} A thick across its thinnest direction, under twice the "
+                            f"model's {self.model.cutoff} A cut-off: atoms meet the same neighbour through two "
+                            "periodic images (their own image below the cut-off), unlike in the 13-15 A training "
+                            "cells, so the structures may be artefacts (use a larger cell)", force)
+        if len(atoms) < MIN_ATOMS:
+            self._too_small(f"the cell holds {len(atoms)} atom(s), fewer than {MIN_ATOMS}: most of their neighbours "
+                            "would be their own periodic images (use a larger cell)", force)
+        return atoms
+
+    @staticmethod
+    def _too_small(message: str, force: bool) -> None:
+        """``ValueError`` with ``message``, or its warning when ``force``."""
+        if not force:
+            raise ValueError(f"{message}; force=True (--force) generates anyway")
+        warn_caller(message)
 
     @staticmethod
     def _refill(template: Atoms, numbers: list[int], density: float) -> Atoms:

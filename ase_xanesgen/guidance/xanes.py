@@ -13,7 +13,7 @@ from ..checks import check_fraction, check_non_negative
 from ..data.spectra import prepare_target
 from ..data.unmixing import unmix_warned
 from ..diffusion.samplers import System
-from ..frontends.xanes_calculator import load_spectrum_model
+from ..nn.checkpoint import load_spectrum_model
 from ..nn.spectrum import SpectrumNet, spectra_of
 from .base import Guide, guide_graph
 from .coordination import CoordinationGuide
@@ -22,8 +22,8 @@ from .ring_strain import RingStrainGuide
 #: weight of the unmixed coordination term in ``spectrum_guide`` (``benchmarks/guidance_sweep.py``: at 0.5 the
 #: CN shift matches weight 1 within the seed spread, with cells up to 0.17 eV/atom lower in GAP energy)
 DEFAULT_COORDINATION_WEIGHT = 0.5
-#: weight of the ring-strain term in ``spectrum_guide`` (session 6, 8 cells: 0.35 leaves the sp3-rich cells 0.17
-#: eV/atom above MD, at 0.75 and 1 they move less than half-way; 0.5 keeps both targets' shifts, lower energies)
+#: weight of the ring-strain term in ``spectrum_guide`` (8 cells: 0.35 leaves the sp3-rich cells 0.17 eV/atom
+#: above MD, at 0.75 and 1 they move less than half-way; 0.5 keeps both targets' shifts, lower energies)
 DEFAULT_RING_STRAIN_WEIGHT = 0.5
 
 

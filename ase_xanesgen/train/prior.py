@@ -12,12 +12,13 @@ from torch import nn
 from torch_geometric.data import Batch
 
 from ..checks import check_positive
-from ..data.datasets import density_of, load_dataset, split_by_topology
+from ..data.datasets import load_dataset, split_by_topology
 from ..diffusion.sde import VESDE
+from ..geometry import density_of
 from ..graph.convert import atoms_to_data
 from ..graph.neighbours import radius_graph_pbc, wrap_positions
 from ..nn.score import ScoreNet
-from .loop import Trainer, TrainConfig, augment, seeded_init
+from .loop import Trainer, TrainConfig, augment, seeded_init, start_process_group
 
 
 def sample_t(n: int, sde: VESDE, generator: torch.Generator, power: float = 1.0) -> torch.Tensor:
@@ -40,6 +41,9 @@ def dsm_loss(model: nn.Module, batch: Batch, sde: VESDE, t: torch.Tensor, genera
 
 
 def make_loss(sde: VESDE, cutoff: float, t_power: float):
+    """The ``Trainer`` loss: denoising score matching on randomly rotated and translated cells at
+    ``t = t_min + (1 - t_min) u**t_power``; returns ``{"loss", "loss_t<0.3"}`` (the latter when such t were drawn)."""
+
     def loss_fn(model: nn.Module, batch: Batch, generator: torch.Generator) -> dict[str, torch.Tensor]:
         batch = augment(batch, generator)
         t = sample_t(batch.num_graphs, sde, generator, t_power)
@@ -95,6 +99,7 @@ def train_prior(data_dir: str | Path | None, out: str | Path, config: TrainConfi
     1.5 g/cm3 but 2 at 3.5, and an unbalanced prior learns the sp3-rich end least.
     """
     check_positive(t_power, "t_power", "(t = t_min + (1 - t_min) u**t_power)")
+    start_process_group()
     cells = load_dataset(data_dir, with_spectra=False)
     train, val = split_by_topology(cells) if use_validation_split else (cells, [])
     sde = VESDE(sigma_max=sigma_max)
