@@ -142,7 +142,7 @@ def test_energy_term_settings_checked(potential):
     with pytest.raises(ValueError, match="t_low <= t_high"):
         DiffusionGenerator(energy_t=(0.4, 0.1))
     with pytest.raises(TypeError, match="AtomicPotential"):
-        DiffusionGenerator(energy_step=0.01, potential="carbon.pt")
+        DiffusionGenerator(energy_step=0.01, potential=3.0)
 
 
 def test_energy_term_acts_inside_its_window(potential, data_dir):

@@ -107,6 +107,9 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--restart-radius", type=float, default=None,
                         help="restart cycles re-noise the atoms within this many A of a defect (0: the whole cell; "
                         "default: 3)")
+    parser.add_argument("--potential", default=None,
+                        help="atomic potential of the energy term: a checkpoint of xanesgen train potential "
+                             "(default: the shipped carbon potential)")
     parser.add_argument("--energy-step", type=float, default=None,
                         help="step (A^2/eV) of the sampler's annealed energy term with the shipped potential "
                              "(0: off; default: the generator's)")
@@ -117,7 +120,7 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
 
 def sampler_options(args: argparse.Namespace) -> dict:
     """``DiffusionGenerator`` keyword arguments from :func:`add_sampler_arguments`' options that were given."""
-    names = ("refine_steps", "refine_from", "guided_refine_from", "max_restarts", "restart_radius", "energy_step")
+    names = ("refine_steps", "refine_from", "guided_refine_from", "max_restarts", "restart_radius", "energy_step", "potential")
     options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if options.get("restart_radius") == 0:
         options["restart_radius"] = None

@@ -136,8 +136,9 @@ class DiffusionGenerator:
             only settle bonds (docs/guidance.md).
         bf16_gradients: back-propagate a guide through the networks in bfloat16 (``GuidedScore``); ``None``: on
             CPUs that multiply bfloat16 in hardware (2-9 % faster guided evaluations), ``False``: exact float32.
-        potential: the atomic potential of the energy term (an ``AtomicPotential``; ``None``: the shipped carbon
-            potential, fitted to CHGNet energies and forces, ``docs/gap.md``).
+        potential: the atomic potential of the energy term: an ``AtomicPotential`` or the path of a checkpoint
+            written by ``xanesgen train potential``; ``None``: the shipped carbon potential, fitted to CHGNet
+            energies and forces (``docs/gap.md``).
         energy_step: step (A^2/eV) of the annealed energy term, which adds ``energy_step / sigma(t)^2 * F`` to the
             score, forces on the denoised estimate (``diffusion.score_fn.EnergyTerm``): a Boltzmann factor at
             ``kT = sigma(t)^2 / energy_step``. ``None``: ``ENERGY_STEP`` where the potential knows the model's
@@ -149,7 +150,7 @@ class DiffusionGenerator:
                  steps: int = 64, t_restart: float = 0.35, max_restarts: int = 10, refine_steps: int = 40,
                  refine_from: float = REFINE_T[0], guided_refine_from: float = GUIDED_REFINE_FROM,
                  restart_radius: float | None = 3.0, bf16_gradients: bool | None = None,
-                 potential: AtomicPotential | None = None, energy_step: float | None = None,
+                 potential: AtomicPotential | str | Path | None = None, energy_step: float | None = None,
                  energy_t: tuple[float, float] = ENERGY_T):
         #: per element, the densities the weights were trained on (known for the shipped ones): outside, a warning
         self.trained_density = TRAINED_DENSITY if model is None else {}
@@ -185,7 +186,7 @@ class DiffusionGenerator:
             raise ValueError(f"energy_t must be (t_low, t_high) with t_low <= t_high, got {energy_t}")
         self.potential, self.energy_step = self._energy_term(potential, energy_step)
 
-    def _energy_term(self, potential: AtomicPotential | None, step: float | None
+    def _energy_term(self, potential: AtomicPotential | str | Path | None, step: float | None
                      ) -> tuple[AtomicPotential | None, float]:
         """The potential and step of the energy term: off (``None, 0``) when the step is 0, or when it is left
         to the default and no potential is shipped for the model's species."""
@@ -198,8 +199,11 @@ class DiffusionGenerator:
                 return None, 0.0
             path, sha256 = weight_path("potential")
             potential = from_dict(load(path, sha256), expect="AtomicPotential")
+        elif isinstance(potential, (str, Path)):  # a run folder's model.pt / last.pt (xanesgen train potential)
+            ckpt = load(potential)
+            potential = from_dict(ckpt.get("ema", ckpt), expect="AtomicPotential")
         if not isinstance(potential, AtomicPotential):
-            raise TypeError(f"potential must be an AtomicPotential, got {type(potential).__name__}")
+            raise TypeError(f"potential must be an AtomicPotential or a checkpoint path, got {type(potential).__name__}")
         missing = [chemical_symbols[z] for z in self.species if z not in potential.model_args["species"]]
         if missing:
             if step is None:
