@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_plot_format(args.plot)
     check_output_paths({"plot": args.plot, "json": args.json}, [args.spectrum])
-    if args.bootstrap < 0:
+    if args.bootstrap < 0:  # named as the option, before the scan is read
         raise ValueError(f"--bootstrap must be 0 or more, got {args.bootstrap}")
     exclude = EXCLUDE if args.exclude is None else tuple(w for w in args.exclude if w != (0.0, 0.0))
     fit = fit_spectrum(args.spectrum, columns=args.columns, fit_range=args.fit_range, exclude=exclude,
