@@ -154,8 +154,9 @@ def guided_section(gen, n: int, seeds: int) -> dict:
     for name, (_, key) in targets.items():
         moved = [r["moved"] for r in out[name]]
         defects = max(r["guided"]["defects"] for r in out[name])
-        print(f"   {name}: {key} moved {np.mean(moved):.2f} of the way on average ({', '.join(f'{m:.2f}' for m in moved)}; "
-              f"target >= 0.75), defects at most {defects:.4f} (target < 0.01)")
+        each = ", ".join(f"{m:.2f}" for m in moved)
+        print(f"   {name}: {key} moved {np.mean(moved):.2f} of the way on average ({each}; target >= 0.75), defects "
+              f"at most {defects:.4f} (target < 0.01)")
     return out
 
 

@@ -112,8 +112,9 @@ def run(args: argparse.Namespace) -> int:
     exclude = EXCLUDE if args.exclude is None else tuple(w for w in args.exclude if w != (0.0, 0.0))
     fit = fit_spectrum(args.spectrum, columns=args.columns, fit_range=args.fit_range, exclude=exclude,
                        n_bootstrap=args.bootstrap, seed=args.seed)
+    left_out = f" less {', '.join(f'{a:g}-{b:g}' for a, b in exclude)} eV" if exclude else ""
     print(f"{args.spectrum}: fitted {int(fit.mask.sum())} model-grid points, {args.fit_range[0]:g}-"
-          f"{args.fit_range[1]:g} eV" + (f" less {', '.join(f'{a:g}-{b:g}' for a, b in exclude)} eV" if exclude else ""))
+          f"{args.fit_range[1]:g} eV{left_out}")
     print(fit.summary())
     if args.json is not None:
         record = {"fractions": fit.fractions, "uncertainty": fit.uncertainty, "nuisance": fit.nuisance,

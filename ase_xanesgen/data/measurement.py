@@ -250,8 +250,8 @@ def check_scan(energy: np.ndarray) -> None:
                          f"285.4 eV){hint}")
     if energy[0] > PI_STAR_REGION[0] - 1.0:
         raise ValueError(f"the scan starts at {energy[0]:.2f} eV, after the pi* onset (~284 eV): it misses the pi* "
-                         f"region ({PI_STAR_REGION[0]:g}-{PI_STAR_REGION[1]:g} eV), which tells sp2 from sp3; scan from "
-                         "below 280 eV (and check the energy calibration: graphite pi* at 285.4 eV)")
+                         f"region ({PI_STAR_REGION[0]:g}-{PI_STAR_REGION[1]:g} eV), which tells sp2 from sp3; scan "
+                         "from below 280 eV (and check the energy calibration: graphite pi* at 285.4 eV)")
     if energy[-1] < SIGMA_STAR_END:
         raise ValueError(f"the scan stops at {energy[-1]:.2f} eV and misses the sigma* region (to {SIGMA_STAR_END} "
                          "eV) and the edge jump: scan to 315 eV or beyond")

@@ -9,8 +9,7 @@ import numpy as np
 import torch
 from torch_geometric.nn import global_mean_pool
 
-from ..checks import check_fraction, check_non_negative
-from ..checks import warn_caller
+from ..checks import check_fraction, check_non_negative, warn_caller
 from ..data.calibration import prepare_target
 from ..data.measurement import SpectrumFit, fit_spectrum
 from ..data.spectra_io import read_spectrum
@@ -98,7 +97,8 @@ class XANESGuide(Guide):
         return ((measured - y) * mask).norm(dim=1) / (y * mask).norm()
 
 
-def spectrum_guide(target: np.ndarray | str | os.PathLike, energy: np.ndarray | None = None, *,
+def spectrum_guide(target: np.ndarray | str | os.PathLike | tuple[np.ndarray, np.ndarray],
+                   energy: np.ndarray | None = None, *,
                    coordination_weight: float = DEFAULT_COORDINATION_WEIGHT, coordination_t_min: float = 0.0,
                    coordination_tolerance: float = 0.0,
                    ring_strain_weight: float = DEFAULT_RING_STRAIN_WEIGHT,
@@ -128,18 +128,15 @@ def spectrum_guide(target: np.ndarray | str | os.PathLike, energy: np.ndarray | 
     guide = XANESGuide(target, energy, model=model, subtract_edge_step=subtract_edge_step, measurement=measurement)
     if coordination_weight == 0:
         return guide
-    if guide.fit is not None:
-        if not guide.fit.reliable:
-            warn_caller(f"the coordination term is left out of the guide: {guide.fit.reason}; the spectrum term "
-                        "alone guides")
-            return guide
-        coordination = CoordinationGuide(guide.fit.fractions, weight=coordination_weight, t_min=coordination_t_min,
-                                         tolerance=coordination_tolerance)
-        return guide + coordination + RingStrainGuide(weight=ring_strain_weight) if ring_strain_weight else \
-            guide + coordination
-    # the target is prepared (and its calibration warned about) once, above
-    fit = unmix_warned(guide.target, advice="consider coordination_weight=0 (--coordination-weight 0: the spectrum "
-                       "alone guides)")
-    guide = guide + CoordinationGuide(fit.fractions, weight=coordination_weight, t_min=coordination_t_min,
+    if guide.fit is None:  # the target is prepared (and its calibration warned about) once, above
+        fractions = unmix_warned(guide.target, advice="consider coordination_weight=0 (--coordination-weight 0: the "
+                                 "spectrum alone guides)").fractions
+    elif guide.fit.reliable:
+        fractions = guide.fit.fractions
+    else:
+        warn_caller(f"the coordination term is left out of the guide: {guide.fit.reason}; the spectrum term alone "
+                    "guides")
+        return guide
+    guide = guide + CoordinationGuide(fractions, weight=coordination_weight, t_min=coordination_t_min,
                                       tolerance=coordination_tolerance)
     return guide + RingStrainGuide(weight=ring_strain_weight) if ring_strain_weight else guide
