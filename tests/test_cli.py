@@ -73,7 +73,7 @@ def test_generate_subtracts_a_measured_background(tmp_path, data_dir):
     y = load_cell("d1.5_1", data_dir).arrays["xanes"].mean(0)
     measured = tmp_path / "measured.csv"
     np.savetxt(measured, np.column_stack([energy_grid(), y + 0.05 * y.max()]), delimiter=",")
-    args = ["generate", "--overwrite", "--density", "2.0", "--atoms", "64", "--steps", "2", "--seed", "0", "--guide",
+    args = ["generate", "--overwrite", "--density", "2.0", "--atoms", "64", "--steps", "2", "--seed", "0", "--measurement", "dft", "--guide",
             str(measured), "--device", "cpu", "-o", str(tmp_path / "g.extxyz")]
     with pytest.warns(UserWarning, match="pre-edge"):
         assert main(args) == 0
@@ -104,7 +104,7 @@ def test_generate_guide_columns_and_the_guide_settings_recorded(tmp_path, data_d
                comments="")
     out = tmp_path / "g.extxyz"
     args = ["generate", "--overwrite", "--density", "2.0", "--atoms", "32", "--steps", "2", "--refine-steps", "0",
-            "--max-restarts", "0", "--seed", "0", "--guide", str(beamline), "--device", "cpu", "-o", str(out)]
+            "--max-restarts", "0", "--seed", "0", "--measurement", "dft", "--guide", str(beamline), "--device", "cpu", "-o", str(out)]
     assert main(args) == 2
     assert "4 columns (0: E, 1: I0, 2: TEY, 3: TFY)" in capsys.readouterr().err and not out.exists()
     assert main(args + ["--guide-columns", "0,2", "--energy-shift", "0.1", "--subtract-background"]) == 0

@@ -2,8 +2,8 @@
 
 With ``--guide FILE`` each cell records, beside the generator's ``guide_targets``, what made the target from the
 file: ``info["guide_file"]``, ``info["guide_energy_shift"]`` (eV, 0 when not given),
-``info["guide_subtract_background"]``, ``info["guide_subtract_edge_step"]`` and, when given,
-``info["guide_columns"]``.
+``info["guide_subtract_background"]``, ``info["guide_subtract_edge_step"]``, ``info["guide_measurement"]`` (how
+the file was read: ``auto``, ``measured`` or ``dft``) and, when given, ``info["guide_columns"]``.
 """
 
 from __future__ import annotations
@@ -47,11 +47,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guide-columns", type=guide_columns, default=None, metavar="E,I",
                         help="0-based energy and intensity columns of a --guide file of more than two (a beamline's "
                         "E, I0, TEY, TFY: 0,2 for TEY; xanesgen predict's CSV: 0,1; default: 0,1)")
+    parser.add_argument("--measurement", choices=("auto", "measured", "dft"), default="auto",
+                        help="how the guide is read: measured (default for a file: fitted through the measurement "
+                        "model, as xanesgen fit does; docs/spectra.md) or dft (as it is, on the DFT energy axis)")
     parser.add_argument("--subtract-background", action="store_true",
                         help="subtract a straight line fitted to the guide's pre-edge (below 280 eV) first")
     parser.add_argument("--subtract-edge-step", action="store_true",
-                        help="remove the guide's edge step (an arctan at 290 eV fitted with the sp/sp2/sp3 "
-                        "components) from the spectrum term's target; the model's spectra have none")
+                        help="with --measurement dft: remove the guide's edge step (an arctan at 290 eV fitted with "
+                        "the sp/sp2/sp3 components) from the spectrum term's target; the model's spectra have none")
     parser.add_argument("--energy-shift", type=float, default=None,
                         help="eV added to the guide's energies first (align its calibration with the model's; "
                         "a warning suggests one when the spectrum fits the DFT spectra better shifted; default: 0)")
@@ -233,7 +236,7 @@ def guide_from_args(args: argparse.Namespace):
     weights = {name: value for name in ("coordination_weight", "coordination_tolerance", "ring_strain_weight")
                if (value := getattr(args, name)) is not None}
     return spectrum_guide(intensity, energy, coordination_t_min=args.coordination_t_min,
-                          subtract_edge_step=args.subtract_edge_step, **weights)
+                          subtract_edge_step=args.subtract_edge_step, measurement=args.measurement, **weights)
 
 
 def guide_record(args: argparse.Namespace) -> dict:
@@ -241,7 +244,7 @@ def guide_record(args: argparse.Namespace) -> dict:
     file, shift and background made it, and a cell should say how to make it again."""
     record = {"guide_file": str(args.guide), "guide_energy_shift": float(args.energy_shift or 0.0),
               "guide_subtract_background": bool(args.subtract_background),
-              "guide_subtract_edge_step": bool(args.subtract_edge_step)}
+              "guide_subtract_edge_step": bool(args.subtract_edge_step), "guide_measurement": args.measurement}
     if args.guide_columns is not None:
         record["guide_columns"] = list(args.guide_columns)
     return record

@@ -1,4 +1,4 @@
-"""``xanesgen``: generate, predict, analyze, train. Sub-commands are imported only when used."""
+"""``xanesgen``: generate, predict, analyze, fit, train. Sub-commands are imported only when used."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ COMMANDS = {
     "generate": "ase_xanesgen.cli.generate",
     "predict": "ase_xanesgen.cli.predict",
     "analyze": "ase_xanesgen.cli.analyze",
+    "fit": "ase_xanesgen.cli.fit",
     "train": "ase_xanesgen.cli.train",
 }
 HELP = {
     "generate": "generate amorphous structures with the diffusion prior (optionally spectrum-guided)",
     "predict": "predict carbon K-edge XANES of structures",
     "analyze": "structure statistics vs a reference (CN, RDF, angles, q4/q6, Voronoi, GAP)",
+    "fit": "sp / sp2 / sp3 fractions (+- uncertainty) of a measured NEXAFS scan through the measurement model",
     "train": "train the prior or the XANES model",
 }
 
@@ -37,7 +39,7 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     """The ``xanesgen`` parser; only the sub-command named in ``argv`` gets its options (its module imported)."""
     parser = argparse.ArgumentParser(
         prog="xanesgen", description="Amorphous carbon from a diffusion model, guided by carbon K-edge XANES: "
-        "generate, predict, analyze, train.")
+        "generate, predict, analyze, fit, train.")
     parser.add_argument("-T", "--traceback", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module in COMMANDS.items():

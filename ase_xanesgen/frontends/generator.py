@@ -273,7 +273,8 @@ class DiffusionGenerator:
             start_time: start from the template positions noised to this t (0 < t < 1) instead of noise.
             guide: a mean spectrum ``[100]`` on the model grid, an ``(energy_eV, intensity)`` pair or a measured
                 two-column file (-> ``guidance.spectrum_guide``: the spectrum, the coordination fractions
-                unmixed from it and the ring-strain term) or any
+                unmixed from it and the ring-strain term; a pair or a file is read through the model of the
+                measurement, ``data.measurement``, a model-grid array as it is) or any
                 ``ase_xanesgen.guidance.Guide`` (sums of guides too; ``XANESGuide`` alone for the spectrum only);
                 restart cycles keep it on.
             zeta: guidance strength (default ``DEFAULT_ZETA``). ``0`` is not ``guide=None``: it keeps the guided
@@ -409,7 +410,7 @@ class DiffusionGenerator:
 
     def _guided(self, prior: PriorScore, guide, zeta: float | None):
         if not isinstance(guide, Guide):  # a spectrum: [100] array, (energy eV, intensity) or a measured file,
-            guide = spectrum_guide(guide)  # each read by data.spectra.prepare_target
+            guide = spectrum_guide(guide)  # a scan through data.measurement, a grid array by prepare_target
         return GuidedScore(prior, guide, DEFAULT_ZETA if zeta is None else zeta, bf16_gradients=self.bf16_gradients)
 
     # ------------------------------------------------------------------ helpers
