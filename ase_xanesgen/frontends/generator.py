@@ -181,6 +181,8 @@ class DiffusionGenerator:
             self.trained_composition = dict(meta.get("composition", {}))
         #: defect rules of the restart cycles and ``info["defects"]`` (None: the carbon rule)
         self.rules = rules
+        #: the checkpoint's meta (training data, split, SDE) when loaded by name or path, else empty
+        self.meta = meta or {}
         if model is None:
             path, sha256 = weight_path("prior")
             ckpt = load(path, sha256)

@@ -107,8 +107,17 @@ def md_split(data: str | Path, species: list[str] | None, held_out: float | list
     meta = {"species": species_of(frames), "composition": composition_of(train),
             "bond_rules": learn_bond_rules(train).to_dict(),
             "train_trajectories": sorted({a.info["trajectory"] for a in train}),
-            "val_trajectories": sorted({a.info["trajectory"] for a in val})}
+            "val_trajectories": sorted({a.info["trajectory"] for a in val}),
+            "density_range": density_bounds(train)}
     return train, val, meta
+
+
+def density_bounds(cells: list[Atoms]) -> list[float]:
+    """``[low, high]`` g/cm3 of MD cells widened by 0.05 and rounded outward to 0.1 (MD boxes at 2.2 g/cm3 hold
+    2.1997-2.2003 by rounding): 2.2 g/cm3 data gives ``[2.1, 2.3]``."""
+    densities = [density_of(a) for a in cells]
+    return [round(math.floor((min(densities) - 0.05) * 10) / 10, 1),
+            round(math.ceil((max(densities) + 0.05) * 10) / 10, 1)]
 
 
 def train_prior(data_dir: str | Path | None, out: str | Path, config: TrainConfig, *, width: int = 128,
