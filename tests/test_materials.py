@@ -151,13 +151,17 @@ def test_total_rdf_weights_and_structure_factor(silica):
 def test_rdf_and_pdf_guides_weight_species(silica):
     r, g = total_rdf(silica[:1], "neutron", rmax=6.0, bins=300)
     guide = RDFGuide(r, g, r_min=1.2, r_max=5.0)
-    pos, system = as_system(silica[1])
-    own = float(guide.residual(pos, system))
+    pos, system = as_system(silica[0])
+    own = float(guide.residual(pos, system))  # the cell against its own histogram g(r), smoothed alike
     shuffled = System(system.z[torch.randperm(len(system.z), generator=torch.Generator().manual_seed(0))],
-                      system.cell, system.batch)
-    assert own < 0.08 and float(guide.residual(pos, shuffled)) > 2 * own
+                      system.cell, system.batch)  # same positions, species scattered: another weighted g(r)
+    other = as_system(silica[1])  # another quench
+    assert own < 0.05 and own < float(guide.residual(*other)) < float(guide.residual(pos, shuffled))
+    number = RDFGuide(r, total_rdf(silica[:1], "number", rmax=6.0, bins=300)[1], r_min=1.2, r_max=5.0,
+                      weighting="number")
+    assert float(number.residual(pos, shuffled)) == pytest.approx(float(number.residual(pos, system)))
     G = 4 * np.pi * r * number_density(silica[:1]) * (g - 1)
-    assert float(PDFGuide(r, G, r_min=1.2, r_max=5.0).residual(pos, system)) < 0.15
+    assert float(PDFGuide(r, G, r_min=1.2, r_max=5.0).residual(pos, system)) < 0.1
     with pytest.raises(ValueError, match="weighting"):
         RDFGuide(r, g, weighting="electron")
 
@@ -186,6 +190,15 @@ def test_unknown_species_and_far_composition_name_what_the_model_knows(silica_ge
         DiffusionGenerator(device="cpu").fill(Atoms("Si64O128", cell=silica[0].cell, pbc=True), None)
 
 
+def test_xanes_calculator_refuses_silica(silica):
+    from ase_xanesgen import XANESCalculator
+
+    atoms = silica[0].copy()
+    atoms.calc = XANESCalculator(device="cpu")
+    with pytest.raises(ValueError, match=r"species \['O', 'Si'\] not known to the model \(trained for \['C'\]\)"):
+        atoms.calc.calculate(atoms)
+
+
 def test_model_names_and_paths(tmp_path):
     with pytest.raises(ValueError, match=r"neither a shipped prior \(\['a-C', 'a-SiO2'\]\)"):
         DiffusionGenerator("a-GeO2")
@@ -210,3 +223,24 @@ def test_silica_md_script_runs_a_few_steps(tmp_path):
     frames = read(tmp_path / "quench_24_000.extxyz", ":")
     assert len(frames) == 2 and frames[0].get_chemical_formula() == "O16Si8"
     assert frames[0].info["quench"] == "q24-000"
+
+
+# ---------------------------------------------------------------- end to end on the command line
+def test_train_on_md_then_generate_with_the_run(tmp_path):
+    from ase_xanesgen.cli.main import main
+
+    run = tmp_path / "run"
+    assert main(["train", "prior", "--data", str(SILICA), "--out", str(run), "--steps", "2", "--batch-size", "1",
+                 "--width", "16", "--layers", "1", "--cutoff", "3.5", "--held-out", "0.5", "--device", "cpu"]) == 0
+    meta = torch.load(run / "model.pt", weights_only=True)["meta"]
+    assert meta["val_trajectories"] and not set(meta["val_trajectories"]) & set(meta["train_trajectories"])
+    assert meta["composition"] == pytest.approx({"O": 2 / 3, "Si": 1 / 3}) and meta["density_range"] == [2.1, 2.3]
+    assert meta["bond_rules"]["bond_cutoffs"].keys() == {"O-Si"}
+    template = tmp_path / "cell.vasp"
+    write(template, Atoms("Si8O16", cell=[7.13] * 3, pbc=True), format="vasp")
+    out = tmp_path / "cells.extxyz"
+    with pytest.warns(UserWarning, match=r"off the bond rules \(bonds O-Si < "):  # two steps of training
+        assert main(["generate", "--model", str(run), "--template", str(template), "--steps", "3", "--refine-steps",
+                     "1", "--max-restarts", "0", "--seed", "0", "--device", "cpu", "-o", str(out)]) == 0
+    cell = read(out)
+    assert cell.get_chemical_formula() == "O16Si8" and cell.info["model"] == str(run)
