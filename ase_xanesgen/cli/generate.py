@@ -74,7 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="weight of the term against three-membered rings, which comes with the coordination "
                         "term (0: off; default 0.5)")
     add_sampler_arguments(parser)
-    parser.add_argument("--checkpoint", help="prior weights (default: the shipped weights)")
+    parser.add_argument("--model", help="prior: a shipped one's name (a-C, a-SiO2) or a checkpoint file / run folder "
+                        "of xanesgen train prior (default: a-C); the template's species must be the model's")
+    parser.add_argument("--checkpoint", help="prior weights file (as --model PATH)")
     parser.add_argument("--device", default=None, help=DEVICE_HELP)
     parser.add_argument("-o", "--output", required=True,
                         help="output file: .traj, .extxyz, .vasp, .cif, POSCAR, ... (several cells: one file, or "
@@ -133,10 +135,16 @@ def sampler_options(args: argparse.Namespace) -> dict:
 
 
 def generator_from_args(args: argparse.Namespace):
-    """The ``DiffusionGenerator`` that ``--checkpoint``, ``--device`` and the sampler options ask for."""
+    """The ``DiffusionGenerator`` that ``--model`` / ``--checkpoint``, ``--device`` and the sampler options ask
+    for."""
     options = {"device": args.device, **sampler_options(args)}
+    model = getattr(args, "model", None)
+    if model and args.checkpoint:
+        raise ValueError("--model and --checkpoint both name the prior: give one")
     if args.checkpoint:
         return DiffusionGenerator.from_checkpoint(args.checkpoint, **options)
+    if model:
+        return DiffusionGenerator(model, **options)
     return DiffusionGenerator(**options)
 
 

@@ -14,10 +14,18 @@ from .inputs import DEVICE_HELP, refuse_idle
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``xanesgen train``."""
     parser.add_argument("model", choices=["prior", "xanes", "potential"], help="which network to train")
-    parser.add_argument("--data", default=None, help="a-C data folder (default: $XANESGEN_DATA, else ../shared/data/"
-                        "a-C); potential: an extended-XYZ file of frames labelled REF_energy / REF_forces "
+    parser.add_argument("--data", default=None,
+                        help="a-C data folder (default: $XANESGEN_DATA, else ../shared/data/a-C); prior: or MD "
+                        "snapshots of any material (extxyz, LAMMPS dump / data, POSCARs, or a folder of them), split "
+                        "by trajectory; potential: an extended-XYZ file of frames labelled REF_energy / REF_forces "
                         "(benchmarks/fit_gap.py)")
     parser.add_argument("--val-data", default=None, help="potential: held-out labelled frames (extended XYZ)")
+                        "(extxyz, LAMMPS dump / data, POSCARs, or a folder of them), split by trajectory")
+    parser.add_argument("--species", type=lambda t: t.split(","), default=None, metavar="A,B",
+                        help="prior: elements of LAMMPS atom types 1, 2, ... (e.g. Si,O)")
+    parser.add_argument("--held-out", type=float, default=None,
+                        help="prior, MD data: fraction of the trajectories held out for validation (default 0.2)")
+    parser.add_argument("--cutoff", type=float, default=None, help="prior: graph radius in A (default 3.0)")
     parser.add_argument("--out", required=True, help="run folder: last.pt, model.pt, log.jsonl")
     parser.add_argument("--steps", type=int, default=None, help="optimiser steps (default: prior 20000, xanes 3000)")
     parser.add_argument("--batch-size", type=int, default=None, help="cells per step (default: prior 8, xanes 4)")
@@ -50,8 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 #: options of one model only, and the model: given for the other, they would be silently ignored
-ONLY_FOR = {"sigma_max": "prior", "t_power": "prior", "no_balance": "prior", "exclude_density": "xanes",
-            "crystals": "xanes", "val_data": "potential"}
+ONLY_FOR = {"sigma_max": "prior", "t_power": "prior", "no_balance": "prior", "species": "prior", "held_out": "prior",
+            "cutoff": "prior", "exclude_density": "xanes", "crystals": "xanes", "val_data": "potential"}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
                          val_every=args.val_every, ckpt_every=args.val_every, seed=args.seed,
                          time_budget=args.time_budget)
     if args.model == "prior":
-        given = {k: v for k in ("sigma_max", "t_power") if (v := getattr(args, k)) is not None}  # else its defaults
+        given = {k: v for k in ("sigma_max", "t_power", "species", "held_out", "cutoff")
+                 if (v := getattr(args, k)) is not None}  # else its defaults
         train_prior(args.data, args.out, config, width=pick["width"], layers=pick["layers"], device=args.device,
                     init=args.init, balance_densities=not args.no_balance, **given)
     elif args.model == "potential":

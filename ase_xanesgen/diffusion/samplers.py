@@ -14,6 +14,8 @@ from typing import Callable, Protocol
 import torch
 
 from ..graph.neighbours import edge_vectors, radius_graph_pbc, wrap_positions
+from ..data.bonding import BondRules
+from .defects import rule_coordination
 from .sde import VESDE
 
 
@@ -146,10 +148,14 @@ def handoff(steps: int, t_start: float, t_min: float, refine_steps: int, refine_
     return max(1, round(steps * (t_start - t_high) / (t_start - t_min))), t_high
 
 
-def coordination(pos: torch.Tensor, system: System, cutoff: float = 1.85, min_distance: float = 1.1
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+def coordination(pos: torch.Tensor, system: System, cutoff: float = 1.85, min_distance: float = 1.1,
+                 rules: BondRules | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Coordination numbers ``[N]`` within ``cutoff`` (periodic), and the mask ``[N]`` of defective atoms from the
-    same graph: carbons with CN <= 1 or CN >= 5 and atoms in a pair closer than ``min_distance``."""
+    same graph: carbons with CN <= 1 or CN >= 5 and atoms in a pair closer than ``min_distance``. With ``rules``
+    (any material) bonds, coordination ranges and clash distances are per species instead
+    (:func:`.defects.rule_coordination`)."""
+    if rules is not None:
+        return rule_coordination(pos, system.z, system.cell, system.batch, rules)
     edge_index, shifts = radius_graph_pbc(pos, system.cell, system.batch, cutoff)
     cn = torch.bincount(edge_index[0], minlength=pos.shape[0])
     bad = ((cn <= 1) | (cn >= 5)) & (system.z == 6)
@@ -158,10 +164,10 @@ def coordination(pos: torch.Tensor, system: System, cutoff: float = 1.85, min_di
     return cn, bad
 
 
-def defective_atoms(pos: torch.Tensor, system: System, cutoff: float = 1.85, min_distance: float = 1.1
-                    ) -> torch.Tensor:
+def defective_atoms(pos: torch.Tensor, system: System, cutoff: float = 1.85, min_distance: float = 1.1,
+                    rules: BondRules | None = None) -> torch.Tensor:
     """The defect mask of :func:`coordination`: the atoms restart cycles re-noise."""
-    return coordination(pos, system, cutoff, min_distance)[1]
+    return coordination(pos, system, cutoff, min_distance, rules)[1]
 
 
 def neighbourhood(mask: torch.Tensor, pos: torch.Tensor, system: System, radius: float) -> torch.Tensor:
@@ -176,7 +182,8 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
                    t_start: float = 1.0, t_restart: float = 0.35, max_restarts: int = 3, refine_steps: int = 0,
                    refine_from: float = REFINE_T[0], generator: torch.Generator | None = None,
                    callback: Callback | None = None, restart_radius: float | None = None,
-                   on_restart: Callable[[int, int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                   on_restart: Callable[[int, int], None] | None = None, rules: BondRules | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """Euler-Maruyama handed over to ``refine_steps`` of :func:`refine` at ``t = refine_from`` (:func:`handoff`),
     then up to ``max_restarts`` cycles on graphs with 1- or 5-coordinated carbons (or atoms closer than 1.1 A).
 
@@ -190,7 +197,8 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
     atoms sit clean, an inpainting-style approximation judged by the structure benchmark. (``DiffusionGenerator`` uses
     ``max_restarts=10, restart_radius=3.0``.) ``callback`` sees every score evaluation of the first pass,
     stochastic and refining; ``on_restart(cycle, graphs)`` is told when cycle 1, 2, ... starts on that many graphs
-    (the cycles can take most of a run at high density). Returns the final positions and the number of restarts
+    (the cycles can take most of a run at high density). ``rules`` (``data.bonding.BondRules``) defines the
+    defects of another material (default: the carbon rule above). Returns the final positions and the number of restarts
     per graph ``[B]``.
     """
     def denoise(p: torch.Tensor, part: System, t_from: float, n_steps: int, mobile: torch.Tensor | None = None,
@@ -211,7 +219,7 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
     sub_steps = max(1, math.ceil(steps * t_restart))
     extra = math.sqrt(sde.sigma_max**2 * (t_restart**2 - sde.t_min**2))
     for cycle in range(1, max_restarts + 1):
-        bad = defective_atoms(pos, system)
+        bad = defective_atoms(pos, system, rules=rules)
         graphs = torch.unique(system.batch[bad])
         if len(graphs) == 0:
             break

@@ -19,6 +19,7 @@ from ase.units import _amu
 from tqdm.auto import tqdm
 
 from ..checks import check_count, check_fraction, check_non_negative, check_positive, warn_caller, whole_number
+from ..data.bonding import BondRules
 from ..data.datasets import CARBON
 from ..device import resolve_device
 from ..diffusion.samplers import REFINE_T, System, coordination, handoff, restart_sample
@@ -31,7 +32,7 @@ from ..guidance.base import HISTORY_COLUMNS, base_terms
 from ..nn.checkpoint import from_dict, load
 from ..nn.potential import AtomicPotential
 from ..nn.score import ScoreNet
-from ..weights import weight_path
+from ..weights import PRIORS, weight_path
 
 #: Guidance strength used when ``zeta=None`` (chosen from ``benchmarks/guidance_sweep.py``).
 DEFAULT_ZETA = 10.0
@@ -53,6 +54,8 @@ FILL_SYMBOL = "fill_symbol"
 #: fewest atoms a generated cell may hold without ``force``: the training cells hold 216, and a handful of atoms
 #: in a cell are mostly bonded to their own periodic images
 MIN_ATOMS = 8
+#: largest difference of any element's atom fraction from the training data's before generation warns
+COMPOSITION_TOLERANCE = 0.1
 
 
 @contextmanager
@@ -97,6 +100,28 @@ def trained_density(meta: dict, species: list[int]) -> dict[int, tuple[float, fl
     return {z: (low, high) for z in species}
 
 
+def load_prior(model: str | Path) -> tuple[ScoreNet, dict, str, str]:
+    """``(ScoreNet, checkpoint meta, label, weights)`` of a shipped prior by material name (a ``str`` in
+    ``weights.PRIORS``: ``"a-C"``, ``"a-SiO2"``) or of a checkpoint file / run folder written by
+    ``xanesgen train prior`` (its EMA weights; a ``Path`` is always a file). ``label`` names the model (the
+    material or the path), ``weights`` the file and its checksum.
+
+    Raises ``ValueError`` for a name that is neither (naming the shipped priors) or a checkpoint of another kind,
+    ``FileNotFoundError`` for a missing ``Path``.
+    """
+    if isinstance(model, str) and model in PRIORS:
+        path, sha256 = weight_path(PRIORS[model])
+        ckpt, label, weights = load(path, sha256), model, f"shipped {path.name} (sha256 {sha256[:12]})"
+    elif isinstance(model, Path) or Path(model).exists():
+        ckpt, label = load(model), str(model)
+        weights = label
+    else:
+        raise ValueError(f"model {model!r} is neither a shipped prior ({sorted(PRIORS)}) nor a checkpoint file or "
+                         "run folder")
+    ckpt = ckpt.get("ema", ckpt)
+    return from_dict(ckpt, expect="ScoreNet"), ckpt["meta"], label, weights
+
+
 def composition(atoms: Atoms) -> np.ndarray:
     """``[119]`` fraction of the atoms per atomic number."""
     return np.bincount(atoms.numbers, minlength=119) / len(atoms)
@@ -122,13 +147,19 @@ class DiffusionGenerator:
     followed by restart cycles while a carbon has CN <= 1 or CN >= 5 (C-C 1.85 A) or two atoms are closer than
     1.1 A.
 
+    Any material: a prior trained on MD of several elements keeps the template's species (positions diffuse,
+    species stay) and reads its defects from the bond rules in its checkpoint (``data.bonding.BondRules``,
+    learned from the training data: per-pair bond cut-offs, per-species coordination ranges, clash distances).
+
     Args:
-        model: a ``ScoreNet``; ``None`` loads the shipped weights.
+        model: a ``ScoreNet``; a shipped prior's name (``"a-C"``, ``"a-SiO2"``: ``weights.PRIORS``); a checkpoint
+            file or run folder; ``None``: the shipped a-C weights. ``info["model"]`` of every cell records it.
         sde: the noise schedule the model was trained with.
         device: ``'cpu'``, ``'cuda'``, ...; default CUDA when available.
         steps: Euler-Maruyama steps from t = 1 to 0.001 (the pass stops at ``refine_from`` on that grid).
         t_restart, max_restarts: noise level and number of restart cycles on defective cells.
         restart_radius: re-noise only the atoms within this many A of a defect (``None``: the whole cell).
+        rules: defect rules (``BondRules``); default: the checkpoint's, else the carbon rule above.
         refine_steps, refine_from: length and starting noise level of the refinement (0 steps: none).
         guided_refine_from: the refinement's starting noise level when a guide is on. From t = 0.3 the guided
             quench drives cells off the prior (GAP +0.5 eV/atom, sp-rich target at 2.0 g/cm3) and a prior-only
@@ -146,16 +177,34 @@ class DiffusionGenerator:
         energy_t: ``(t_low, t_high)`` noise levels between which the energy term acts.
     """
 
-    def __init__(self, model: ScoreNet | None = None, sde: VESDE | None = None, *, device: str | None = None,
+    def __init__(self, model: ScoreNet | str | Path | None = None, sde: VESDE | None = None, *, device: str | None = None,
                  steps: int = 64, t_restart: float = 0.35, max_restarts: int = 10, refine_steps: int = 40,
                  refine_from: float = REFINE_T[0], guided_refine_from: float = GUIDED_REFINE_FROM,
                  restart_radius: float | None = 3.0, bf16_gradients: bool | None = None,
                  potential: AtomicPotential | str | Path | None = None, energy_step: float | None = None,
-                 energy_t: tuple[float, float] = ENERGY_T):
+                 energy_t: tuple[float, float] = ENERGY_T, rules: BondRules | None = None):
         #: per element, the densities the weights were trained on (known for the shipped ones): outside, a warning
-        self.trained_density = TRAINED_DENSITY if model is None else {}
+        self.trained_density = TRAINED_DENSITY if model is None or (isinstance(model, str) and model == "a-C") else {}
         #: where the weights came from, recorded on every generated cell (``info["weights"]``)
         self.weights = "a ScoreNet passed in"
+        #: which prior this is, recorded on every generated cell (``info["model"]``)
+        self.model_name = "a-C" if model is None else "ScoreNet"
+        #: the training data's atom fraction per element symbol (from the checkpoint), empty when unknown
+        self.trained_composition: dict[str, float] = {}
+        meta = None
+        if isinstance(model, (str, Path)):
+            model, meta, self.model_name, self.weights = load_prior(model)
+            sde = sde or VESDE(**meta.get("sde", {}))
+            if self.model_name != "a-C":
+                self.trained_density = trained_density(meta, model.model_args["species"])
+        if meta is not None:
+            rules = rules if rules is not None else (
+                BondRules.from_dict(meta["bond_rules"]) if "bond_rules" in meta else None)
+            self.trained_composition = dict(meta.get("composition", {}))
+        #: defect rules of the restart cycles and ``info["defects"]`` (None: the carbon rule)
+        self.rules = rules
+        #: the checkpoint's meta (training data, split, SDE) when loaded by name or path, else empty
+        self.meta = meta or {}
         if model is None:
             path, sha256 = weight_path("prior")
             ckpt = load(path, sha256)
@@ -163,9 +212,8 @@ class DiffusionGenerator:
             sde = VESDE(**ckpt["meta"]["sde"])
             self.weights = f"shipped {path.name} (sha256 {sha256[:12]})"
         if not isinstance(model, torch.nn.Module):
-            raise TypeError(f"model must be a ScoreNet (or None: the shipped weights), got {type(model).__name__}: "
-                            "for a checkpoint file use DiffusionGenerator.from_checkpoint(path), which also reads its "
-                            "sigma_max")
+            raise TypeError(f"model must be a ScoreNet, a shipped prior's name ({sorted(PRIORS)}), a checkpoint path "
+                            f"or None (the shipped a-C weights), got {type(model).__name__}")
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         for p in self.model.parameters():
@@ -218,12 +266,7 @@ class DiffusionGenerator:
     @classmethod
     def from_checkpoint(cls, path: str | Path, **kwargs) -> "DiffusionGenerator":
         """A generator from a ``model.pt`` (EMA weights) or a trainer's ``last.pt``."""
-        ckpt = load(path)
-        ckpt = ckpt.get("ema", ckpt)
-        gen = cls(from_dict(ckpt, expect="ScoreNet"), VESDE(**ckpt["meta"].get("sde", {})), **kwargs)
-        gen.weights = str(path)
-        gen.trained_density = trained_density(ckpt["meta"], gen.species)
-        return gen
+        return cls(Path(path), **kwargs)
 
     @property
     def species(self) -> list[int]:
@@ -314,7 +357,7 @@ class DiffusionGenerator:
                              "(ase convert turns it into other formats)")
         if trajectory is not None and Path(trajectory).exists() and not overwrite:
             raise FileExistsError(f"trajectory {trajectory} exists: pass overwrite=True (--overwrite) to replace it")
-        made = {"steps": steps, "seed": seed, "weights": self.weights, "generator": repr(self)}
+        made = {"steps": steps, "seed": seed, "weights": self.weights, "generator": repr(self), "model": self.model_name}
         if start_time is not None:
             check_fraction(start_time, "start_time")
             if density is not None:
@@ -360,7 +403,7 @@ class DiffusionGenerator:
                     score_fn, self.sde, pos, system, steps=steps, t_start=t_start, t_restart=self.t_restart,
                     max_restarts=self.max_restarts, refine_steps=self.refine_steps,
                     restart_radius=self.restart_radius, refine_from=refine_from, generator=generator,
-                    callback=lambda *a: [cb(*a) for cb in callbacks], on_restart=show_restart)
+                    callback=lambda *a: [cb(*a) for cb in callbacks], on_restart=show_restart, rules=self.rules)
             if writer is not None:  # at the t and step of the first pass's end; restart cycles may have moved it
                 write(em_steps + self.refine_steps - 1, None, pos, pos, stage="returned")
         finally:
@@ -385,8 +428,10 @@ class DiffusionGenerator:
         defective = [k for k, a in enumerate(images) if a.info["defects"]]
         if defective:
             more = " ..." if len(defective) > 10 else ""
-            warn_caller(f"{len(defective)} of {n} cells (indices {defective[:10]}{more}) still hold carbons with "
-                        f"CN <= 1 or >= 5 or atoms closer than 1.1 A after up to {self.max_restarts} restart "
+            what = ("carbons with CN <= 1 or >= 5 or atoms closer than 1.1 A" if self.rules is None
+                    else f"atoms off the bond rules ({self.rules.describe()}) or too close")
+            warn_caller(f"{len(defective)} of {n} cells (indices {defective[:10]}{more}) still hold {what} "
+                        f"after up to {self.max_restarts} restart "
                         "cycles (info['defects']): generate more cells and keep the clean ones, or raise "
                         "max_restarts (or steps)")
         return images
@@ -439,6 +484,7 @@ class DiffusionGenerator:
         if unknown:
             known = [chemical_symbols[z] for z in self.species]
             raise ValueError(f"species {unknown} not known to the model (trained for {known})")
+        self._check_composition(template)
         if density is None:
             if len(template) == 0:
                 raise ValueError("template has no atoms: pass density= to fill its cell")
@@ -491,6 +537,21 @@ class DiffusionGenerator:
             return atomic_numbers[symbol]
         return CARBON if CARBON in self.species else self.species[0]
 
+    def _check_composition(self, template: Atoms) -> None:
+        """Warn when the template's atom fractions differ from the training data's by more than
+        ``COMPOSITION_TOLERANCE`` for some element (only for a multi-element prior with a recorded composition)."""
+        if len(template) == 0 or len(self.trained_composition) < 2:
+            return
+        mine = {chemical_symbols[z]: f for z, f in enumerate(composition(template)) if f > 0}
+        off = {s: (mine.get(s, 0.0), self.trained_composition.get(s, 0.0))
+               for s in set(mine) | set(self.trained_composition)
+               if abs(mine.get(s, 0.0) - self.trained_composition.get(s, 0.0)) > COMPOSITION_TOLERANCE}
+        if off:
+            said = ", ".join(f"{s} {a:.2f} (trained {b:.2f})" for s, (a, b) in sorted(off.items()))
+            trained = " ".join(f"{s}{f:.2f}" for s, f in self.trained_composition.items())
+            warn_caller(f"the template's composition is far from the training data's: atom fractions {said}; the "
+                        f"model ({self.model_name}) knows {trained}: the structures are an extrapolation")
+
     def _check_density(self, density: float, numbers: list[int], own: bool = False) -> None:
         """Refuse a density beyond what the species can pack; warn outside the training range. The ``density=``
         path and a template's ``own`` atoms (``density=None``) both go through here."""
@@ -504,7 +565,8 @@ class DiffusionGenerator:
             units = " (in kg/m3? divide by 1000)" if density > 100 else ""
             raise ValueError(f"density must be in (0, {limit}] g/cm3 for the template's species, got "
                              f"{density}{units}")
-        low, high = self.trained_density.get(numbers[0], (0.0, math.inf)) if len(numbers) == 1 else (0, math.inf)
+        ranges = {self.trained_density.get(z) for z in numbers}
+        low, high = next(iter(ranges)) if len(ranges) == 1 and None not in ranges else (0.0, math.inf)
         if not low <= density <= high:
             warn_caller(f"{said} lies outside the {low}-{high} g/cm3 the model was trained on: the structures are "
                         "an extrapolation")
@@ -516,7 +578,7 @@ class DiffusionGenerator:
         return System(z, cell.unsqueeze(0).repeat(n, 1, 1), batch)
 
     def _to_atoms(self, atoms: Atoms, pos: torch.Tensor, system: System, restarts: torch.Tensor) -> list[Atoms]:
-        cn, defects = (x.cpu().numpy() for x in coordination(pos, system))  # one graph for both
+        cn, defects = (x.cpu().numpy() for x in coordination(pos, system, rules=self.rules))  # one graph for both
         pos = pos.detach().cpu().numpy()
         out, n0 = [], len(atoms)
         for g in range(system.num_graphs):

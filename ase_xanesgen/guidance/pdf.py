@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..checks import check_non_negative, check_positive
+from ..data.scattering import WEIGHTINGS, scattering_weights
 from ..diffusion.samplers import System
 from ..graph.neighbours import edge_vectors
 from .base import Guide, guide_graph
@@ -34,14 +35,22 @@ class RDFGuide(Guide):
     g(r) within 0.007 (0.19 against the unsmoothed target, which also narrows the bonds of guided cells). ``False``
     for a target that is already the smoothed g(r) (``RDFGuide.rdf`` of a cell). Near the ends of the target's range
     the kernel is cut: give a target reaching a few ``smear`` past ``[r_min, r_max]``.
+
+    Several elements: ``weighting`` weights each pair by the product of the atoms' neutron scattering lengths
+    (``"neutron"``, default), atomic numbers (``"xray"``) or 1 (``"number"``), divided by the cell's mean weight
+    squared: the total g(r) a diffraction experiment measures, ``sum_ab c_a c_b w_a w_b g_ab / <w>^2``
+    (``analysis.species.total_rdf``). One element: every weighting gives the plain g(r).
     """
 
     #: name of the target in messages; the power of ``r'/r`` in :func:`smoothed`
     QUANTITY, POWER = "g(r)", 2
 
     def __init__(self, r: np.ndarray, g: np.ndarray, *, r_min: float = 1.0, r_max: float = 4.0, bins: int = 60,
-                 smear: float = 0.05, weight: float = 1.0, smooth_target: bool = True):
+                 smear: float = 0.05, weight: float = 1.0, smooth_target: bool = True, weighting: str = "neutron"):
         name = type(self).__name__
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f"{name}: unknown weighting {weighting!r}: expected one of {WEIGHTINGS}")
+        self.weighting = weighting
         r, g = np.asarray(r, dtype=float), np.asarray(g, dtype=float)
         if r.ndim != 1 or r.shape != g.shape or len(r) < 2:
             raise ValueError(f"{name}: r and {self.QUANTITY} must be 1-D arrays of one length, got {r.shape} and "
@@ -75,9 +84,24 @@ class RDFGuide(Guide):
         d = edge_vectors(pos, system.cell, system.batch, edge_index, shifts).norm(dim=-1)
         centres = self.centres.to(pos)
         kernel = torch.exp(-0.5 * ((d[:, None] - centres) / self.smear) ** 2) / (self.smear * math.sqrt(2 * math.pi))
-        per_graph = pos.new_zeros(system.num_graphs, len(centres)).index_add_(0, system.batch[edge_index[0]], kernel)
         count = system.atom_counts.to(pos)
-        return per_graph / (number_density(system).to(pos) * count)[:, None] / (4 * math.pi * centres**2)
+        norm = number_density(system).to(pos) * count
+        if self.weighting != "number" and len(torch.unique(system.z)) > 1:
+            w = self.atom_weights(system).to(pos)
+            kernel = kernel * (w[edge_index[0]] * w[edge_index[1]])[:, None]
+            mean_w = pos.new_zeros(system.num_graphs).index_add_(0, system.batch, w) / count
+            norm = norm * mean_w**2
+        per_graph = pos.new_zeros(system.num_graphs, len(centres)).index_add_(0, system.batch[edge_index[0]], kernel)
+        return per_graph / norm[:, None] / (4 * math.pi * centres**2)
+
+    def atom_weights(self, system: System) -> torch.Tensor:
+        """Scattering weight ``[N]`` of every atom (``data.scattering``; ``ValueError`` naming an element without
+        a tabulated neutron length)."""
+        z = system.z.cpu().numpy()
+        table = np.zeros(119)
+        for number in np.unique(z):
+            table[number] = scattering_weights([number], self.weighting)[0]
+        return torch.as_tensor(table[z], dtype=torch.float32)
 
     def profile(self, pos: torch.Tensor, system: System) -> torch.Tensor:
         """What the target is compared with, ``[B, bins]``."""
@@ -95,8 +119,8 @@ def number_density(system: System) -> torch.Tensor:
 
 class PDFGuide(RDFGuide):
     """Relative L2 distance to a target reduced pair distribution function ``G(r) = 4 pi r rho (g(r) - 1)`` (1/A^2),
-    the Fourier transform of a total-scattering structure factor (X-ray or neutron; one species, so both weight
-    pairs alike), with ``rho`` each cell's number density.
+    the Fourier transform of a total-scattering structure factor (X-ray or neutron: ``weighting``, which matters for
+    several elements only), with ``rho`` each cell's number density.
 
     Same smoothing and arguments as :class:`RDFGuide`. The smoothed target leaves out a term ``4 pi rho smear^2 / r``
     of the cell's G(r) (below 0.006 A^-2 for carbon up to 3.5 g/cm3 at the default smear, against peaks of 10-20;

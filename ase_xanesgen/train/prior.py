@@ -12,7 +12,9 @@ from torch import nn
 from torch_geometric.data import Batch
 
 from ..checks import check_positive
+from ..data.bonding import learn_bond_rules
 from ..data.datasets import load_dataset, split_by_topology
+from ..data.structures import composition_of, load_structures, species_of, split_by_trajectory
 from ..diffusion.sde import VESDE
 from ..geometry import density_of
 from ..graph.convert import atoms_to_data
@@ -89,25 +91,72 @@ def density_range(cells: list[Atoms]) -> list[float]:
     return [round(min(densities), 1), round(max(densities), 1)]
 
 
+def is_md_data(data: str | Path | None) -> bool:
+    """Whether ``data`` is MD snapshots of any material (a structure file, or a folder without the a-C data's
+    ``train/structures`` layout) rather than the a-C data set."""
+    if data is None:
+        return False
+    path = Path(data)
+    return path.is_file() or (path.is_dir() and not (path / "train" / "structures").is_dir())
+
+
+def md_split(data: str | Path, species: list[str] | None, held_out: float | list[str], use_validation_split: bool
+             ) -> tuple[list[Atoms], list[Atoms], dict]:
+    """(train, held-out, meta) of MD snapshots: split by trajectory, with the species, composition and bond rules
+    of the training frames recorded for the generator."""
+    frames = load_structures(data, species)
+    train, val = split_by_trajectory(frames, held_out) if use_validation_split else (frames, [])
+    if not train:
+        raise ValueError(f"{data}: every trajectory is held out; hold out fewer")
+    meta = {"species": species_of(frames), "composition": composition_of(train),
+            "bond_rules": learn_bond_rules(train).to_dict(),
+            "train_trajectories": sorted({a.info["trajectory"] for a in train}),
+            "val_trajectories": sorted({a.info["trajectory"] for a in val}),
+            "density_range": density_bounds(train)}
+    return train, val, meta
+
+
+def density_bounds(cells: list[Atoms]) -> list[float]:
+    """``[low, high]`` g/cm3 of MD cells widened by 0.05 and rounded outward to 0.1 (MD boxes at 2.2 g/cm3 hold
+    2.1997-2.2003 by rounding): 2.2 g/cm3 data gives ``[2.1, 2.3]``."""
+    densities = [density_of(a) for a in cells]
+    return [round(math.floor((min(densities) - 0.05) * 10) / 10, 1),
+            round(math.ceil((max(densities) + 0.05) * 10) / 10, 1)]
+
+
 def train_prior(data_dir: str | Path | None, out: str | Path, config: TrainConfig, *, width: int = 128,
                 layers: int = 4, sigma_max: float = 0.8, t_power: float = 1.0, device: str | None = None,
                 use_validation_split: bool = True, init: str | Path | None = None,
-                balance_densities: bool = True) -> nn.Module:
-    """Train (or resume) the score model on the shared a-C cells; writes ``out/model.pt`` (EMA weights).
+                balance_densities: bool = True, cutoff: float = 3.0, species: list[str] | None = None,
+                held_out: float | list[str] = 0.2) -> nn.Module:
+    """Train (or resume) the score model; writes ``out/model.pt`` (EMA weights).
 
-    ``balance_densities`` draws every density equally often: the training split holds 11 cells at
+    ``data_dir``: the a-C data folder (default), or MD snapshots of any material (:func:`is_md_data`: an extxyz /
+    LAMMPS dump / LAMMPS data / POSCAR file or a folder of them, read by ``data.structures.load_structures``;
+    ``species`` names LAMMPS types 1, 2, ...). MD data is split by trajectory (``held_out``: a fraction of the
+    trajectories or their ids) and the model learns every element present; its meta records the composition and
+    the bond rules learned from the training frames (``data.bonding.learn_bond_rules``), which the generator's
+    restart cycles use. ``cutoff``: the graph radius (A).
+
+    ``balance_densities`` draws every density equally often: the a-C training split holds 11 cells at
     1.5 g/cm3 but 2 at 3.5, and an unbalanced prior learns the sp3-rich end least.
     """
     check_positive(t_power, "t_power", "(t = t_min + (1 - t_min) u**t_power)")
     start_process_group()
-    cells = load_dataset(data_dir, with_spectra=False)
-    train, val = split_by_topology(cells) if use_validation_split else (cells, [])
+    check_positive(cutoff, "cutoff", "A")
+    if is_md_data(data_dir):
+        train, val, extra = md_split(data_dir, species, held_out, use_validation_split)
+    else:
+        cells = load_dataset(data_dir, with_spectra=False)
+        train, val = split_by_topology(cells) if use_validation_split else (cells, [])
+        extra = {"species": [6]}
     sde = VESDE(sigma_max=sigma_max)
-    model = seeded_init(lambda: ScoreNet(species=[6], width=width, layers=layers), config.seed)
+    model = seeded_init(lambda: ScoreNet(species=extra["species"], width=width, layers=layers, cutoff=cutoff),
+                        config.seed)
     graphs = [atoms_to_data(a) for a in train]
     meta = {"sde": {"sigma_max": sigma_max, "t_min": sde.t_min}, "train_cells": [a.info["name"] for a in train],
             "val_cells": [a.info["name"] for a in val], "t_power": t_power, "balance_densities": balance_densities,
-            "density_range": density_range(train)}
+            "density_range": density_range(train), **{k: v for k, v in extra.items() if k != "species"}}
     trainer = Trainer(model, graphs, make_loss(sde, model.cutoff, t_power), out, config, meta=meta, device=device,
                       init=init, weights=density_weights(train) if balance_densities else None)
     if val:

@@ -41,7 +41,7 @@ def ship(name: str, *sources: str | Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("name", choices=["prior", "xanes", "potential"])
+    parser.add_argument("name", choices=["prior", "a-SiO2", "xanes", "potential"])
     parser.add_argument("checkpoints", nargs="+", help="model.pt / last.pt; several are averaged")
     args = parser.parse_args()
     print(ship(args.name, *args.checkpoints))
