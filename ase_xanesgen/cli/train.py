@@ -20,20 +20,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "by trajectory; potential: an extended-XYZ file of frames labelled REF_energy / REF_forces "
                         "(benchmarks/fit_gap.py)")
     parser.add_argument("--val-data", default=None, help="potential: held-out labelled frames (extended XYZ)")
-                        "(extxyz, LAMMPS dump / data, POSCARs, or a folder of them), split by trajectory")
     parser.add_argument("--species", type=lambda t: t.split(","), default=None, metavar="A,B",
                         help="prior: elements of LAMMPS atom types 1, 2, ... (e.g. Si,O)")
     parser.add_argument("--held-out", type=float, default=None,
                         help="prior, MD data: fraction of the trajectories held out for validation (default 0.2)")
     parser.add_argument("--cutoff", type=float, default=None, help="prior: graph radius in A (default 3.0)")
     parser.add_argument("--out", required=True, help="run folder: last.pt, model.pt, log.jsonl")
-    parser.add_argument("--steps", type=int, default=None, help="optimiser steps (default: prior 20000, xanes 3000)")
-    parser.add_argument("--batch-size", type=int, default=None, help="cells per step (default: prior 8, xanes 4)")
+    parser.add_argument("--steps", type=int, default=None, help="optimiser steps (default: prior 20000, xanes 3000, potential 4000)")
+    parser.add_argument("--batch-size", type=int, default=None, help="cells per step (default: prior 8, xanes 4, potential 8)")
     parser.add_argument("--lr", type=float, default=1e-3,
                         help="peak learning rate (default 1e-3), after a linear warm-up of min(200, steps / 10) "
                         "steps, cosine decay to 1e-5")
     parser.add_argument("--ema", type=float, default=0.999, help="EMA decay of the saved weights (default 0.999)")
-    parser.add_argument("--width", type=int, default=None, help="latent size (default: prior 128, xanes 64)")
+    parser.add_argument("--width", type=int, default=None, help="latent size (default: prior 128, xanes 64, potential 64)")
     parser.add_argument("--layers", type=int, default=None, help="processor layers (default: prior 4, xanes 3)")
     parser.add_argument("--sigma-max", type=float, default=None, help="prior: sigma(1) in Angstrom (default 0.8)")
     parser.add_argument("--t-power", type=float, default=None,
