@@ -37,6 +37,7 @@ def test_cubic_cell_holds_its_atoms_at_the_density(gen):
         cubic_cell(64, 2.0, "Xx")
 
 
+@pytest.mark.slow
 def test_short_generation_has_requested_atoms_and_no_close_pairs(gen):
     atoms = gen.generate(small_template(), density=2.0, seed=0, steps=16)
     assert len(atoms) == 64 and set(atoms.get_chemical_symbols()) == {"C"}
@@ -126,7 +127,6 @@ def test_handoff_stops_the_stochastic_pass_where_the_refinement_starts():
     assert handoff(20, 0.05, 1e-3, 40, 0.3) == (20, 0.05)  # start_time below refine_from: as before
 
 
-@pytest.mark.slow
 def test_start_time_starts_from_template(gen, cell_2g):
     out = gen.generate(cell_2g, start_time=0.05, seed=0, steps=20)
     disp = cell_2g.positions - out.positions
@@ -166,7 +166,6 @@ def test_restart_triggered_by_planted_defect(gen, cell_2g, kind):
     assert restarts.item() >= 1
 
 
-@pytest.mark.slow
 def test_local_restart_repairs_the_defect_and_leaves_the_rest(gen, cell_2g):
     atoms = planted(cell_2g, "cn5")
     system = System(torch.tensor(atoms.numbers), torch.tensor(atoms.cell.array, dtype=torch.float32)[None],
@@ -198,7 +197,6 @@ def test_bad_input_raises(gen, kwargs, match):
         gen.generate_batch(small_template(), **kwargs)
 
 
-@pytest.mark.slow
 def test_bad_templates_raise(gen):
     with pytest.raises(ValueError, match="cell"):
         gen.generate(Atoms("C"), density=2.0)
@@ -298,7 +296,6 @@ def test_sampler_options_from_the_command_line():
     assert opts == {"refine_steps": 5, "restart_radius": None}  # 0: whole-cell restarts
 
 
-@pytest.mark.slow
 def test_template_atoms_come_without_the_templates_records(gen, tmp_path):
     """With density=None the template's atoms are used, but not its info (a guided run's guide and zeta),
     arrays (momenta, tags) or constraints: they belong to the template, not to the new cell or its path."""

@@ -32,6 +32,7 @@ def tiny_system(dtype=torch.float64):
     return atoms, system_of(atoms, dtype), torch.tensor(atoms.positions, dtype=dtype)
 
 
+@pytest.mark.slow
 def test_likelihood_gradient_is_taken_through_x0(gen, target_sp):
     model = gen.model.double()
     try:
@@ -91,6 +92,7 @@ def test_bf16_gradients_approximate_the_likelihood(gen, target_sp, cell_2g):
         gen.bf16_gradients = None
 
 
+@pytest.mark.slow
 def test_guides_act_only_above_their_t_min(gen, target_sp):
     """A term with ``t_min`` drops out of the posterior score below it (the rest of the sum stays), and a guided
     score whose every term is off is the prior's."""
@@ -125,6 +127,7 @@ def test_guides_act_only_above_their_t_min(gen, target_sp):
     assert spectrum_guide(target_sp, coordination_t_min=0.2).terms()[1].t_min == 0.2
 
 
+@pytest.mark.slow
 def test_guided_runs_refine_from_their_own_noise_level(gen, target_sp):
     short = DiffusionGenerator(gen.model, gen.sde, device="cpu", refine_steps=3, max_restarts=0)
     out = short.generate(cubic_cell(64, 2.0), 2.0, seed=0, steps=4, guide=XANESGuide(target_sp))
