@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
@@ -28,7 +30,9 @@ class EnergyTerm:
     """A score with an annealed energy term: ``s'(x, t) = s(x, t) + step / sigma(t)^2 * F(x0)`` for
     ``t_low <= t <= t_high``.
 
-    ``F`` are the forces (eV/A) of an atomic potential on the denoised estimate ``x0 = x + sigma(t)^2 s(x, t)``.
+    ``F = forces(x0, system)`` (``[N, 3]`` eV/A) are the forces of an atomic potential on the denoised estimate
+    ``x0 = x + sigma(t)^2 s(x, t)`` (:func:`potential_forces` for an ``AtomicPotential``; the front ends also
+    wrap any ASE calculator).
     ``exp(-E / kT)`` has the score ``F / kT``, so the sampler draws from the learned density times a Boltzmann
     factor whose temperature ``kT(t) = sigma(t)^2 / step`` anneals with the noise (at ``step`` 0.02 A^2/eV: 2.9 eV
     at t = 0.3, 0.08 eV at t = 0.05): hot while the bonding forms, so it steers away from high-energy motifs
@@ -38,8 +42,9 @@ class EnergyTerm:
     and exposes its attributes.
     """
 
-    def __init__(self, score_fn, potential: nn.Module, sde: VESDE, step: float, t_low: float, t_high: float):
-        self.score_fn, self.potential, self.sde = score_fn, potential, sde
+    def __init__(self, score_fn, forces: Callable[[torch.Tensor, System], torch.Tensor], sde: VESDE, step: float,
+                 t_low: float, t_high: float):
+        self.score_fn, self.forces, self.sde = score_fn, forces, sde
         self.step, self.t_low, self.t_high = step, t_low, t_high
 
     def __getattr__(self, name: str):  # the wrapped score's (a guided score's guide, history, ...)
@@ -51,5 +56,13 @@ class EnergyTerm:
             return score
         sigma2 = self.sde.sigma(t) ** 2
         x0 = pos + sigma2 * score
-        _, forces = energy_and_forces(self.potential, x0, system.z, system.cell, system.batch, system.num_graphs)
-        return score + (self.step / sigma2) * forces
+        return score + (self.step / sigma2) * self.forces(x0, system)
+
+
+def potential_forces(potential: nn.Module) -> Callable[[torch.Tensor, System], torch.Tensor]:
+    """``forces(pos, system) -> [N, 3]`` (eV/A) of an ``AtomicPotential``, for :class:`EnergyTerm`."""
+
+    def forces(pos: torch.Tensor, system: System) -> torch.Tensor:
+        return energy_and_forces(potential, pos, system.z, system.cell, system.batch, system.num_graphs)[1]
+
+    return forces

@@ -20,6 +20,7 @@ import functools
 import os
 
 import numpy as np
+import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError
 
@@ -61,6 +62,16 @@ def judge_calculator(name: str, device: str = "cpu") -> Calculator:
     from .gap import get_checker
 
     return get_checker().calculator
+
+
+def judge_species(name: str) -> frozenset[int] | None:
+    """Atomic numbers a judge covers; ``None`` for the universal potentials (CHGNet, SevenNet: the periodic
+    table of their training data)."""
+    if str(name).lower() == "gap":
+        from .gap import get_checker
+
+        return get_checker().species
+    return None
 
 
 def _judge_name(calc) -> str:
@@ -134,3 +145,32 @@ def energy_check(atoms: Atoms, calc: Calculator | str | None = None, *, relax_st
                       fmax_final=float(np.linalg.norm(work.get_forces(), axis=1).max()),
                       positions_relaxed=work.positions.copy())
     return report
+
+
+def calculator_forces(calc: Calculator, dtype: torch.dtype = torch.float32):
+    """``forces(pos, system) -> [N, 3]`` (eV/A) of an ASE calculator, one cell at a time, for the sampler's
+    energy term (``diffusion.score_fn.EnergyTerm``; e.g. the shipped GAP through quippy).
+
+    Raises:
+        RuntimeError: the calculator fails or returns non-finite forces on a cell (named by its index).
+    """
+
+    def forces(pos: torch.Tensor, system) -> torch.Tensor:
+        out = torch.empty_like(pos)
+        positions = pos.detach().cpu().double().numpy()
+        for g in range(system.num_graphs):
+            mask = (system.batch == g).cpu().numpy()
+            atoms = Atoms(system.z[system.batch == g].cpu().numpy(), positions=positions[mask],
+                          cell=system.cell[g].cpu().double().numpy(), pbc=True)
+            atoms.wrap()
+            atoms.calc = calc
+            try:
+                f = atoms.get_forces()
+            except Exception as err:  # any calculator: its own error type
+                raise RuntimeError(f"calculator {type(calc).__name__} failed on cell {g}: {err}") from err
+            if not np.all(np.isfinite(f)):
+                raise RuntimeError(f"calculator {type(calc).__name__} returned non-finite forces on cell {g}")
+            out[torch.from_numpy(mask).to(pos.device)] = torch.as_tensor(f, dtype=dtype, device=pos.device)
+        return out
+
+    return forces

@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 import torch
 from ase import Atoms
+from ase.calculators.calculator import Calculator
 from ase.data import atomic_masses, atomic_numbers, chemical_symbols
 from ase.io.trajectory import Trajectory
 from ase.units import _amu
@@ -23,7 +24,7 @@ from ..data.bonding import BondRules
 from ..data.datasets import CARBON
 from ..device import resolve_device
 from ..diffusion.samplers import REFINE_T, System, coordination, handoff, restart_sample
-from ..diffusion.score_fn import EnergyTerm, PriorScore
+from ..diffusion.score_fn import EnergyTerm, PriorScore, potential_forces
 from ..diffusion.sde import VESDE
 from ..geometry import density_of, lattice_thickness
 from ..graph.convert import check_cell
@@ -33,6 +34,7 @@ from ..nn.checkpoint import from_dict, load
 from ..nn.potential import AtomicPotential
 from ..nn.score import ScoreNet
 from ..weights import PRIORS, weight_path
+from .energy import JUDGES, calculator_forces, judge_calculator, judge_species
 
 #: Guidance strength used when ``zeta=None`` (chosen from ``benchmarks/guidance_sweep.py``).
 DEFAULT_ZETA = 10.0
@@ -42,6 +44,8 @@ GUIDED_REFINE_FROM = 0.1
 #: Step (A^2/eV) of the sampler's energy term with the shipped potential (``diffusion.score_fn.EnergyTerm``; chosen
 #: with ``benchmarks/energy_fidelity.py``).
 ENERGY_STEP = 0.0
+#: Potential of the energy term when none is given (a name in ``frontends.energy.JUDGES``).
+DEFAULT_POTENTIAL = "gap"
 #: Noise levels (t) between which the energy term acts.
 ENERGY_T = (0.05, 0.5)
 #: Highest density (g/cm3) accepted per element: beyond what the element can pack.
@@ -167,9 +171,10 @@ class DiffusionGenerator:
             only settle bonds (docs/guidance.md).
         bf16_gradients: back-propagate a guide through the networks in bfloat16 (``GuidedScore``); ``None``: on
             CPUs that multiply bfloat16 in hardware (2-9 % faster guided evaluations), ``False``: exact float32.
-        potential: the atomic potential of the energy term: an ``AtomicPotential`` or the path of a checkpoint
-            written by ``xanesgen train potential``; ``None``: the shipped carbon potential, fitted to CHGNet
-            energies and forces (``docs/gap.md``).
+        potential: the potential of the energy term: an ``AtomicPotential`` or the path of a checkpoint written by
+            ``xanesgen train potential`` (batched in torch), any ASE calculator or a judge name of
+            ``frontends.energy.JUDGES`` (one cell at a time); ``None``: ``DEFAULT_POTENTIAL``, the shipped GAP
+            fitted to CHGNet energies and forces (``docs/gap.md``).
         energy_step: step (A^2/eV) of the annealed energy term, which adds ``energy_step / sigma(t)^2 * F`` to the
             score, forces on the denoised estimate (``diffusion.score_fn.EnergyTerm``): a Boltzmann factor at
             ``kT = sigma(t)^2 / energy_step``. ``None``: ``ENERGY_STEP`` where the potential knows the model's
@@ -232,36 +237,44 @@ class DiffusionGenerator:
         self.energy_t = tuple(check_fraction(t, "energy_t") for t in energy_t)
         if len(self.energy_t) != 2 or self.energy_t[0] > self.energy_t[1]:
             raise ValueError(f"energy_t must be (t_low, t_high) with t_low <= t_high, got {energy_t}")
-        self.potential, self.energy_step = self._energy_term(potential, energy_step)
+        self.energy_potential = None
+        self.energy_forces, self.energy_step = self._energy_term(potential, energy_step)
 
-    def _energy_term(self, potential: AtomicPotential | str | Path | None, step: float | None
-                     ) -> tuple[AtomicPotential | None, float]:
-        """The potential and step of the energy term: off (``None, 0``) when the step is 0, or when it is left
-        to the default and no potential is shipped for the model's species."""
+    def _energy_term(self, potential, step: float | None) -> tuple[Callable | None, float]:
+        """The forces and step of the energy term: off (``None, 0``) when the step is 0, or when it is left to the
+        default and no potential is shipped for the model's species."""
         if step is not None:
             step = check_non_negative(step, "energy_step", "A^2/eV")
             if step == 0:
                 return None, 0.0
-        if potential is None:
-            if step is None and ENERGY_STEP == 0:
-                return None, 0.0
-            path, sha256 = weight_path("potential")
-            potential = from_dict(load(path, sha256), expect="AtomicPotential")
-        elif isinstance(potential, (str, Path)):  # a run folder's model.pt / last.pt (xanesgen train potential)
-            ckpt = load(potential)
-            potential = from_dict(ckpt.get("ema", ckpt), expect="AtomicPotential")
-        if not isinstance(potential, AtomicPotential):
-            raise TypeError(f"potential must be an AtomicPotential or a checkpoint path, got {type(potential).__name__}")
-        missing = [chemical_symbols[z] for z in self.species if z not in potential.model_args["species"]]
+        if potential is None and step is None and ENERGY_STEP == 0:
+            return None, 0.0
+        #: what the energy term's forces come from, recorded in ``info["generator"]``
+        self.energy_potential = DEFAULT_POTENTIAL if potential is None else (
+            str(potential) if isinstance(potential, (str, Path)) else type(potential).__name__)
+        if potential is None or isinstance(potential, str) and potential.lower() in JUDGES:
+            name = DEFAULT_POTENTIAL if potential is None else potential.lower()
+            species, forces = judge_species(name), calculator_forces(judge_calculator(name))
+        elif isinstance(potential, Calculator):
+            species, forces = None, calculator_forces(potential)
+        else:
+            if isinstance(potential, (str, Path)):  # a run folder's model.pt / last.pt (xanesgen train potential)
+                ckpt = load(potential)
+                potential = from_dict(ckpt.get("ema", ckpt), expect="AtomicPotential")
+            if not isinstance(potential, AtomicPotential):
+                raise TypeError("potential must be an AtomicPotential, an ASE calculator, a judge name "
+                                f"({sorted(JUDGES)}) or a checkpoint path, got {type(potential).__name__}")
+            potential = potential.to(self.device).eval()
+            for p in potential.parameters():
+                p.requires_grad_(False)
+            species, forces = potential.model_args["species"], potential_forces(potential)
+        missing = [] if species is None else [chemical_symbols[z] for z in self.species if z not in species]
         if missing:
             if step is None:
                 return None, 0.0
-            raise ValueError(f"the potential knows {[chemical_symbols[z] for z in potential.model_args['species']]},"
-                             f" not {missing} of the model: pass energy_step=0 or a potential for them")
-        potential = potential.to(self.device).eval()
-        for p in potential.parameters():
-            p.requires_grad_(False)
-        return potential, ENERGY_STEP if step is None else step
+            raise ValueError(f"the potential knows {[chemical_symbols[z] for z in species]}, not {missing} of the "
+                             "model: pass energy_step=0 or a potential for them")
+        return forces, ENERGY_STEP if step is None else step
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, **kwargs) -> "DiffusionGenerator":
@@ -276,7 +289,7 @@ class DiffusionGenerator:
     def __repr__(self) -> str:
         sampler = ", ".join(f"{k}={getattr(self, k)!r}" for k in (
             "steps", "t_restart", "max_restarts", "refine_steps", "refine_from", "guided_refine_from",
-            "restart_radius", "bf16_gradients", "energy_step", "energy_t"))
+            "restart_radius", "bf16_gradients", "energy_step", "energy_t", "energy_potential"))
         return f"DiffusionGenerator({self.model!r}, {self.sde}, device={str(self.device)!r}, {sampler})"
 
     # ------------------------------------------------------------------ public API
@@ -380,7 +393,7 @@ class DiffusionGenerator:
         if guide is not None:
             score_fn = self._guided(score_fn, guide, zeta)
         if self.energy_step > 0:
-            score_fn = EnergyTerm(score_fn, self.potential, self.sde, self.energy_step, *self.energy_t)
+            score_fn = EnergyTerm(score_fn, self.energy_forces, self.sde, self.energy_step, *self.energy_t)
         callbacks = [callback] if callback is not None else []
         refine_from = self.refine_from if guide is None else self.guided_refine_from
         em_steps, _ = handoff(steps, t_start, self.sde.t_min, self.refine_steps, refine_from)
