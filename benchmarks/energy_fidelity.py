@@ -16,6 +16,7 @@ MD judge energies are cached in ``--cache`` (they do not change between runs); `
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 import warnings
@@ -29,7 +30,7 @@ from ase_xanesgen.analysis import bond_angles, hybridisation_fractions, ring_sta
 from ase_xanesgen.cli.generate import add_sampler_arguments, generator_from_args
 from ase_xanesgen.data.datasets import load_dataset
 from ase_xanesgen.frontends.energy import energy_check, judge_calculator
-from ase_xanesgen.frontends.gap import gap_energies
+from ase_xanesgen.frontends.gap import gap_energies, resolve_potential
 from ase_xanesgen.geometry import density_of
 
 DENSITIES = (1.5, 2.0, 2.5, 3.0, 3.5)
@@ -58,13 +59,21 @@ def structure_figures(cells: list[Atoms]) -> dict:
     return out
 
 
+def judge_tag(judge: str) -> str:
+    """The cache's name of a judge: the GAP's with its file's checksum, since a refit changes its energies."""
+    if judge != "gap":
+        return judge
+    return f"gap-{hashlib.sha256(resolve_potential().read_bytes()).hexdigest()[:12]}"
+
+
 def judge_cells(cells: list[Atoms], judges: list[str], cache: dict | None = None) -> dict:
     """Mean energy per atom (eV) and its spread over cells, per judge; MD cells are cached by name."""
     out = {}
     for judge in judges:
         values = []
+        tag = judge_tag(judge)
         for a in cells:
-            key = f"{judge}:{a.info.get('name')}"
+            key = f"{tag}:{a.info.get('name')}"
             if cache is not None and key in cache:
                 values.append(cache[key])
                 continue

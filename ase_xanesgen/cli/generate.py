@@ -109,6 +109,8 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
                         help="noise level t the refinement starts from when a guide is on (default: 0.1)")
     parser.add_argument("--max-restarts", type=int, default=None,
                         help="restart cycles on cells with defects (default: 10)")
+    parser.add_argument("--restart-refine-steps", type=int, default=None,
+                        help="refinement steps in a restart cycle (default: --refine-steps)")
     parser.add_argument("--restart-radius", type=float, default=None,
                         help="restart cycles re-noise the atoms within this many A of a defect (0: the whole cell; "
                         "default: 3)")
@@ -125,7 +127,8 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
 
 def sampler_options(args: argparse.Namespace) -> dict:
     """``DiffusionGenerator`` keyword arguments from :func:`add_sampler_arguments`' options that were given."""
-    names = ("refine_steps", "refine_from", "guided_refine_from", "max_restarts", "restart_radius", "energy_step", "potential")
+    names = ("refine_steps", "refine_from", "guided_refine_from", "max_restarts", "restart_radius",
+             "restart_refine_steps", "energy_step", "potential")
     options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if options.get("restart_radius") == 0:
         options["restart_radius"] = None

@@ -182,8 +182,8 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
                    t_start: float = 1.0, t_restart: float = 0.35, max_restarts: int = 3, refine_steps: int = 0,
                    refine_from: float = REFINE_T[0], generator: torch.Generator | None = None,
                    callback: Callback | None = None, restart_radius: float | None = None,
-                   on_restart: Callable[[int, int], None] | None = None, rules: BondRules | None = None
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+                   on_restart: Callable[[int, int], None] | None = None, rules: BondRules | None = None,
+                   restart_refine_steps: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Euler-Maruyama handed over to ``refine_steps`` of :func:`refine` at ``t = refine_from`` (:func:`handoff`),
     then up to ``max_restarts`` cycles on graphs with 1- or 5-coordinated carbons (or atoms closer than 1.1 A).
 
@@ -198,23 +198,25 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
     ``max_restarts=10, restart_radius=3.0``.) ``callback`` sees every score evaluation of the first pass,
     stochastic and refining; ``on_restart(cycle, graphs)`` is told when cycle 1, 2, ... starts on that many graphs
     (the cycles can take most of a run at high density). ``rules`` (``data.bonding.BondRules``) defines the
-    defects of another material (default: the carbon rule above). Returns the final positions and the number of restarts
-    per graph ``[B]``.
+    defects of another material (default: the carbon rule above). ``restart_refine_steps``: the refinement's
+    length in a restart cycle (default ``refine_steps``): a cycle only repairs a neighbourhood, so a shorter quench
+    can do. Returns the final positions and the number of restarts per graph ``[B]``.
     """
-    def denoise(p: torch.Tensor, part: System, t_from: float, n_steps: int, mobile: torch.Tensor | None = None,
-                cb: Callback | None = None) -> torch.Tensor:
-        """One pass: Euler-Maruyama from ``t_from``, handed over to the refinement (see :func:`handoff`)."""
-        em_steps, t_high = handoff(n_steps, t_from, sde.t_min, refine_steps, refine_from)
+    def denoise(p: torch.Tensor, part: System, t_from: float, n_steps: int, n_refine: int,
+                mobile: torch.Tensor | None = None, cb: Callback | None = None) -> torch.Tensor:
+        """One pass: Euler-Maruyama from ``t_from``, handed over to ``n_refine`` refinement steps (:func:`handoff`)."""
+        em_steps, t_high = handoff(n_steps, t_from, sde.t_min, n_refine, refine_from)
         p = euler_maruyama(score_fn, sde, p, part, steps=em_steps, t_start=t_from,
                            t_end=None if t_high == t_from else t_high, generator=generator, callback=cb,
                            mobile=mobile)
-        if not refine_steps:
+        if not n_refine:
             return p
         numbered = None if cb is None else (lambda k, *rest: cb(em_steps + k, *rest))
-        return refine(score_fn, sde, p, part, steps=refine_steps, t_high=t_high, t_low=min(REFINE_T[1], t_high),
+        return refine(score_fn, sde, p, part, steps=n_refine, t_high=t_high, t_low=min(REFINE_T[1], t_high),
                       callback=numbered)
 
-    pos = denoise(pos, system, t_start, steps, cb=callback)
+    cycle_refine = refine_steps if restart_refine_steps is None else restart_refine_steps
+    pos = denoise(pos, system, t_start, steps, refine_steps, cb=callback)
     restarts = torch.zeros(system.num_graphs, dtype=torch.long, device=pos.device)
     sub_steps = max(1, math.ceil(steps * t_restart))
     extra = math.sqrt(sde.sigma_max**2 * (t_restart**2 - sde.t_min**2))
@@ -231,7 +233,7 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
         noise = torch.randn(clean.shape, generator=generator, device=pos.device, dtype=pos.dtype)
         start = _move(clean, wrap_positions(clean + extra * noise, sub.cell, sub.batch), mobile)
         pos = pos.clone()
-        pos[mask] = denoise(start, sub, t_restart, sub_steps, mobile)
+        pos[mask] = denoise(start, sub, t_restart, sub_steps, cycle_refine, mobile)
         restarts[graphs] += 1
     return pos, restarts
 

@@ -162,6 +162,7 @@ class DiffusionGenerator:
         device: ``'cpu'``, ``'cuda'``, ...; default CUDA when available.
         steps: Euler-Maruyama steps from t = 1 to 0.001 (the pass stops at ``refine_from`` on that grid).
         t_restart, max_restarts: noise level and number of restart cycles on defective cells.
+        restart_refine_steps: refinement steps in a restart cycle (``None``: ``refine_steps``).
         restart_radius: re-noise only the atoms within this many A of a defect (``None``: the whole cell).
         rules: defect rules (``BondRules``); default: the checkpoint's, else the carbon rule above.
         refine_steps, refine_from: length and starting noise level of the refinement (0 steps: none).
@@ -187,7 +188,8 @@ class DiffusionGenerator:
                  refine_from: float = REFINE_T[0], guided_refine_from: float = GUIDED_REFINE_FROM,
                  restart_radius: float | None = 3.0, bf16_gradients: bool | None = None,
                  potential: AtomicPotential | str | Path | None = None, energy_step: float | None = None,
-                 energy_t: tuple[float, float] = ENERGY_T, rules: BondRules | None = None):
+                 energy_t: tuple[float, float] = ENERGY_T, rules: BondRules | None = None,
+                 restart_refine_steps: int | None = None):
         #: per element, the densities the weights were trained on (known for the shipped ones): outside, a warning
         self.trained_density = TRAINED_DENSITY if model is None or (isinstance(model, str) and model == "a-C") else {}
         #: where the weights came from, recorded on every generated cell (``info["weights"]``)
@@ -233,6 +235,8 @@ class DiffusionGenerator:
         if restart_radius is not None:
             restart_radius = check_positive(restart_radius, "restart_radius", "A (or None: whole-cell restarts)")
         self.refine_steps, self.refine_from, self.restart_radius = refine_steps, refine_from, restart_radius
+        self.restart_refine_steps = None if restart_refine_steps is None else check_count(
+            restart_refine_steps, "restart_refine_steps", minimum=0)
         self.guided_refine_from, self.bf16_gradients = guided_refine_from, bf16_gradients
         self.energy_t = tuple(check_fraction(t, "energy_t") for t in energy_t)
         if len(self.energy_t) != 2 or self.energy_t[0] > self.energy_t[1]:
@@ -289,7 +293,7 @@ class DiffusionGenerator:
     def __repr__(self) -> str:
         sampler = ", ".join(f"{k}={getattr(self, k)!r}" for k in (
             "steps", "t_restart", "max_restarts", "refine_steps", "refine_from", "guided_refine_from",
-            "restart_radius", "bf16_gradients", "energy_step", "energy_t", "energy_potential"))
+            "restart_radius", "restart_refine_steps", "bf16_gradients", "energy_step", "energy_t", "energy_potential"))
         return f"DiffusionGenerator({self.model!r}, {self.sde}, device={str(self.device)!r}, {sampler})"
 
     # ------------------------------------------------------------------ public API
@@ -415,7 +419,8 @@ class DiffusionGenerator:
                 pos, restarts = restart_sample(
                     score_fn, self.sde, pos, system, steps=steps, t_start=t_start, t_restart=self.t_restart,
                     max_restarts=self.max_restarts, refine_steps=self.refine_steps,
-                    restart_radius=self.restart_radius, refine_from=refine_from, generator=generator,
+                    restart_refine_steps=self.restart_refine_steps, restart_radius=self.restart_radius,
+                    refine_from=refine_from, generator=generator,
                     callback=lambda *a: [cb(*a) for cb in callbacks], on_restart=show_restart, rules=self.rules)
             if writer is not None:  # at the t and step of the first pass's end; restart cycles may have moved it
                 write(em_steps + self.refine_steps - 1, None, pos, pos, stage="returned")
