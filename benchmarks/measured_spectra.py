@@ -154,8 +154,8 @@ def guided_section(gen, n: int, seeds: int) -> dict:
     for name, (_, key) in targets.items():
         moved = [r["moved"] for r in out[name]]
         defects = max(r["guided"]["defects"] for r in out[name])
-        each = ", ".join(f"{m:.2f}" for m in moved)
-        print(f"   {name}: {key} moved {np.mean(moved):.2f} of the way on average ({each}; target >= 0.75), defects "
+        each = ", ".join(f"{m:.3f}" for m in moved)
+        print(f"   {name}: {key} moved {np.mean(moved):.3f} of the way on average ({each}; target >= 0.75), defects "
               f"at most {defects:.4f} (target < 0.01)")
     return out
 
