@@ -167,7 +167,7 @@ def bad_input_section() -> dict:
     energy, scan = simulate_scan(y)
     rng = np.random.default_rng(0)
     cases = {
-        "N K-edge scan (390-420 eV)": (energy + 120.0, scan),
+        "N K-edge scan (390-440 eV)": (energy + 120.0, scan),
         "scan from 287 eV (no pi*)": (energy[energy >= 287.0], scan[energy >= 287.0]),
         "pure noise": (energy, rng.normal(0.0, 1.0, energy.shape)),
         "a NaN": (energy, np.where(np.arange(len(energy)) == 40, np.nan, scan)),

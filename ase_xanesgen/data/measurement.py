@@ -431,9 +431,13 @@ def fit_spectrum(target: str | os.PathLike | tuple[np.ndarray, np.ndarray], ener
                              "the model grid is DFT-like: unmix it with data.unmixing.unmix_coordination")
         intensity = target
     intensity = np.array(intensity, dtype=float)
-    if intensity.ndim != 1 or not np.all(np.isfinite(intensity)):
-        raise ValueError(f"intensity: expected one finite spectrum [n], got shape {intensity.shape} (or NaN/inf)")
-    energy, intensity = _ascending(_as_energy(energy, len(intensity)), intensity)
+    if intensity.ndim != 1:
+        raise ValueError(f"intensity: expected one spectrum of shape [n], got shape {intensity.shape}")
+    energy = _as_energy(energy, len(intensity))
+    bad = ~np.isfinite(intensity)
+    if bad.any():
+        raise ValueError(f"intensity: {int(bad.sum())} NaN/inf value(s), the first at {energy[np.argmax(bad)]:g} eV")
+    energy, intensity = _ascending(energy, intensity)
     check_scan(energy)
     flat, norm = normalise_scan(energy, intensity)
     y = on_grid(energy, flat)
