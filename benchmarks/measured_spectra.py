@@ -154,8 +154,8 @@ def guided_section(gen, n: int, seeds: int) -> dict:
     for name, (_, key) in targets.items():
         moved = [r["moved"] for r in out[name]]
         defects = max(r["guided"]["defects"] for r in out[name])
-        each = ", ".join(f"{m:.2f}" for m in moved)
-        print(f"   {name}: {key} moved {np.mean(moved):.2f} of the way on average ({each}; target >= 0.75), defects "
+        each = ", ".join(f"{m:.3f}" for m in moved)
+        print(f"   {name}: {key} moved {np.mean(moved):.3f} of the way on average ({each}; target >= 0.75), defects "
               f"at most {defects:.4f} (target < 0.01)")
     return out
 
@@ -167,7 +167,7 @@ def bad_input_section() -> dict:
     energy, scan = simulate_scan(y)
     rng = np.random.default_rng(0)
     cases = {
-        "N K-edge scan (390-420 eV)": (energy + 120.0, scan),
+        "N K-edge scan (390-440 eV)": (energy + 120.0, scan),
         "scan from 287 eV (no pi*)": (energy[energy >= 287.0], scan[energy >= 287.0]),
         "pure noise": (energy, rng.normal(0.0, 1.0, energy.shape)),
         "a NaN": (energy, np.where(np.arange(len(energy)) == 40, np.nan, scan)),

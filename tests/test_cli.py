@@ -111,6 +111,7 @@ def test_generate_guide_columns_and_the_guide_settings_recorded(tmp_path, data_d
     info = read(out).info
     assert info["guide_file"] == str(beamline) and list(info["guide_columns"]) == [0, 2]
     assert info["guide_energy_shift"] == 0.1 and info["guide_subtract_background"]
+    assert info["guide_measurement"] == "dft"
     assert np.shape(info["guide_targets"]) == (1, 100) and not info["guide_subtract_edge_step"]
     from ase_xanesgen.data.unmixing import edge_step_level
 

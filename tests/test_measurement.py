@@ -141,6 +141,10 @@ def test_xanesgen_fit_prints_plots_and_refuses_another_edge(tmp_path, capsys):
     np.savetxt(nitrogen, np.column_stack([energy + 120.0, intensity]), delimiter=",")
     assert main(["fit", str(nitrogen)]) == 2
     assert "N K-edge" in capsys.readouterr().err
+    assert main(["fit", str(DLC_FILE), "--exclude", "none", "--bootstrap", "0"]) == 0
+    assert "281-315 eV\n" in capsys.readouterr().out  # nothing left out
+    with pytest.raises(SystemExit):
+        main(["fit", str(DLC_FILE), "--exclude", "289:287"])
 
 
 def test_a_graphite_scan_is_flagged(data_dir):

@@ -182,6 +182,12 @@ def test_shipped_components_rebuild_from_the_training_split(data_dir):
     np.testing.assert_allclose(coordination_spectra(train), shipped_coordination_spectra(), rtol=1e-6)
     np.testing.assert_allclose(unmixing.density_spectra(train)[1], unmixing.shipped_density_spectra(), rtol=1e-6,
                                atol=1e-12)
+    spectra, classes, _ = unmixing.stratified_spectra(train)  # the measurement model's per-density components
+    shipped, shipped_classes = unmixing.shipped_stratified_spectra()
+    np.testing.assert_allclose(spectra, shipped, rtol=1e-6)
+    assert classes.tolist() == shipped_classes.tolist() and sorted(set(classes.tolist())) == [0, 1, 2]
+    graphite = np.loadtxt(data_dir / "reference" / "graphite_xanes.csv", delimiter=",", skiprows=1).mean(0)
+    np.testing.assert_allclose(unmixing.shipped_graphite_spectrum(), graphite, rtol=1e-6)
 
 
 def test_unmixing_rejects_bad_input(cell_2g):

@@ -21,8 +21,10 @@ from pathlib import Path
 from .generate import guide_columns
 
 
-def parse_window(text: str) -> tuple[float, float]:
-    """``"287:289"`` -> ``(287.0, 289.0)`` (eV); ``argparse.ArgumentTypeError`` otherwise."""
+def parse_window(text: str) -> tuple[float, float] | None:
+    """``"287:289"`` -> ``(287.0, 289.0)`` (eV); ``"none"`` -> ``None``; ``argparse.ArgumentTypeError`` otherwise."""
+    if text.strip().lower() == "none":
+        return None
     try:
         low, high = (float(v) for v in text.split(":"))
     except ValueError:
@@ -30,6 +32,14 @@ def parse_window(text: str) -> tuple[float, float]:
     if not low < high:
         raise argparse.ArgumentTypeError(f"window {text!r}: LOW must be below HIGH")
     return low, high
+
+
+def parse_range(text: str) -> tuple[float, float]:
+    """``--range LOW:HIGH`` (eV): a window that must exist."""
+    window = parse_window(text)
+    if window is None:
+        raise argparse.ArgumentTypeError("--range needs LOW:HIGH in eV (e.g. 281:315)")
+    return window
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,12 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="measured scan: columns energy (eV, graphite pi* at 285.4) and intensity")
     parser.add_argument("--columns", type=guide_columns, default=None, metavar="E,I",
                         help="0-based energy and intensity columns of a file with more than two")
-    parser.add_argument("--range", type=parse_window, default=FIT_RANGE, metavar="LOW:HIGH", dest="fit_range",
+    parser.add_argument("--range", type=parse_range, default=FIT_RANGE, metavar="LOW:HIGH", dest="fit_range",
                         help=f"energies fitted, eV (default {FIT_RANGE[0]:g}:{FIT_RANGE[1]:g})")
     parser.add_argument("--exclude", type=parse_window, action="append", default=None, metavar="LOW:HIGH",
                         help="a window left out of the fit, eV; repeatable (default "
                         f"{' '.join(f'{a:g}:{b:g}' for a, b in EXCLUDE)}, C-H and C=O resonances; "
-                        "--exclude 0:0 leaves none out)")
+                        "--exclude none leaves none out)")
     parser.add_argument("--bootstrap", type=int, default=30, metavar="N",
                         help="bootstrap replicates for the uncertainties (default 30)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
@@ -109,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     check_output_paths({"plot": args.plot, "json": args.json}, [args.spectrum])
     if args.bootstrap < 0:  # named as the option, before the scan is read
         raise ValueError(f"--bootstrap must be 0 or more, got {args.bootstrap}")
-    exclude = EXCLUDE if args.exclude is None else tuple(w for w in args.exclude if w != (0.0, 0.0))
+    exclude = EXCLUDE if args.exclude is None else tuple(w for w in args.exclude if w is not None)
     fit = fit_spectrum(args.spectrum, columns=args.columns, fit_range=args.fit_range, exclude=exclude,
                        n_bootstrap=args.bootstrap, seed=args.seed)
     left_out = f" less {', '.join(f'{a:g}-{b:g}' for a, b in exclude)} eV" if exclude else ""

@@ -80,7 +80,7 @@ def stratified_spectra(cells: list[Atoms]) -> tuple[np.ndarray, np.ndarray, np.n
 
     A two-fold carbon of a 1.5 g/cm3 network absorbs unlike one of a 2.5 g/cm3 one (other neighbours, other bond
     lengths), so one mean per class is not the exact basis of a cell mean: the held-out cells as experiment-like
-    scans unmix within 0.02-0.05 on this basis, 0.02-0.08 on the three class means."""
+    scans with the true nuisance parameters unmix within 0.01-0.05 on this basis, 0.02-0.08 on the class means."""
     density = np.array([round(density_of(a), 1) for a in cells])
     spectra, classes, levels = [], [], []
     for d in np.unique(density):
