@@ -34,9 +34,10 @@ from ase_xanesgen import DiffusionGenerator, cubic_cell
 from ase_xanesgen.analysis import hybridisation_fractions
 from ase_xanesgen.data.calibration import prepare_target
 from ase_xanesgen.data.components import KEYS, unmix_prepared
-from ase_xanesgen.data.datasets import density_of, load_cell, load_dataset, split_by_topology
+from ase_xanesgen.data.datasets import load_cell, load_dataset, split_by_topology
 from ase_xanesgen.data.measurement import fit_spectrum, simulate_scan
 from ase_xanesgen.data.unmixing import unmix_coordination
+from ase_xanesgen.geometry import density_of
 
 DLC_FILE = Path(__file__).resolve().parents[1] / "examples" / "data" / "dlc_like_nexafs.csv"
 #: distortion sets of simulate_scan: the experiment-like default, and two others

@@ -307,26 +307,29 @@ def test_sampler_option_defaults_are_the_generators():
     defaults = inspect.signature(DiffusionGenerator).parameters
     for action in parser._actions:
         if action.dest in defaults:
-            assert f"default: {defaults[action.dest].default:g})" in action.help, action.dest
+            default = defaults[action.dest].default  # None: the generator picks one, which the help names in words
+            assert ("default: " if default is None else f"default: {default:g})") in action.help, action.dest
 
 
 @pytest.mark.slow
 def test_readme_quick_start_runs_headless(tmp_path, monkeypatch, data_dir):
-    """The README's quick-start commands, as written (the data path pointed at the data found), exit 0 without a
-    display and write what they name."""
+    """The README's quick-start commands, as written (the data path pointed at the data found, the examples at the
+    repository's), exit 0 without a display and write what they name."""
     import re
     import shlex
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
     block = re.search(r"## Quick start\s+```bash\n(.*?)```", readme, re.S).group(1)
     commands = [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
     assert [c.split()[:2] for c in commands] == [["xanesgen", "generate"], ["xanesgen", "predict"],
-                                                 ["xanesgen", "analyze"]]
+                                                 ["xanesgen", "analyze"], ["xanesgen", "fit"]]
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XANESGEN_DEVICE", "cpu")
     for command in commands:
-        argv = shlex.split(command.replace("../shared/data/a-C", str(data_dir)))[1:]
+        command = command.replace("../shared/data/a-C", str(data_dir)).replace(" examples/", f" {root}/examples/")
+        argv = shlex.split(command)[1:]
         assert main(argv) == 0, command
     assert len(read("a-C.traj")) == 216
-    assert {p.name for p in tmp_path.iterdir()} >= {"a-C.traj", "spectra.csv", "spectrum.png", "report.png"}
+    assert {p.name for p in tmp_path.iterdir()} >= {"a-C.traj", "spectra.csv", "spectrum.png", "report.png", "fit.png"}

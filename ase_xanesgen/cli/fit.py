@@ -49,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spectrum", type=Path, metavar="SPECTRUM",
                         help="measured scan: columns energy (eV, graphite pi* at 285.4) and intensity")
     parser.add_argument("--columns", type=guide_columns, default=None, metavar="E,I",
-                        help="0-based energy and intensity columns of a file with more than two")
+                        help="0-based energy and intensity columns, needed for a file with more than two "
+                        "(default: none, a two-column file as it is)")
     parser.add_argument("--range", type=parse_range, default=FIT_RANGE, metavar="LOW:HIGH", dest="fit_range",
                         help=f"energies fitted, eV (default {FIT_RANGE[0]:g}:{FIT_RANGE[1]:g})")
     parser.add_argument("--exclude", type=parse_window, action="append", default=None, metavar="LOW:HIGH",
@@ -59,8 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bootstrap", type=int, default=30, metavar="N",
                         help="bootstrap replicates for the uncertainties (default 30)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
-    parser.add_argument("--plot", type=Path, metavar="FIT.png", help="draw data, fit, components and residual")
-    parser.add_argument("--json", type=Path, metavar="FIT.json", help="write the fit's numbers as JSON")
+    parser.add_argument("--plot", type=Path, metavar="FIT.png",
+                        help="draw data, fit, components and residual (default: no plot)")
+    parser.add_argument("--json", type=Path, metavar="FIT.json",
+                        help="write the fit's numbers as JSON (default: printed only)")
 
 
 def plot_fit(fit, path: str | Path, title: str = "") -> None:

@@ -18,7 +18,7 @@ from ase.io import write
 from ase.io.formats import filetype, ioformats
 
 from ..data.spectra import read_spectrum, subtract_pre_edge
-from ..frontends.generator import DiffusionGenerator, composition, cubic_cell, fill_count
+from ..frontends.generator import ENERGY_STEP, DiffusionGenerator, composition, cubic_cell, fill_count
 from ..geometry import density_of
 from ..guidance import spectrum_guide
 from .inputs import DEVICE_HELP, read_structures, refuse_idle
@@ -76,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_sampler_arguments(parser)
     parser.add_argument("--model", help="prior: a shipped one's name (a-C, a-SiO2) or a checkpoint file / run folder "
                         "of xanesgen train prior (default: a-C); the template's species must be the model's")
-    parser.add_argument("--checkpoint", help="prior weights file (as --model PATH)")
+    parser.add_argument("--checkpoint", help="prior weights file (as --model PATH; default: none, --model's)")
     parser.add_argument("--device", default=None, help=DEVICE_HELP)
     parser.add_argument("-o", "--output", required=True,
                         help="output file: .traj, .extxyz, .vasp, .cif, POSCAR, ... (several cells: one file, or "
@@ -118,8 +118,8 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
                         help="atomic potential of the energy term: a checkpoint of xanesgen train potential "
                              "(default: the shipped carbon potential)")
     parser.add_argument("--energy-step", type=float, default=None,
-                        help="step (A^2/eV) of the sampler's annealed energy term with the shipped potential "
-                             "(0: off; default: the generator's)")
+                        help="step (A^2/eV) of the sampler's annealed energy term with the --potential's forces "
+                             f"(0: off; default: {ENERGY_STEP:g}, the generator's)")
     parser.add_argument("--float32-gradients", action="store_true",
                         help="a guide's backward in float32 also on CPUs with bfloat16 hardware (exact; slower; "
                         "default: bfloat16 where the CPU multiplies it in hardware)")

@@ -19,9 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "snapshots of any material (extxyz, LAMMPS dump / data, POSCARs, or a folder of them), split "
                         "by trajectory; potential: an extended-XYZ file of frames labelled REF_energy / REF_forces "
                         "(benchmarks/fit_gap.py)")
-    parser.add_argument("--val-data", default=None, help="potential: held-out labelled frames (extended XYZ)")
+    parser.add_argument("--val-data", default=None,
+                        help="potential: held-out labelled frames (extended XYZ; default: none, no validation)")
     parser.add_argument("--species", type=lambda t: t.split(","), default=None, metavar="A,B",
-                        help="prior: elements of LAMMPS atom types 1, 2, ... (e.g. Si,O)")
+                        help="prior: elements of LAMMPS atom types 1, 2, ... (e.g. Si,O; default: none, LAMMPS files "
+                        "refused)")
     parser.add_argument("--held-out", type=float, default=None,
                         help="prior, MD data: fraction of the trajectories held out for validation (default 0.2)")
     parser.add_argument("--cutoff", type=float, default=None, help="prior: graph radius in A (default 3.0)")

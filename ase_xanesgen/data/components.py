@@ -18,7 +18,8 @@ from ase import Atoms
 from scipy.optimize import nnls
 
 from ..checks import warn_caller
-from .datasets import coordination_counts, density_of
+from ..geometry import density_of
+from .datasets import coordination_counts
 from .grid import broaden, energy_grid
 
 #: coordination classes of the components, in order
