@@ -2,7 +2,7 @@
 
 The potential is a GAP xml file read by quippy's ``Potential`` (an ASE calculator; no ``quip`` binary). Which
 file is used, in order: the ``potential`` argument, the ``XANESGEN_GAP`` environment variable, the small carbon
-GAP shipped with the package (``ase_xanesgen/weights/gap/carbon_gap.xml``, fitted to Brenner-potential labels by
+GAP shipped with the package (``ase_xanesgen/weights/gap/carbon_gap.xml``, fitted to CHGNet energies and forces by
 ``benchmarks/fit_gap.py``; model card in ``docs/gap.md``). GAP-17 or GAP-20 files work the same way.
 
 quippy is imported only when a potential is loaded, so ``import ase_xanesgen`` stays fast.
