@@ -269,6 +269,18 @@ def errors(pot, configs: list[Atoms]) -> dict:
     }
 
 
+def kind_of(atoms: Atoms) -> str:
+    """A labelled structure's kind from its key: md (as is), md_rattled, md_strained, md_hot, gen, gen_rattled,
+    liquid, crystal."""
+    parts = atoms.info["key"].split(":")
+    if parts[0] in ("diamond", "graphite"):
+        return "crystal"
+    if parts[0] == "liquid":
+        return "liquid"
+    suffix = {"r05": "_rattled", "strain": "_strained", "hot": "_hot"}
+    return parts[0] + (suffix.get(parts[-1], "") if len(parts) > 2 else "")
+
+
 def evaluate(xml: Path, train: list[Atoms], val: list[Atoms]) -> dict:
     from quippy.potential import Potential
 
@@ -276,10 +288,8 @@ def evaluate(xml: Path, train: list[Atoms], val: list[Atoms]) -> dict:
     report: dict = {"errors": {}}
     for name, configs in (("train", train), ("held_out", val)):
         report["errors"][name] = errors(pot, configs)
-        for prefix in ("md", "liquid", "gen", "diamond", "graphite"):
-            sub = [a for a in configs if a.info["key"].split(":")[0] == prefix]
-            if sub:
-                report["errors"][f"{name}_{prefix}"] = errors(pot, sub)
+        for kind in sorted({kind_of(a) for a in configs}):
+            report["errors"][f"{name}_{kind}"] = errors(pot, [a for a in configs if kind_of(a) == kind])
 
     labels = {a.info["key"]: a.info["REF_energy"] / len(a) for a in train + val}
     held = {a.info["name"] for a in split_by_topology(load_dataset(with_spectra=False))[1]}
