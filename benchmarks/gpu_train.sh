@@ -2,10 +2,9 @@
 # One leased-GPU call: continue the prior with two recipes side by side for BUDGET seconds each and copy every
 # run's resumable state (last.pt, log.jsonl, train.log) to $OUT. Benchmark the results afterwards on any machine:
 #   python benchmarks/prior_structure.py --n 8 --checkpoint OUT/<recipe>_last.pt
-# Usage: OUT=dir BUDGET=270 bash benchmarks/gpu_train.sh (session 7: from the shipped weights, a plain balanced
-# continuation beside one that draws more low noise levels). Session 5 ran BUDGET=470 from continued_s4.pt (now
-# only in git history) with [uniform]="--lr 1e-4 --no-balance" instead of [lowt].
-# Needs XANESGEN_DATA (the a-C folder) and the package importable (see docs/prior_model.md for the wheels).
+# Usage: OUT=dir BUDGET=470 [INIT=checkpoint] bash benchmarks/gpu_train.sh: from INIT (default the shipped weights),
+# a density-balanced continuation beside one that draws more low noise levels (edit RECIPES for others).
+# Needs XANESGEN_DATA (the a-C folder) and the package importable.
 set -u
 OUT=${OUT:-out}; BUDGET=${BUDGET:-470}; INIT=${INIT:-ase_xanesgen/weights/prior.pt}; PY=${PY:-python3}
 BATCH=${BATCH:-32}; mkdir -p "$OUT" runs

@@ -1,4 +1,4 @@
-"""Spectrum-guided generation figures (issue 6): paper Fig. 5 analogue, zeta sweep, composability, cost.
+"""Spectrum-guided generation figures: paper Fig. 5 analogue, zeta sweep, composability, cost.
 
     python benchmarks/guidance_sweep.py [--n 16] [--steps 64] [--zetas 0 1 3 10 30] [--plot examples/zeta_sweep.png]
         [--checkpoint prior.pt] [--guided-refine-from 0.1 ...] [--coordination-t-min 0.2] [--ring-strain-weight 0.5]
@@ -57,8 +57,8 @@ def renoised(gen: DiffusionGenerator, cells: list[Atoms], t: float) -> tuple[Sys
 def step_cost(gen: DiffusionGenerator, cells: list[Atoms], guides: dict[str, Guide], reps: int = 10,
               times_t: tuple[float, ...] = (0.9, 0.3, 0.05)) -> dict:
     """Seconds of one unguided and one guided score evaluation per guide at each ``t``, on the ``cells`` re-noised
-    to that level (states the sampler visits; until session 5 this timed uniform t = 1 positions at t = 0.3): best
-    of ``reps`` alternating rounds, and the median ratio of each round's pair (this VM's speed drifts by 10-30 %
+    to that level (states the sampler visits): best
+    of ``reps`` alternating rounds, and the median ratio of each round's pair (a shared machine's speed drifts by 10-30 %
     over minutes)."""
     prior = PriorScore(gen.model, gen.sde)
     fns = {"unguided": prior, **{name: GuidedScore(prior, guide, DEFAULT_ZETA) for name, guide in guides.items()}}
@@ -105,7 +105,7 @@ class _OpCounter(TorchDispatchMode):
 def op_counts(gen: DiffusionGenerator, cells: list[Atoms], guide: Guide, t: float = 0.3) -> dict:
     """Tensor operations of one unguided and one guided evaluation on the unchunked (GPU) path, on ``cells``
     re-noised to ``t``: the kernel launches that set the cost on a GPU whose batch is too small to fill it (H100, 16
-    cells: 3.6-4.0x in session 9). The same count on any machine."""
+    cells: 3.6-4.0x). The same count on any machine."""
     system, pos = renoised(gen, cells, t)
     prior = PriorScore(gen.model, gen.sde)
     out = {}
@@ -128,7 +128,7 @@ def sampler_step_cost(gen: DiffusionGenerator, template: Atoms, guide: Guide, n:
     """Seconds per sampler step of a whole unguided and a whole guided run of ``n`` cells without restart cycles:
     each run's time over its score evaluations (Euler-Maruyama steps + refinement, ``handoff``), so every per-step
     cost of the sampler (noise, wrapping, records, progress) counts, as in use. The best of each over ``rounds``
-    alternating pairs of runs (a single pair swung from 2.5 to 3.1 between sessions with the machine's speed)."""
+    alternating pairs of runs (a single pair can swing from 2.5 to 3.1 with the machine's speed)."""
     seconds: dict[str, list[float]] = {"unguided": [], "guided": []}
     out, max_restarts = {}, gen.max_restarts
     gen.max_restarts = 0  # restart cycles run on the defective cells only: their count differs between runs
@@ -214,8 +214,8 @@ def composability(gen: DiffusionGenerator, template: Atoms, refs: dict[str, Atom
                   args: argparse.Namespace) -> dict:
     """Per target cell: the XANES, coordination (towards the cell's true fractions) and ring-strain terms at the
     weights ``spectrum_guide`` sums them with, alone and summed, on its mean spectrum. Prints a table per target
-    and, for each sum, whether it beats the single guides of its parts on each target (the strict reading of
-    issue 6): the spectrum closer than the XANES term alone, the CN fractions closer than the structural terms
+    and, for each sum, whether it beats the single guides of its parts on each target (the strict reading): the
+    spectrum closer than the XANES term alone, the CN fractions closer than the structural terms
     alone. CN error: the L2 distance of (CN2, CN3, CN4) to the cell's (``cn_error``), and that of the fraction
     the target moves (``moved_error``, CN2 or CN4 as ``moved``). Returns ``{target: {"guides": {label: figures},
     "strict": {sum: bool}}}``."""
@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--coordination-tolerance", type=float, default=0.0,
                    help="the coordination term's tolerance (Fig. 5 default guide and composability; 0: plain L2)")
     p.add_argument("--ring-strain-weight", type=float, default=DEFAULT_RING_STRAIN_WEIGHT,
-                   help="Fig. 5 runs: the default guide's ring-strain weight (0: off, the guide of session 5)")
+                   help="Fig. 5 runs: the default guide's ring-strain weight (0: off)")
     p.add_argument("--target-broadening", type=float, default=0.0,
                    help="Fig. 5 runs: broaden the target spectra by this FWHM (eV), as a measurement at lower "
                         "resolution than DFT (the guide is not told; the reported spectrum distances broaden the "

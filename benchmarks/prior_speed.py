@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--n", type=int, default=8)
     p.add_argument("--steps", type=int, default=None, help="Euler-Maruyama steps (default: the generator's)")
-    p.add_argument("--repeats", type=int, default=3, help="timed batches (this VM drifts by 10-30 %%)")
+    p.add_argument("--repeats", type=int, default=3, help="timed batches (a shared machine drifts by 10-30 %%)")
     p.add_argument("--sizes", type=int, nargs="+", default=[2000, 20000, 100000])
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)

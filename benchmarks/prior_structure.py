@@ -1,4 +1,4 @@
-"""Structure figures of generated a-C against the MD cells (issue 3 targets).
+"""Structure figures of generated a-C against the MD cells (docs/prior_model.md).
 
 For each density: ``--n`` cells of 216 atoms in one batch; CN2/CN3/CN4 fractions vs MD, defect fraction
 (CN <= 1 plus CN >= 5), RDF first peak, mean C-C-C angle (and its spread), closest pair, GAP mean energy
@@ -21,7 +21,8 @@ from ase import Atoms
 from ase_xanesgen import cubic_cell, gap_energies
 from ase_xanesgen.analysis import bond_angles, hybridisation_fractions, rdf_first_peak
 from ase_xanesgen.cli.generate import add_sampler_arguments, generator_from_args
-from ase_xanesgen.data.datasets import density_of, load_dataset
+from ase_xanesgen.data.datasets import load_dataset
+from ase_xanesgen.geometry import density_of
 
 DENSITIES = (1.5, 2.0, 2.5, 3.0, 3.5)
 KEYS = ("CN2", "CN3", "CN4")

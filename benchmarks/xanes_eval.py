@@ -1,4 +1,4 @@
-"""Evaluate a XANES spectrum checkpoint against the targets of issue 4 and print every figure.
+"""Evaluate a XANES spectrum checkpoint and print every figure of its model card (docs/xanes_model.md).
 
     OMP_NUM_THREADS=2 python benchmarks/xanes_eval.py [--checkpoint PATH] [--lodo runs/xanes_lodo/model.pt]
 
@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ase_xanesgen.data.datasets import coordination_counts, density_of, load_dataset, load_reference, split_by_topology
+from ase_xanesgen.data.datasets import coordination_counts, load_dataset, load_reference, split_by_topology
+from ase_xanesgen.geometry import density_of
 from ase_xanesgen.data.spectra import PI_STAR_WINDOW, normalise, pi_star_intensity, window_peak
 from ase_xanesgen.frontends.xanes_calculator import XANESCalculator
 from ase_xanesgen.nn.checkpoint import load

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -22,6 +20,7 @@ from ase_xanesgen.analysis import (
     coordination_numbers,
     hybridisation_fractions,
     measure,
+    plot_report,
     rdf,
     rdf_first_peak,
     ring_statistics,
@@ -36,22 +35,22 @@ Q4_TETRAHEDRAL, Q6_TETRAHEDRAL = 0.509175, 0.628539
 
 
 @pytest.fixture(scope="module")
-def diamond() -> Atoms:
+def diamond(data_dir) -> Atoms:
     return load_reference("diamond")
 
 
 @pytest.fixture(scope="module")
-def graphite() -> Atoms:
+def graphite(data_dir) -> Atoms:
     return load_reference("graphite")
 
 
 @pytest.fixture(scope="module")
-def a_c() -> Atoms:
+def a_c(data_dir) -> Atoms:
     return load_cell("d2.0_1")
 
 
 @pytest.fixture(scope="module")
-def a_c_dense() -> Atoms:
+def a_c_dense(data_dir) -> Atoms:
     return load_cell("d3.5_2")
 
 
@@ -78,6 +77,7 @@ def test_graphite_targets(graphite):
     assert ring_statistics(graphite)[6] == len(graphite) // 2  # 3 hexagons per atom, 6 atoms per hexagon
 
 
+@pytest.mark.needs_data
 @pytest.mark.parametrize("name", ["diamond", "graphite", "d2.0_1"])
 def test_voronoi_volumes_sum_to_cell(name):
     atoms = load_reference(name) if name in ("diamond", "graphite") else load_cell(name)
@@ -117,6 +117,7 @@ def test_rdf_of_ideal_gas_is_one():
     assert g[r > 2].mean() == pytest.approx(1.0, abs=0.02)
 
 
+@pytest.mark.slow
 def test_compare_self_is_zero_and_other_density_is_not(a_c, a_c_dense):
     same = compare(a_c, a_c)
     assert all(value == 0.0 for value in same.values()), same
@@ -168,11 +169,10 @@ def test_cli_writes_json_and_png(tmp_path, a_c, a_c_dense, capsys):
 def test_cli_gap_panel_and_its_failure(tmp_path, a_c, monkeypatch, capsys):
     cell = tmp_path / "a.vasp"
     write(cell, a_c, format="vasp", direct=True)
-    argv = [str(cell), "--reference", str(cell), "--json", str(tmp_path / "r.json"), "--plot", str(tmp_path / "r.png")]
+    argv = [str(cell), "--reference", str(cell), "--json", str(tmp_path / "r.json"), "--plot", str(tmp_path / "r.png"),
+            "--overwrite"]
 
-    fake = types.ModuleType("ase_xanesgen.frontends.gap")
-    fake.gap_energies = lambda atoms, potential=None: np.linspace(-8.0, -7.0, len(atoms))
-    monkeypatch.setitem(sys.modules, "ase_xanesgen.frontends.gap", fake)
+    monkeypatch.setattr(analyze, "gap_energies", lambda atoms, potential=None: np.linspace(-8.0, -7.0, len(atoms)))
     assert _cli(argv) == 0
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["generated"]["energy_mean_eV"] == pytest.approx(-7.5)
@@ -181,7 +181,7 @@ def test_cli_gap_panel_and_its_failure(tmp_path, a_c, monkeypatch, capsys):
     def broken(atoms, potential=None):
         raise ImportError("quippy is not installed")
 
-    fake.gap_energies = broken  # GAP unavailable: the panel is dropped with a warning
+    monkeypatch.setattr(analyze, "gap_energies", broken)  # GAP unavailable: the panel is dropped with a warning
     assert _cli(argv) == 0
     assert "GAP panel skipped" in capsys.readouterr().err
     assert "energy" not in json.loads((tmp_path / "r.json").read_text())["panels"]
@@ -261,6 +261,25 @@ def test_cli_prints_nan_and_writes_the_report_first(tmp_path, a_c, capsys):
     assert data["generated"]["rdf_first_peak_A"] is None and data["generated"]["hybridisation"]["CN<=1"] == 1.0
 
 
+def test_cli_refuses_to_overwrite_an_existing_report_unless_asked(tmp_path, a_c, capsys):
+    from ase_xanesgen.cli.main import main
+
+    gen, report = tmp_path / "gen.vasp", tmp_path / "report.json"
+    write(gen, a_c, format="vasp", direct=True)
+    report.write_text("mine")
+    argv = ["analyze", str(gen), "--reference", str(gen), "--no-gap", "--json", str(report)]
+    assert main(argv) == 2
+    assert "exists" in capsys.readouterr().err and report.read_text() == "mine"
+    assert main(argv + ["--overwrite"]) == 0
+    assert json.loads(report.read_text())["files"]["generated"] == [str(gen)]
+    png = tmp_path / "report.png"  # the API keeps files as the command does
+    png.write_text("mine")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        plot_report(json.loads(report.read_text()), png)
+    plot_report(json.loads(report.read_text()), png, overwrite=True)
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
 def test_cli_refuses_to_overwrite_an_input(tmp_path, a_c, capsys):
     """``--json`` naming a structure or the potential is refused before any work; the file keeps its content."""
     from ase_xanesgen.cli.main import main
@@ -290,7 +309,7 @@ def test_non_finite_positions_or_cell_are_refused(a_c):
 
 def test_steinhardt_nearest_neighbours_beyond_3_angstrom(a_c):
     """fcc with 12 neighbours at 4.24 Å (a = 6 Å) gives the fcc q4/q6 in its 1-atom primitive cell, its cubic cell
-    and a supercell (the fixed 3 Å reach sized the repeat too small: q4 0.342, q6 0.491)."""
+    and a supercell (a fixed 3 Å reach would size the repeat too small: q4 0.342, q6 0.491)."""
     from ase.build import bulk
 
     q4_fcc, q6_fcc = 0.190941, 0.574524
@@ -308,6 +327,7 @@ def test_steinhardt_nearest_neighbours_beyond_3_angstrom(a_c):
             steinhardt(a_c, **bad)
 
 
+@pytest.mark.needs_data
 def test_rdf_l1_measures_structure_not_bins():
     """Smoothed by 0.05 Å, two 2.5 g/cm3 cells are 0.18 apart and a 2.5 and a 3.0 g/cm3 cell 0.47, at 150 and at
     1200 bins (raw bins: 0.55 / 1.74 for the pair of one density, growing with the bin count and beyond the 3.0)."""
@@ -331,6 +351,7 @@ def test_compare_refuses_different_settings(a_c, a_c_dense):
         compare(m, dataclasses.replace(m, rings=m.rings[:9]))
 
 
+@pytest.mark.needs_data
 def test_rdf_first_peak_is_not_bin_noise():
     """The four 2.5 g/cm3 MD cells have first peaks within 17 mÅ at the default smoothing (51 mÅ at 0.02 Å)."""
     peaks = [rdf_first_peak(load_cell(f"d2.5_{k}")) for k in range(1, 5)]

@@ -81,5 +81,5 @@ def test_calculator_warnings_skip_ases_calculator_code(a_c_cell):
 
 
 @pytest.fixture(scope="module")
-def a_c_cell():
-    return load_cell("d2.0_1")
+def a_c_cell(data_dir):
+    return load_cell("d2.0_1", data_dir)

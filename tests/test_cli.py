@@ -1,7 +1,9 @@
+import argparse
+
 import pytest
 from ase.io import read
 
-from ase_xanesgen.cli.main import main
+from ase_xanesgen.cli.main import COMMANDS, main
 
 
 def test_generate_writes_readable_file(tmp_path, data_dir):
@@ -57,6 +59,7 @@ def test_generate_with_measured_spectrum_guide(tmp_path, data_dir):
     assert len(atoms) == 64 and np.isfinite(atoms.info["guide_residual"])
 
 
+@pytest.mark.slow
 def test_generate_subtracts_a_measured_background(tmp_path, data_dir):
     """A scan on a flat background warns as a guide; with --subtract-background the run's target is the clean
     spectrum's (recorded in info["guide_targets"]) and nothing warns about the pre-edge."""
@@ -70,7 +73,7 @@ def test_generate_subtracts_a_measured_background(tmp_path, data_dir):
     y = load_cell("d1.5_1", data_dir).arrays["xanes"].mean(0)
     measured = tmp_path / "measured.csv"
     np.savetxt(measured, np.column_stack([energy_grid(), y + 0.05 * y.max()]), delimiter=",")
-    args = ["generate", "--density", "2.0", "--atoms", "64", "--steps", "2", "--seed", "0", "--guide",
+    args = ["generate", "--overwrite", "--density", "2.0", "--atoms", "64", "--steps", "2", "--seed", "0", "--measurement", "dft", "--guide",
             str(measured), "--device", "cpu", "-o", str(tmp_path / "g.extxyz")]
     with pytest.warns(UserWarning, match="pre-edge"):
         assert main(args) == 0
@@ -100,8 +103,8 @@ def test_generate_guide_columns_and_the_guide_settings_recorded(tmp_path, data_d
     np.savetxt(beamline, np.column_stack([energy, np.ones_like(energy), tey, 0.5 * tey]), header="E I0 TEY TFY",
                comments="")
     out = tmp_path / "g.extxyz"
-    args = ["generate", "--density", "2.0", "--atoms", "32", "--steps", "2", "--refine-steps", "0", "--max-restarts",
-            "0", "--seed", "0", "--guide", str(beamline), "--device", "cpu", "-o", str(out)]
+    args = ["generate", "--overwrite", "--density", "2.0", "--atoms", "32", "--steps", "2", "--refine-steps", "0",
+            "--max-restarts", "0", "--seed", "0", "--measurement", "dft", "--guide", str(beamline), "--device", "cpu", "-o", str(out)]
     assert main(args) == 2
     assert "4 columns (0: E, 1: I0, 2: TEY, 3: TFY)" in capsys.readouterr().err and not out.exists()
     assert main(args + ["--guide-columns", "0,2", "--energy-shift", "0.1", "--subtract-background"]) == 0
@@ -224,7 +227,7 @@ def unwritable_folder(tmp_path):
 
 
 def test_generate_refuses_an_unwritable_folder_up_front(tmp_path, capsys):
-    """Found only when writing after the whole run (a PermissionError traceback); now refused first, rc 2."""
+    """An unwritable output folder is refused before the run (rc 2), not found when writing after it."""
     trajectory = tmp_path / "path.traj"
     out = f"{unwritable_folder(tmp_path)}/x.traj"
     assert main(["generate", "--density", "2.0", "--atoms", "32", "--steps", "2", "--device", "cpu", "--trajectory",
@@ -240,7 +243,8 @@ def test_generate_notes_a_template_refilled_at_another_count(tmp_path, capsys, d
     from ase.io import write
 
     from ase_xanesgen.cli.generate import template_for
-    from ase_xanesgen.data.datasets import density_of, load_cell
+    from ase_xanesgen.data.datasets import load_cell
+    from ase_xanesgen.geometry import density_of
 
     path = tmp_path / "d2.0_1.vasp"
     write(path, load_cell("d2.0_1", data_dir))
@@ -250,3 +254,78 @@ def test_generate_notes_a_template_refilled_at_another_count(tmp_path, capsys, d
     own = round(density_of(read(path)), 4)  # 1.9952: at 2.0 the cell takes 217
     template_for(argparse.Namespace(template=str(path), atoms=None, density=own))
     assert "refills" not in capsys.readouterr().err  # same count: nothing to say
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_every_option_has_help_that_shows_its_default(command, capsys):
+    """Each option explains itself and its default (flags are off by default, required options have none)."""
+    from ase_xanesgen.cli.main import build_parser
+
+    parser = build_parser([command])
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+    for action in sub._actions:
+        assert action.help, f"{command} {action.option_strings or action.dest}: no help text"
+        if action.option_strings and not action.required and action.nargs != 0:  # takes a value, may be left out
+            text = sub.formatter_class(command)._get_help_string(action)
+            assert "default" in text, f"{command} {action.option_strings}: help shows no default"
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    assert "(default: " in capsys.readouterr().out
+
+
+def test_generate_keeps_existing_files_and_small_cells_unless_asked(tmp_path, capsys):
+    """An existing -o or --trajectory file is kept (rc 2, before any sampling) unless --overwrite; a cell too small
+    for the model's cut-off is refused unless --force."""
+    out, path = tmp_path / "a.extxyz", tmp_path / "d.traj"
+    quick = ["generate", "--density", "2.0", "--steps", "2", "--refine-steps", "0", "--max-restarts", "0",
+             "--device", "cpu", "--seed", "0"]
+    for existing, extra in ((out, []), (path, ["--trajectory", str(path)])):
+        existing.write_text("mine")
+        assert main(quick + ["--atoms", "64", "-o", str(out)] + extra) == 2
+        assert "exists: pass --overwrite" in capsys.readouterr().err and existing.read_text() == "mine"
+        existing.unlink()
+    assert main(quick + ["--atoms", "64", "-o", str(out), "--trajectory", str(path)]) == 0
+    assert main(quick + ["--atoms", "64", "-o", str(out), "--trajectory", str(path), "--overwrite"]) == 0
+    assert len(read(out)) == 64 and len(read(path, ":")) > 2
+    small = tmp_path / "small.extxyz"
+    assert main(quick + ["--atoms", "3", "-o", str(small)]) == 2
+    assert "--force" in capsys.readouterr().err and not small.exists()
+    with pytest.warns(UserWarning, match="thick"):
+        assert main(quick + ["--atoms", "3", "-o", str(small), "--force"]) == 0
+    assert len(read(small)) == 3
+
+
+def test_sampler_option_defaults_are_the_generators():
+    import inspect
+
+    from ase_xanesgen import DiffusionGenerator
+    from ase_xanesgen.cli.generate import add_sampler_arguments
+
+    parser = argparse.ArgumentParser()
+    add_sampler_arguments(parser)
+    defaults = inspect.signature(DiffusionGenerator).parameters
+    for action in parser._actions:
+        if action.dest in defaults:
+            assert f"default: {defaults[action.dest].default:g})" in action.help, action.dest
+
+
+@pytest.mark.slow
+def test_readme_quick_start_runs_headless(tmp_path, monkeypatch, data_dir):
+    """The README's quick-start commands, as written (the data path pointed at the data found), exit 0 without a
+    display and write what they name."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"## Quick start\s+```bash\n(.*?)```", readme, re.S).group(1)
+    commands = [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
+    assert [c.split()[:2] for c in commands] == [["xanesgen", "generate"], ["xanesgen", "predict"],
+                                                 ["xanesgen", "analyze"]]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XANESGEN_DEVICE", "cpu")
+    for command in commands:
+        argv = shlex.split(command.replace("../shared/data/a-C", str(data_dir)))[1:]
+        assert main(argv) == 0, command
+    assert len(read("a-C.traj")) == 216
+    assert {p.name for p in tmp_path.iterdir()} >= {"a-C.traj", "spectra.csv", "spectrum.png", "report.png"}

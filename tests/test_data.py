@@ -1,6 +1,7 @@
 import numpy as np
 
-from ase_xanesgen.data.datasets import coordination_counts, density_of, load_dataset, split_by_topology
+from ase_xanesgen.data.datasets import coordination_counts, load_dataset, split_by_topology
+from ase_xanesgen.geometry import density_of
 
 
 def test_reads_all_cells_with_spectra(data_dir):

@@ -23,7 +23,7 @@ def small_template(n_atoms=64, density=2.0):
 
 
 def test_cubic_cell_holds_its_atoms_at_the_density(gen):
-    from ase_xanesgen.data.datasets import density_of
+    from ase_xanesgen.geometry import density_of
 
     for n, rho in ((64, 2.0), (216, 3.5), (4096, 2.5)):
         atoms = gen.fill(cubic_cell(n, rho), rho)
@@ -45,6 +45,7 @@ def test_short_generation_has_requested_atoms_and_no_close_pairs(gen):
     assert sum(atoms.info["cn_counts"]) == 64 and "restarts" in atoms.info
 
 
+@pytest.mark.slow
 def test_cells_record_how_they_were_made_and_warn_of_defects_left(tmp_path):
     """Without restart cycles and with 3 steps some cells keep defects: each cell counts its own (the same count
     as matscipy's neighbour list gives), a warning names them, and the cells carry their recipe through extxyz."""
@@ -86,6 +87,7 @@ def test_deterministic_kernels_hand_the_switch_back(gen):
         assert not torch.are_deterministic_algorithms_enabled()
 
 
+@pytest.mark.slow
 def test_same_seed_same_cells(gen):
     a = gen.generate_batch(small_template(), 2.0, n=2, seed=3, steps=6)
     b = gen.generate_batch(small_template(), 2.0, n=2, seed=3, steps=6)
@@ -108,6 +110,11 @@ def test_trajectory_is_readable(gen, tmp_path):
     ts = [f.info["t"] for f in frames]
     assert ts[0] == 1.0 and ts[4] == pytest.approx(gen.refine_from) and ts[-2] == pytest.approx(0.01)
     assert ts[-1] == ts[-2]
+    with pytest.raises(FileExistsError, match="overwrite=True"):  # before any sampling: the file is kept
+        gen.generate(small_template(), 2.0, seed=1, steps=2, trajectory=path)
+    assert len(read(path, ":")) == len(frames)
+    gen.generate(small_template(), 2.0, seed=1, steps=2, trajectory=path, overwrite=True)
+    assert len(read(path, ":")) < len(frames)
     stages = [f.info["stage"] for f in frames]
     assert stages == ["start"] + ["first pass"] * 4 + ["quench"] * gen.refine_steps + ["returned"]
     assert [f.info["step"] for f in frames[:-1]] == list(range(5 + gen.refine_steps))
@@ -119,6 +126,7 @@ def test_handoff_stops_the_stochastic_pass_where_the_refinement_starts():
     assert handoff(20, 0.05, 1e-3, 40, 0.3) == (20, 0.05)  # start_time below refine_from: as before
 
 
+@pytest.mark.slow
 def test_start_time_starts_from_template(gen, cell_2g):
     out = gen.generate(cell_2g, start_time=0.05, seed=0, steps=20)
     disp = cell_2g.positions - out.positions
@@ -158,6 +166,7 @@ def test_restart_triggered_by_planted_defect(gen, cell_2g, kind):
     assert restarts.item() >= 1
 
 
+@pytest.mark.slow
 def test_local_restart_repairs_the_defect_and_leaves_the_rest(gen, cell_2g):
     atoms = planted(cell_2g, "cn5")
     system = System(torch.tensor(atoms.numbers), torch.tensor(atoms.cell.array, dtype=torch.float32)[None],
@@ -189,6 +198,7 @@ def test_bad_input_raises(gen, kwargs, match):
         gen.generate_batch(small_template(), **kwargs)
 
 
+@pytest.mark.slow
 def test_bad_templates_raise(gen):
     with pytest.raises(ValueError, match="cell"):
         gen.generate(Atoms("C"), density=2.0)
@@ -212,11 +222,21 @@ def test_bad_templates_raise(gen):
     assert np.allclose(whole.positions, gen.generate(small_template(), density=2.0, seed=3, steps=2).positions)
 
 
-def test_cells_thinner_than_twice_the_cutoff_warn(gen):
+def test_cells_too_small_for_the_cutoff_are_refused_unless_forced(gen):
     import warnings
 
-    with pytest.warns(UserWarning, match="thick"):  # atoms would meet their own periodic images
-        gen.fill(Atoms(cell=[20.0, 20.0, 2.0], pbc=True), 2.0)
+    thin = Atoms(cell=[20.0, 20.0, 2.0], pbc=True)
+    with pytest.raises(ValueError, match="thick.*force=True"):  # atoms would meet their own periodic images
+        gen.fill(thin, 2.0)
+    with pytest.warns(UserWarning, match="thick"):
+        assert len(gen.fill(thin, 2.0, force=True)) == 80
+    for n in (1, 3):  # a cubic cell of so few atoms is also thin; in a large cell the atom count refuses it
+        with pytest.raises(ValueError, match="thick"):
+            gen.generate(cubic_cell(n, 2.0), 2.0, steps=2)
+        few = Atoms(f"C{n}", cell=[12.0] * 3, pbc=True, positions=np.eye(3)[:n] * 4.0)
+        with pytest.raises(ValueError, match=f"holds {n} atom.*fewer than 8"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # its density lies outside the training range, too
+            gen.generate(few, steps=2)
     sheared = Atoms(cell=np.array([[1, 1, 1], [0, 1, 2], [0, 0, 1]]) @ np.diag([12.0] * 3), pbc=True)
     with warnings.catch_warnings():  # the 12 A cube in other cell vectors (faces 4.9 A apart) is not thin
         warnings.simplefilter("error")
@@ -231,7 +251,8 @@ def test_density_outside_the_training_range_warns(gen):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         gen.fill(small_template(), 2.0)
-        gen.fill(Atoms(cell=[8.6] * 3), 2.0)  # pbc all False (ASE's default) is taken as periodic
+    with pytest.warns(UserWarning, match="pbc all False"):  # ASE's default pbc: made periodic, and said so
+        assert gen.fill(Atoms(cell=[8.6] * 3), 2.0).pbc.all()
 
 
 def test_refine_relaxes_a_rattled_md_cell(gen, cell_2g):
@@ -277,6 +298,7 @@ def test_sampler_options_from_the_command_line():
     assert opts == {"refine_steps": 5, "restart_radius": None}  # 0: whole-cell restarts
 
 
+@pytest.mark.slow
 def test_template_atoms_come_without_the_templates_records(gen, tmp_path):
     """With density=None the template's atoms are used, but not its info (a guided run's guide and zeta),
     arrays (momenta, tags) or constraints: they belong to the template, not to the new cell or its path."""
@@ -348,8 +370,8 @@ def test_progress_shows_the_restart_cycles(gen, capsys):
 
 
 def test_a_trained_checkpoint_knows_its_density_range(data_dir, tmp_path):
-    """train_prior records the training cells' densities; from_checkpoint warns outside them. A checkpoint from
-    before (the committed one) keeps the old behaviour: no range, no warning."""
+    """train_prior records the training cells' densities; from_checkpoint warns outside them. A checkpoint without
+    a recorded range (the committed one) warns at no density."""
     import warnings
 
     from ase_xanesgen.train.loop import TrainConfig

@@ -132,6 +132,7 @@ def test_guided_runs_refine_from_their_own_noise_level(gen, target_sp):
     assert len(t) == 7 and t[4] == pytest.approx(short.guided_refine_from) and t[-1] == pytest.approx(0.01)
 
 
+@pytest.mark.slow
 def test_guided_steps_lower_spectrum_residual(gen, target_sp):
     template = cubic_cell(64, 2.0)
     guide = XANESGuide(target_sp)
@@ -193,6 +194,7 @@ def test_bad_energy_range_and_zeta_raise(gen, target_sp):
         RingStrainGuide(weight=-1.0)
 
 
+@pytest.mark.slow
 def test_guides_sum_with_sum_and_measured_files_guide_generate(gen, target_sp, tmp_path):
     """``sum(guides)`` is the ``+`` sum; ``generate`` takes a measured file or an (energy, intensity) pair as its
     guide, and a scan that starts after the pre-edge is accepted (padded with zero) everywhere."""
@@ -372,6 +374,7 @@ def test_summed_guides_share_one_graph_of_x0(cell_2g, target_sp, monkeypatch):
         assert torch.allclose(guide.residual(x0.clone(), system), shared, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_custom_guide_example_steers_the_mean_bond_length():
     """examples/custom_guide.py: a user-written Guide subclass plugs into generate and moves its target
     (measured: mean C-C bond 1.458 -> 1.480 A towards 1.50, CN4 0.10 -> 0.15; 4 cells of 64 atoms)."""

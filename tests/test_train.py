@@ -19,6 +19,7 @@ def fixed_loss(model, batch, sde):
         return float(dsm_loss(model, batch, sde, t, torch.Generator().manual_seed(0), model.cutoff).mean())
 
 
+@pytest.mark.slow
 def test_dsm_loss_finite_and_falling(data_dir, tmp_path):
     graphs = [atoms_to_data(load_cell(n, data_dir)) for n in ("d2.0_1", "d3.5_2")]
     sde = VESDE()
@@ -152,7 +153,8 @@ def test_time_budget_refit_never_raises_the_learning_rate(data_dir, tmp_path):
 def test_density_weights_draw_every_density_equally(data_dir):
     from collections import Counter
 
-    from ase_xanesgen.data.datasets import density_of, load_dataset, split_by_topology
+    from ase_xanesgen.data.datasets import load_dataset, split_by_topology
+    from ase_xanesgen.geometry import density_of
     from ase_xanesgen.train.prior import density_weights
 
     train, _ = split_by_topology(load_dataset(data_dir, with_spectra=False))
@@ -385,3 +387,19 @@ def test_a_run_saved_before_the_density_range_resumes_and_records_it(data_dir, t
     save_atomic(state, tmp_path / "last.pt")  # as written before the range was recorded
     run(2)
     assert load(tmp_path / "model.pt")["meta"]["density_range"] == [1.5, 3.5]
+
+
+def test_trainer_joins_no_process_group(data_dir, tmp_path, monkeypatch):
+    """Building a Trainer changes nothing process-wide: under torchrun (WORLD_SIZE > 1) it asks for
+    start_process_group() first instead of starting one itself; outside torchrun that function does nothing."""
+    from ase_xanesgen.train.loop import start_process_group
+
+    graphs = [atoms_to_data(load_cell("d2.0_1", data_dir))]
+    loss = make_loss(VESDE(), 3.0, 1.0)
+    config = TrainConfig(steps=1, batch_size=1, warmup=0)
+    Trainer(ScoreNet(width=16, layers=1), graphs, loss, tmp_path / "a", config, device="cpu")
+    assert not torch.distributed.is_initialized() and start_process_group() is False
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(RuntimeError, match="start_process_group"):
+        Trainer(ScoreNet(width=16, layers=1), graphs, loss, tmp_path / "b", config, device="cpu")
+    assert not torch.distributed.is_initialized()

@@ -56,14 +56,14 @@ def test_a_measured_background_is_flagged_and_subtracted(data_dir):
                                                (275.0, lambda e: 0.05 + 0 * e, 0.01, []),
                                                (280.0, lambda e: 0.05 + 0.002 * (e - 280.0), 0.05, ["edge step"])):
         energy, clean, measured = measured_like(cell, start, background)
-        true = unmix_coordination((energy, clean))
+        true = unmix_coordination((energy, clean), measurement="dft")
         with pytest.warns(UserWarning, match="pre-edge"):
-            biased = unmix_coordination((energy, measured))
+            biased = unmix_coordination((energy, measured), measurement="dft")
         flat = start == 275.0
         assert (abs(biased["CN2"] - true["CN2"]) < 0.015) if flat else (biased["CN2"] > true["CN2"] + 0.05)
         with warnings.catch_warnings(record=True) as record:  # measured: CN2 0.34 flat, 0.38 / 0.41 sloped; 0.33
             warnings.simplefilter("always")
-            fixed = unmix_coordination((energy, subtract_pre_edge(energy, measured)))
+            fixed = unmix_coordination((energy, subtract_pre_edge(energy, measured)), measurement="dft")
         assert [k for k in left if any(k in str(w.message) for w in record)] == left and len(record) == len(left)
         for key, value in fixed.items():
             assert value == pytest.approx(true[key], abs=tolerance)  # measured: 0.001, 0.001, 0.035
@@ -83,19 +83,20 @@ def test_an_energy_offset_and_an_edge_step_are_flagged(data_dir):
     for shift in (-0.6, 0.6):
         scan = np.interp(energy - shift, energy_grid(), y, left=0.0)  # the cell's spectrum, its axis off by shift
         with pytest.warns(UserWarning, match="shift its energies by") as record:
-            shifted = unmix_coordination((energy, scan))
+            shifted = unmix_coordination((energy, scan), measurement="dft")
         named = [float(m) for w in record for m in re.findall(r"shift its energies by ([+-][\d.]+) eV", str(w.message))]
         assert named == [pytest.approx(-shift, abs=0.1)]  # measured: exact
         assert abs(shifted["CN4"] - true["CN4"]) > 0.05
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # shifted back: nothing to warn about, the fractions return
-            back = unmix_coordination((energy - shift, scan))
+            back = unmix_coordination((energy - shift, scan), measurement="dft")
         assert back["CN4"] == pytest.approx(true["CN4"], abs=0.02)
     with pytest.warns(UserWarning, match="edge step"):
-        stepped = unmix_coordination((energy, clean + 0.3 * clean.max() / (1 + np.exp(-(energy - 290.0)))))
+        stepped = unmix_coordination((energy, clean + 0.3 * clean.max() / (1 + np.exp(-(energy - 290.0)))),
+                                     measurement="dft")
     assert stepped["CN4"] == pytest.approx(true["CN4"], abs=0.02)  # measured: 0.127 against 0.132 (0.03 before)
     assert noisy.min() < 0
-    assert unmix_coordination((energy, noisy))["CN4"] == pytest.approx(true["CN4"], abs=0.02)
+    assert unmix_coordination((energy, noisy), measurement="dft")["CN4"] == pytest.approx(true["CN4"], abs=0.02)
 
 
 def arctan_step(energy: np.ndarray, height: float, centre: float = 290.0, width: float = 1.0) -> np.ndarray:
@@ -107,15 +108,15 @@ HELD_OUT = ("d1.5_9", "d0.0_15", "d2.5_4", "d3.5_2")  # 1.5 to 3.5 g/cm3: CN4 0.
 
 
 def test_an_edge_step_is_fitted_out_and_can_be_subtracted(data_dir):
-    """A 30 % edge step pulled sp3-rich fractions towards sp2 (d2.5_4: CN4 0.13 against 0.28; d3.5_2: 0.59 against
-    0.96) without a warning below a 50 % tail; the unmixing now fits it out, the target warns (with the flag that
-    removes it), and ``subtract_edge_step`` gives back the clean target."""
+    """A 30 % edge step, left in, would pull sp3-rich fractions towards sp2 (d2.5_4: CN4 0.13 against 0.28; d3.5_2:
+    0.59 against 0.96); the unmixing fits it out, the target warns (with the flag that removes it), and
+    ``subtract_edge_step`` gives back the clean target."""
     for name in HELD_OUT:
         energy, clean, _ = measured_like(load_cell(name, data_dir), 265.0, lambda e: 0 * e)
         stepped = clean + clean.max() * arctan_step(energy, 0.3)
-        true = unmix_coordination((energy, clean))
+        true = unmix_coordination((energy, clean), measurement="dft")
         with pytest.warns(UserWarning, match="edge step .*--subtract-edge-step"):
-            fractions = unmix_coordination((energy, stepped))
+            fractions = unmix_coordination((energy, stepped), measurement="dft")
         for key, value in fractions.items():
             assert value == pytest.approx(true[key], abs=0.02)  # measured: <= 0.01 (d2.5_4)
         with warnings.catch_warnings():
@@ -133,8 +134,8 @@ def test_subtracting_no_background_changes_little(data_dir):
     for name in ("d1.5_1", "d2.5_1"):
         for fwhm in (1.0, 2.0):
             energy, clean, measured = measured_like(load_cell(name, data_dir), 270.0, lambda e: 0 * e, fwhm)
-            true = unmix_coordination((energy, clean))
-            fixed = unmix_coordination((energy, subtract_pre_edge(energy, measured)))
+            true = unmix_coordination((energy, clean), measurement="dft")
+            fixed = unmix_coordination((energy, subtract_pre_edge(energy, measured)), measurement="dft")
             for key, value in fixed.items():
                 assert value == pytest.approx(true[key], abs=0.015)  # measured: <= 0.002
 

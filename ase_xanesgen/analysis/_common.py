@@ -8,7 +8,7 @@ import numpy as np
 from ase import Atoms
 
 from ..checks import warn_caller
-from ..data.datasets import face_distances, reduced_cell
+from ..geometry import face_distances, reduced_cell
 
 
 def label(atoms: Atoms, index: int | None = None) -> str:

@@ -15,7 +15,7 @@ def freud_system(atoms: Atoms):
     lengths and angles and the points from fractional coordinates, so any ASE cell orientation
     (including a left-handed one, which becomes its mirror image) keeps all distances.
     """
-    import freud
+    import freud  # slow to import: loaded only where an analysis needs it
 
     cellpar = check_cell(atoms).cell.cellpar()
     box = freud.box.Box.from_box_lengths_and_angles(*cellpar[:3], *np.radians(cellpar[3:]))

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 
-from ..data.datasets import CC_BOND_CUTOFF, density_of
+from ..data.datasets import CC_BOND_CUTOFF
+from ..geometry import density_of
 from ._common import as_structures
 from .angles import bond_angles
 from .coordination import coordination_numbers, fractions_from_counts

@@ -15,11 +15,18 @@ def _stairs(ax, panel: dict[str, Any], **kwargs) -> None:
         ax.stairs(panel[side], panel["edges"], **style, **kwargs)
 
 
-def plot_report(report: dict[str, Any], path: str | Path, *, dpi: int = 120) -> None:
-    """Write a 2x3 figure to ``path``: CN, g(r), bond angles, q4/q6, Voronoi volumes, GAP energies.
+def plot_report(report: dict[str, Any], path: str | Path, *, dpi: int = 120, overwrite: bool = False) -> None:
+    """Write a 2x3 figure to ``path`` (format from its extension): CN, g(r), bond angles, q4/q6, Voronoi volumes,
+    GAP energies.
 
     Uses matplotlib's object API with the Agg canvas (no pyplot, no global backend change).
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is False (the default).
     """
+    if Path(path).exists() and not overwrite:
+        raise FileExistsError(f"{path} exists: pass overwrite=True to replace it")
+    # matplotlib is slow to import: loaded only where a figure is drawn
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

@@ -20,9 +20,8 @@ def rdf(
     """Periodic radial distribution function averaged over all atoms of all structures.
 
     Normalised so that an ideal gas gives g = 1: pair counts (each atom's periodic images included) are divided
-    by ``sum_s N_s^2 / V_s`` times the shell volume, as ASE does. (Until session 8 the divisor was
-    ``N (N - 1) / V``, which left g -> N / (N - 1) at large r and a cell and its supercell 0.5 % apart at 216
-    atoms.) All elements are pooled.
+    by ``sum_s N_s^2 / V_s`` times the shell volume, as ASE does (a divisor ``N (N - 1) / V`` would leave
+    g -> N / (N - 1) at large r, and a cell and its supercell 0.5 % apart at 216 atoms). All elements are pooled.
 
     Returns:
         r: ``[bins]`` bin centres in Å on ``[0, rmax]``; g: ``[bins]`` dimensionless.

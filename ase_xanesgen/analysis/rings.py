@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from ase import Atoms
+from matscipy.rings import ring_statistics as _franzblau
 
 from ..checks import check_count, check_positive
 from ..data.datasets import CC_BOND_CUTOFF
@@ -22,8 +23,6 @@ def ring_statistics(
     copies, so that no ring meets its own periodic image (in the 12.0 Å MD cell d2.5_1, 216 atoms, 12-rings
     otherwise came out 16 instead of 18 per cell; an 8-atom diamond cell gave no rings at all).
     """
-    from matscipy.rings import ring_statistics as _franzblau
-
     maxlength = check_count(maxlength, "maxlength", minimum=3)
     check_positive(cutoff, "cutoff", "A")
     structures = as_structures(atoms_or_list)

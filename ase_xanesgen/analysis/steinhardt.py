@@ -47,7 +47,7 @@ def steinhardt(
     Atoms without neighbours get NaN. For four tetrahedral neighbours (diamond)
     q4 = 0.509175 and q6 = 0.628539. Takes one structure (a list: call it per structure).
     """
-    import freud
+    import freud  # slow to import: loaded only where an analysis needs it
 
     check_cell(atoms)
     warn_unless_carbon([atoms], "steinhardt")

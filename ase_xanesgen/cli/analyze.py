@@ -12,7 +12,12 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
+from ..analysis import build_report, measure, plot_report
+from ..frontends.gap import gap_energies
 from .inputs import read_named
+from .outputs import check_output_paths, check_plot_format
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,8 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--reference", action="append", required=True, metavar="MD",
         help="reference structure file (repeat for several; all frames are pooled)",
     )
-    parser.add_argument("--json", type=Path, metavar="REPORT.json", help="write every number of the figure here")
-    parser.add_argument("--plot", type=Path, metavar="REPORT.png", help="write the multi-panel figure here")
+    parser.add_argument("--json", type=Path, metavar="REPORT.json",
+                        help="write every number of the figure here (default: not written)")
+    parser.add_argument("--plot", type=Path, metavar="REPORT.png",
+                        help="write the multi-panel figure here (default: not drawn)")
     parser.add_argument(
         "--gap", action=argparse.BooleanOptionalAction, default=True,
         help="per-atom GAP energies panel (skipped with a warning if GAP is unavailable; default: on)",
@@ -31,18 +38,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--potential", metavar="GAP.xml",
                         help="GAP potential file (default: the shipped one; a missing one is an error)")
     parser.add_argument("--cutoff", type=float, default=1.85, help="C-C bond cut-off in Å (default: 1.85)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing JSON or plot file (default: refuse)")
 
 
 def _energies(generated: list, reference: list, potential: str | None):
     """Per-atom GAP energies (eV) of both sides, or ``None`` with a warning on stderr."""
-    import numpy as np
-
     try:
-        from ase_xanesgen.frontends.gap import gap_energies
-
         return tuple(np.concatenate([gap_energies(a, potential=potential) for a in side])
                      for side in (generated, reference))
-    except Exception as exc:  # optional panel: any failure (import, file, quippy) only drops it
+    except Exception as exc:  # optional panel: any failure (file, quippy) only drops it
         print(f"xanesgen analyze: warning: GAP panel skipped ({type(exc).__name__}: {exc})", file=sys.stderr)
         return None
 
@@ -66,12 +71,8 @@ def _print_summary(report: dict) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Analyse ``args.files`` against ``args.reference``; write JSON and PNG if asked, then print a summary."""
-    from ase_xanesgen.analysis import build_report, measure, plot_report
-
-    from .outputs import check_output_paths, check_plot_format
-
     inputs = [*args.files, *args.reference, *([args.potential] if args.potential else [])]
-    check_output_paths({"JSON report": args.json, "plot": args.plot}, inputs)  # before the analysis, not after it
+    check_output_paths({"JSON report": args.json, "plot": args.plot}, inputs, overwrite=args.overwrite)  # before the analysis, not after it
     check_plot_format(args.plot)
     try:
         if args.gap and args.potential and not Path(args.potential).is_file():  # named, so not optional
@@ -89,6 +90,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(json.dumps(report, indent=1, allow_nan=False) + "\n")
     if args.plot:
-        plot_report(report, args.plot)
+        plot_report(report, args.plot, overwrite=True)  # an existing file was refused up front without --overwrite
     _print_summary(report)
     return 0

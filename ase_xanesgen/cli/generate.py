@@ -2,47 +2,71 @@
 
 With ``--guide FILE`` each cell records, beside the generator's ``guide_targets``, what made the target from the
 file: ``info["guide_file"]``, ``info["guide_energy_shift"]`` (eV, 0 when not given),
-``info["guide_subtract_background"]``, ``info["guide_subtract_edge_step"]`` and, when given,
-``info["guide_columns"]``.
+``info["guide_subtract_background"]``, ``info["guide_subtract_edge_step"]``, ``info["guide_measurement"]`` (how
+the file was read: ``auto``, ``measured`` or ``dft``) and, when given, ``info["guide_columns"]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
+
+from ase import Atoms
+from ase.io import write
+from ase.io.formats import filetype, ioformats
+
+from ..data.spectra import read_spectrum, subtract_pre_edge
+from ..frontends.generator import DiffusionGenerator, composition, cubic_cell, fill_count
+from ..geometry import density_of
+from ..guidance import spectrum_guide
+from .inputs import DEVICE_HELP, read_structures, refuse_idle
+from .outputs import check_output_paths
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``xanesgen generate``."""
     parser.add_argument("--density", type=float, default=None,
-                        help="g/cm3 (required unless --template gives the atoms to use as they are)")
+                        help="g/cm3 (required without --template; default with --template: its own atoms, as they are)")
     parser.add_argument("--atoms", type=int, default=None,
-                        help="atoms per cell (cubic cell sized to the density; default 216; not with --template)")
-    parser.add_argument("--template", help="structure file whose cell (and species) to use instead of --atoms")
+                        help="atoms per cell (cubic cell sized to the density; not with --template; default: 216)")
+    parser.add_argument("--template", help="structure file whose cell (and species) to use instead of --atoms "
+                        "(default: a cubic cell of --atoms carbon atoms)")
     parser.add_argument("--n", type=int, default=1, help="number of cells, denoised as one batch")
-    parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--steps", type=int, default=64)
-    parser.add_argument("--trajectory", help="write the denoising path of the first cell (a .traj file, for ase gui)")
-    parser.add_argument("--guide", help="measured spectrum (energy/intensity columns) to steer towards")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the noise: the same seed, --n and device give the same cells (default: drawn "
+                        "at random, printed and recorded in each cell)")
+    parser.add_argument("--steps", type=int, default=64,
+                        help="Euler-Maruyama steps on the grid from t = 1 to 0.001 (the pass stops where the "
+                        "refinement takes over)")
+    parser.add_argument("--trajectory", help="write the denoising path of the first cell (a .traj file, for ase gui; "
+                        "default: none)")
+    parser.add_argument("--guide", help="measured spectrum (energy/intensity columns) to steer towards "
+                        "(default: none, unguided)")
     parser.add_argument("--guide-columns", type=guide_columns, default=None, metavar="E,I",
                         help="0-based energy and intensity columns of a --guide file of more than two (a beamline's "
-                        "E, I0, TEY, TFY: 0,2 for TEY; xanesgen predict's CSV: 0,1)")
+                        "E, I0, TEY, TFY: 0,2 for TEY; xanesgen predict's CSV: 0,1; default: 0,1)")
+    parser.add_argument("--measurement", choices=("auto", "measured", "dft"), default="auto",
+                        help="how the guide is read: measured (default for a file: fitted through the measurement "
+                        "model, as xanesgen fit does; docs/spectra.md) or dft (as it is, on the DFT energy axis)")
     parser.add_argument("--subtract-background", action="store_true",
                         help="subtract a straight line fitted to the guide's pre-edge (below 280 eV) first")
     parser.add_argument("--subtract-edge-step", action="store_true",
-                        help="remove the guide's edge step (an arctan at 290 eV fitted with the sp/sp2/sp3 "
-                        "components) from the spectrum term's target; the model's spectra have none")
+                        help="with --measurement dft: remove the guide's edge step (an arctan at 290 eV fitted with "
+                        "the sp/sp2/sp3 components) from the spectrum term's target; the model's spectra have none")
     parser.add_argument("--energy-shift", type=float, default=None,
                         help="eV added to the guide's energies first (align its calibration with the model's; "
-                        "a warning suggests one when the spectrum fits the DFT spectra better shifted)")
+                        "a warning suggests one when the spectrum fits the DFT spectra better shifted; default: 0)")
     parser.add_argument("--zeta", type=float, default=None,
                         help="guidance strength (0 keeps the guided schedule without its pull: a baseline, not an "
-                             "unguided run)")
+                             "unguided run; default: 10)")
     parser.add_argument("--coordination-weight", type=float, default=None,
                         help="weight of the coordination fractions unmixed from the spectrum (0: spectrum only; "
                         "default 0.5)")
     parser.add_argument("--coordination-t-min", type=float, default=0.0,
-                        help="the coordination term acts only while t >= this (e.g. 0.2: fewer strained sites)")
+                        help="the coordination term acts only while t >= this (e.g. 0.2: fewer strained sites; "
+                        "default: 0, throughout)")
     parser.add_argument("--coordination-tolerance", type=float, default=None,
                         help="distance of the CN fractions from the unmixed ones within which the coordination "
                         "pull fades (default 0: a full pull up to the target; docs/guidance.md)")
@@ -52,11 +76,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_sampler_arguments(parser)
     parser.add_argument("--model", help="prior: a shipped one's name (a-C, a-SiO2) or a checkpoint file / run folder "
                         "of xanesgen train prior (default: a-C); the template's species must be the model's")
-    parser.add_argument("--checkpoint", help="prior weights file (as --model PATH)")
-    parser.add_argument("--device", default=None)
+    parser.add_argument("--checkpoint", help="prior weights file (as --model PATH; default: the shipped weights)")
+    parser.add_argument("--device", default=None, help=DEVICE_HELP)
     parser.add_argument("-o", "--output", required=True,
                         help="output file: .traj, .extxyz, .vasp, .cif, POSCAR, ... (several cells: one file, or "
                         "out_0.vasp, out_1.vasp, ... for one-structure formats)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace existing output and trajectory files (default: refuse)")
+    parser.add_argument("--force", action="store_true",
+                        help="generate in a cell too small for the model (thinner than twice its 3 A cut-off, or "
+                        "fewer than 8 atoms) with a warning (default: refuse)")
 
 
 def guide_columns(text: str) -> tuple[int, int]:
@@ -73,20 +102,30 @@ def guide_columns(text: str) -> tuple[int, int]:
 def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
     """Refinement and restart settings of ``DiffusionGenerator`` (default: the generator's)."""
     parser.add_argument("--refine-steps", type=int, default=None,
-                        help="noise-free denoising iterations after each pass (0: none)")
-    parser.add_argument("--refine-from", type=float, default=None, help="noise level t the refinement starts from")
+                        help="noise-free denoising iterations after each pass (0: none; default: 40)")
+    parser.add_argument("--refine-from", type=float, default=None,
+                        help="noise level t the refinement starts from (default: 0.3)")
     parser.add_argument("--guided-refine-from", type=float, default=None,
-                        help="noise level t the refinement starts from when a guide is on")
-    parser.add_argument("--max-restarts", type=int, default=None, help="restart cycles on cells with defects")
+                        help="noise level t the refinement starts from when a guide is on (default: 0.1)")
+    parser.add_argument("--max-restarts", type=int, default=None,
+                        help="restart cycles on cells with defects (default: 10)")
     parser.add_argument("--restart-radius", type=float, default=None,
-                        help="restart cycles re-noise the atoms within this many A of a defect (0: the whole cell)")
+                        help="restart cycles re-noise the atoms within this many A of a defect (0: the whole cell; "
+                        "default: 3)")
+    parser.add_argument("--potential", default=None,
+                        help="atomic potential of the energy term: a checkpoint of xanesgen train potential "
+                             "(default: the shipped carbon potential)")
+    parser.add_argument("--energy-step", type=float, default=None,
+                        help="step (A^2/eV) of the sampler's annealed energy term with the shipped potential "
+                             "(0: off; default: the generator's)")
     parser.add_argument("--float32-gradients", action="store_true",
-                        help="a guide's backward in float32 also on CPUs with bfloat16 hardware (exact; slower)")
+                        help="a guide's backward in float32 also on CPUs with bfloat16 hardware (exact; slower; "
+                        "default: bfloat16 where the CPU multiplies it in hardware)")
 
 
 def sampler_options(args: argparse.Namespace) -> dict:
     """``DiffusionGenerator`` keyword arguments from :func:`add_sampler_arguments`' options that were given."""
-    names = ("refine_steps", "refine_from", "guided_refine_from", "max_restarts", "restart_radius")
+    names = ("refine_steps", "refine_from", "guided_refine_from", "max_restarts", "restart_radius", "energy_step", "potential")
     options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if options.get("restart_radius") == 0:
         options["restart_radius"] = None
@@ -98,8 +137,6 @@ def sampler_options(args: argparse.Namespace) -> dict:
 def generator_from_args(args: argparse.Namespace):
     """The ``DiffusionGenerator`` that ``--model`` / ``--checkpoint``, ``--device`` and the sampler options ask
     for."""
-    from ..frontends.generator import DiffusionGenerator
-
     options = {"device": args.device, **sampler_options(args)}
     model = getattr(args, "model", None)
     if model and args.checkpoint:
@@ -112,11 +149,8 @@ def generator_from_args(args: argparse.Namespace):
 
 
 def template_for(args: argparse.Namespace):
-    from ase import Atoms
-
-    from ..frontends.generator import cubic_cell
-    from .inputs import read_structures
-
+    """The template ``Atoms`` of ``--template`` (refilled when ``--density`` is given) or a cubic cell of
+    ``--atoms`` at ``--density``."""
     if args.template:
         if args.atoms is not None:
             raise ValueError("--atoms sizes a cubic cell; with --template the template's cell is used: drop one")
@@ -138,11 +172,6 @@ def template_for(args: argparse.Namespace):
 def note_refill(template, density: float) -> None:
     """A note on stderr when ``--density`` refills the template's cell with another number of atoms than it holds
     (216 at 2.0 g/cm3 become 325 at 3.0): easily missed, as the run goes on without complaint."""
-    import sys
-
-    from ..data.datasets import density_of
-    from ..frontends.generator import composition, fill_count
-
     if not len(template) or not (math.isfinite(density) and density > 0):
         return  # nothing to compare with, or the generator will say what is wrong
     try:
@@ -162,12 +191,7 @@ GUIDE_OPTIONS = ("zeta", "coordination_weight", "coordination_tolerance", "ring_
 
 
 def run(args: argparse.Namespace) -> int:
-    from ase.io import write
-    from ase.io.formats import ioformats
-
-    from .inputs import refuse_idle
-    from .outputs import check_output_paths
-
+    """Run the command; returns the exit status (errors raise, ``cli.main`` turns them into status 2)."""
     given = [f"--{name.replace('_', '-')}" for name in GUIDE_OPTIONS if getattr(args, name) is not None]
     if args.coordination_t_min:
         given.append("--coordination-t-min")
@@ -188,12 +212,14 @@ def run(args: argparse.Namespace) -> int:
     one_per_file = args.n > 1 and ioformats[fmt].single
     paths = [out.with_name(f"{out.stem}_{k}{out.suffix}") for k in range(args.n)] if one_per_file else [out]
     check_output_paths({**{f"output {path.name}" if one_per_file else "output": path for path in paths},
-                        "trajectory": args.trajectory}, [p for p in (args.template, args.guide) if p])
+                        "trajectory": args.trajectory}, [p for p in (args.template, args.guide) if p],
+                       overwrite=args.overwrite)
     gen = generator_from_args(args)
     template = template_for(args)
     extra = {"guide": guide_from_args(args), "zeta": args.zeta} if args.guide else {}
     images = gen.generate_batch(template, args.density, n=args.n, seed=args.seed, steps=args.steps,
-                                trajectory=args.trajectory, progress=True, **extra)
+                                trajectory=args.trajectory, progress=True, overwrite=args.overwrite,
+                                force=args.force, **extra)
     if args.guide:
         for atoms in images:
             atoms.info.update(guide_record(args))
@@ -210,9 +236,6 @@ def run(args: argparse.Namespace) -> int:
 
 def guide_from_args(args: argparse.Namespace):
     """The spectrum guide of ``--guide`` (its columns, shifted, background subtracted as asked)."""
-    from ..data.spectra import read_spectrum, subtract_pre_edge
-    from ..guidance import spectrum_guide
-
     energy, intensity = read_spectrum(args.guide, columns=args.guide_columns)
     if args.energy_shift is not None:
         energy = energy + args.energy_shift
@@ -221,7 +244,7 @@ def guide_from_args(args: argparse.Namespace):
     weights = {name: value for name in ("coordination_weight", "coordination_tolerance", "ring_strain_weight")
                if (value := getattr(args, name)) is not None}
     return spectrum_guide(intensity, energy, coordination_t_min=args.coordination_t_min,
-                          subtract_edge_step=args.subtract_edge_step, **weights)
+                          subtract_edge_step=args.subtract_edge_step, measurement=args.measurement, **weights)
 
 
 def guide_record(args: argparse.Namespace) -> dict:
@@ -229,7 +252,7 @@ def guide_record(args: argparse.Namespace) -> dict:
     file, shift and background made it, and a cell should say how to make it again."""
     record = {"guide_file": str(args.guide), "guide_energy_shift": float(args.energy_shift or 0.0),
               "guide_subtract_background": bool(args.subtract_background),
-              "guide_subtract_edge_step": bool(args.subtract_edge_step)}
+              "guide_subtract_edge_step": bool(args.subtract_edge_step), "guide_measurement": args.measurement}
     if args.guide_columns is not None:
         record["guide_columns"] = list(args.guide_columns)
     return record
@@ -237,8 +260,6 @@ def guide_record(args: argparse.Namespace) -> dict:
 
 def _format(path: Path) -> str:
     """ASE's format for the output name (``POSCAR`` -> vasp, ``.cif`` -> cif, ...); extxyz when it has none."""
-    from ase.io.formats import filetype
-
     try:
         return filetype(str(path), read=False)
     except Exception:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ase.io import read
+
+#: help of every command's ``--device``
+DEVICE_HELP = "cpu, cuda, cuda:1, ... (default: $XANESGEN_DEVICE, else CUDA when available, else cpu)"
+
 
 def read_structures(path: str) -> list:
     """Every frame of ``path`` (``ase.io.read(path, ":")``) as ``Atoms``; ``FileNotFoundError`` when it is missing and
     ``ValueError`` when ASE cannot read it (ASE raises many types for that) or it holds no structure."""
-    from ase.io import read
-
     if not Path(path).exists():
         raise FileNotFoundError(f"no such file: {path}")
     try:

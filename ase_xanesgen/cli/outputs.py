@@ -10,12 +10,13 @@ from pathlib import Path
 
 
 def check_output_paths(outputs: dict[str, str | os.PathLike | None],
-                       inputs: Iterable[str | os.PathLike] = ()) -> None:
+                       inputs: Iterable[str | os.PathLike] = (), *, overwrite: bool = False) -> None:
     """``outputs`` maps what each output is (``"output"``, ``"plot"``) to its path, or ``None`` when not asked for.
 
     Raises ``FileNotFoundError`` for an output whose folder does not exist, ``IsADirectoryError`` for an output
-    that is a folder, ``PermissionError`` for a folder no file can be created in, and ``ValueError`` for an output
-    that names one of the ``inputs`` or the same file as another output.
+    that is a folder, ``FileExistsError`` for an existing file unless ``overwrite`` (devices such as /dev/stdout
+    are not files), ``PermissionError`` for a folder no file can be created in, and ``ValueError`` for an output
+    that names one of the ``inputs`` or the same file as another output (even with ``overwrite``).
     """
     paths = {what: Path(p) for what, p in outputs.items() if p is not None}
     probed: set[Path] = set()  # one probe file per folder (generate -n 50 -o x.vasp names 50 files in one)
@@ -24,6 +25,8 @@ def check_output_paths(outputs: dict[str, str | os.PathLike | None],
             raise FileNotFoundError(f"{what} folder {path.parent} does not exist")
         if path.is_dir():
             raise IsADirectoryError(f"the {what} {path} is a folder: name a file (e.g. {path / 'out.traj'})")
+        if path.is_file() and not overwrite and path.resolve() not in {Path(p).resolve() for p in inputs}:
+            raise FileExistsError(f"the {what} {path} exists: pass --overwrite to replace it")
         if path.parent not in probed:
             check_writable(path.parent, what)
             probed.add(path.parent)
@@ -53,6 +56,7 @@ def check_plot_format(path: str | os.PathLike | None) -> None:
     """``ValueError`` unless matplotlib can write ``path`` by its extension (checked before the work, not after)."""
     if path is None:
         return
+    # matplotlib is slow to import: loaded only where a plot is asked for
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

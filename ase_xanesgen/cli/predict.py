@@ -10,9 +10,9 @@ Output (CSV, one row per point of the model's energy grid, comma separated, one 
 - ``energy_eV``: the calibrated axis (``docs/energy_calibration.md``);
 - ``mean``: the mean spectrum over all atoms of all images read (for a trajectory or several files this is
   the pooled ensemble spectrum, i.e. what one measurement of all those structures would see);
-- ``sp2`` / ``sp3`` / ``sp``: the mean spectrum of the 3- / 4- / 2-coordinated atoms (C-C cut-off ``--cutoff``,
-  default 1.85 Å), pooled over images likewise; ``nan`` when no atom has that coordination (e.g. ``sp2`` of
-  diamond). ``sp`` comes after ``sp3`` so that the columns before it keep their places;
+- ``sp`` / ``sp2`` / ``sp3``: the mean spectrum of the 2- / 3- / 4-coordinated atoms (C-C cut-off ``--cutoff``,
+  default 1.85 Å), pooled over images likewise, in the order of the plot's legend; ``nan`` when no atom has that
+  coordination (e.g. ``sp2`` of diamond);
 - ``image_<k>``: with more than one image, the mean spectrum of image ``k`` (frames numbered in read order
   across the files);
 - with ``--per-atom``: one more column per atom, ``atom_<i>`` (one image) or ``image_<k>_atom_<i>``.
@@ -29,7 +29,13 @@ import os
 import sys
 from pathlib import Path
 
-from .inputs import read_named
+import numpy as np
+from ase.io.formats import filetype, ioformats
+
+from ..data.datasets import coordination_counts
+from ..frontends.xanes_calculator import XANESCalculator
+from .inputs import DEVICE_HELP, read_named
+from .outputs import check_output_paths, check_plot_format
 
 #: the carbon hybridisations reported, by coordination number (C-C bonds within ``--cutoff``)
 HYBRIDS = {"sp": 2, "sp2": 3, "sp3": 4}
@@ -44,21 +50,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--per-atom", action="store_true",
                         help="add one column per atom (atom_<i>, or image_<k>_atom_<i> for several images)")
     parser.add_argument("--plot", type=Path, metavar="SPECTRUM.png",
-                        help="draw the mean and the sp (CN2) / sp2 (CN3) / sp3 (CN4) means")
+                        help="draw the mean and the sp (CN2) / sp2 (CN3) / sp3 (CN4) means (default: no plot)")
     parser.add_argument("--model", metavar="PATH", help="spectrum checkpoint (default: the shipped weights)")
-    parser.add_argument("--device", default=None,
-                        help="cpu, cuda, ... (default: $XANESGEN_DEVICE, else CUDA if available)")
+    parser.add_argument("--device", default=None, help=DEVICE_HELP)
     parser.add_argument("--cutoff", type=float, default=1.85,
                         help="C-C bond cut-off in Å for sp/sp2/sp3 (default: 1.85)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing CSV or plot file (default: refuse)")
 
 
 def check_outputs(args: argparse.Namespace) -> None:
     """Refuse outputs that would overwrite an input or hide CSV under a structure file's name, and missing
     folders, before any prediction."""
-    from ase.io.formats import filetype, ioformats
-
-    from .outputs import check_output_paths, check_plot_format
-
     if args.output is not None and args.output.suffix.lower() not in (".csv", ".txt", ".dat", ".tsv"):
         try:
             fmt = filetype(str(args.output), read=False)
@@ -66,7 +69,7 @@ def check_outputs(args: argparse.Namespace) -> None:
             fmt = None
         if fmt in ioformats:
             raise ValueError(f"predict writes CSV, but {args.output} names a {fmt} structure file: use e.g. .csv")
-    check_output_paths({"output": args.output, "plot": args.plot}, args.files)
+    check_output_paths({"output": args.output, "plot": args.plot}, args.files, overwrite=args.overwrite)
     check_plot_format(args.plot)
 
 
@@ -77,10 +80,6 @@ def predict_images(images: list, calc, cutoff: float) -> dict:
     ``[100]`` (``sp``/``sp2``/``sp3`` are ``None`` without such atoms), ``fractions``
     ``{"sp": f2, "sp2": f3, "sp3": f4}`` of all atoms (``HYBRIDS``; other coordinations make up the rest).
     """
-    import numpy as np
-
-    from ase_xanesgen.data.datasets import coordination_counts
-
     per_image, cns = [], []
     for atoms in images:
         per_image.append(calc.get_property("xanes", atoms))
@@ -95,11 +94,9 @@ def predict_images(images: list, calc, cutoff: float) -> dict:
 
 
 def _columns(result: dict, per_atom: bool) -> dict:
-    import numpy as np
-
     nan = np.full_like(result["mean"], np.nan)
     cols = {"energy_eV": result["energy"], "mean": result["mean"]}
-    for key in ("sp2", "sp3", "sp"):  # sp last: the columns before it keep their places
+    for key in HYBRIDS:  # the plot's legend order
         cols[key] = nan if result[key] is None else result[key]
     many = len(result["per_image"]) > 1
     if many:
@@ -113,8 +110,7 @@ def _columns(result: dict, per_atom: bool) -> dict:
 
 
 def write_csv(cols: dict, stream) -> None:
-    import numpy as np
-
+    """``cols`` (name -> ``[n_E]``) as CSV to ``stream``: one header line, 6 significant digits, ``nan``."""
     stream.write(",".join(cols) + "\n")
     table = np.column_stack(list(cols.values()))
     for row in table:
@@ -123,6 +119,7 @@ def write_csv(cols: dict, stream) -> None:
 
 def plot_spectra(result: dict, path: str | Path, *, title: str = "", dpi: int = 120) -> None:
     """Mean spectrum and the sp (CN2) / sp2 (CN3) / sp3 (CN4) means on the eV axis (matplotlib Agg, no pyplot)."""
+    # matplotlib is slow to import: loaded only where a figure is drawn
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -143,8 +140,6 @@ def plot_spectra(result: dict, path: str | Path, *, title: str = "", dpi: int = 
 
 def run(args: argparse.Namespace) -> int:
     """Predict, then write the CSV (file or stdout) and the optional plot; print a one-line summary."""
-    from ase_xanesgen.frontends.xanes_calculator import XANESCalculator
-
     check_outputs(args)
     images = read_named(args.files, "source")
     calc = XANESCalculator(model=args.model, device=args.device)

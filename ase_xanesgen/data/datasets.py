@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
-from ase.cell import Cell
 from ase.io import read
+from matscipy.neighbours import neighbour_list
 
 from ..checks import check_positive
+from ..geometry import density_of
 
 N_ENERGY = 100
 #: C-C bond cut-off (Angstrom) used for coordination numbers throughout the project.
@@ -103,41 +104,8 @@ def load_reference(name: str, data_dir: str | Path | None = None) -> Atoms:
     return _with_spectra(atoms, root / "reference" / f"{name}_xanes.csv")
 
 
-def density_of(atoms: Atoms) -> float:
-    """Mass density in g/cm3."""
-    from ase.units import _amu
-
-    volume = atoms.get_volume()
-    if volume <= 0:
-        raise ValueError("atoms have no cell volume")
-    return float(atoms.get_masses().sum() * _amu * 1e3 / (volume * 1e-24))
-
-
-def face_distances(atoms: Atoms | Cell) -> np.ndarray:
-    """``[3]`` distances (Å) between opposite faces of the cell (of ``atoms`` or a ``Cell``): how far an atom is
-    from its own periodic images across each face, so how small a cell is for a given cut-off."""
-    cell = atoms.cell if isinstance(atoms, Atoms) else atoms
-    return 1.0 / np.linalg.norm(cell.reciprocal(), axis=1)
-
-
-def reduced_cell(atoms: Atoms) -> Cell:
-    """The Minkowski-reduced cell of ``atoms``: the same lattice with the shortest, most orthogonal vectors."""
-    from ase.geometry import minkowski_reduce
-
-    return Cell(minkowski_reduce(atoms.cell.complete())[0])
-
-
-def lattice_thickness(atoms: Atoms) -> float:
-    """The smallest distance (Å) between opposite faces of the Minkowski-reduced cell: how thin the lattice is,
-    whichever cell vectors describe it (a 12 Å cube written with sheared vectors has thin faces, not a thin
-    lattice)."""
-    return float(face_distances(reduced_cell(atoms)).min())
-
-
 def coordination_counts(atoms: Atoms, cutoff: float = CC_BOND_CUTOFF) -> np.ndarray:
     """Number of neighbours within ``cutoff`` for every atom (periodic)."""
-    from matscipy.neighbours import neighbour_list
-
     check_positive(cutoff, "bond cut-off", "Angstrom")
 
     i = neighbour_list("i", atoms, cutoff)

@@ -3,14 +3,11 @@
 The classic reading of a-C XANES (the pi* share gives the sp2 fraction) made quantitative: the cell-mean
 spectrum is, to first order, the CN-weighted mean of per-coordination spectra, so non-negative least squares
 on the mean DFT spectra of 2-, 3- and 4-coordinated carbons (training split only) returns CN2 / CN3 / CN4
-(their weights over their sum). Two non-negative nuisance columns ride along, an arctan edge step at 290 eV and
-a constant: a measurement's edge step (the atomic continuum the DFT spectra lack) is fitted out instead of read
-as sp2 (a 30 % step on the d2.5_4 mean: CN4 0.13 before, 0.27 now, 0.28 without the step), and so is a flat
-background. On the held-out DFT cells this recovers the fractions within 0.05 (``tests/test_unmixing.py``; all 25
-cells within 0.08); their fitted step is at most 0.011 of their maximum. Extra broadening matters little: the
-held-out cells 1 eV (FWHM) broader unmix within 0.06 (2 eV: 0.09). It assumes spectra on the DFT energy axis
-(``prepare_target``): an offset of that axis moves the fractions by ~0.1 per 0.5 eV, and
-:func:`estimate_energy_shift` finds it; a sloped pre-edge background still biases them (``subtract_pre_edge``).
+(``data.components``). A DFT-like spectrum (on the model grid, no energy axis) is unmixed as it is, with an arctan
+edge step and a constant riding along: on the held-out DFT cells this recovers the fractions within 0.05
+(``tests/test_unmixing.py``; all 25 cells within 0.08). A measured scan (a file, or intensities with their
+energies) is fitted through the model of the measurement (``data.measurement``: pre-edge line, edge-jump
+normalisation, broadening growing above the edge, edge step, energy offset, the C-H window left out).
 
     python -m ase_xanesgen.data.unmixing [--data ../shared/data/a-C]   # rebuild the shipped components
 """
@@ -18,227 +15,75 @@ held-out cells 1 eV (FWHM) broader unmix within 0.06 (2 eV: 0.09). It assumes sp
 from __future__ import annotations
 
 import argparse
-import functools
 import os
-from importlib import resources
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal
 
 import numpy as np
-from ase import Atoms
-from scipy.optimize import nnls
 
 from ..checks import warn_caller
-from .datasets import coordination_counts, density_of, load_dataset, split_by_topology
-from .spectra import EDGE_STEP_TOL, broaden, energy_grid, prepare_target
+from .calibration import prepare_target
+from .components import (COMPONENTS_FILE, DENSITY_SPECTRA_FILE, EDGE_STEP_ENERGY, EDGE_STEP_WIDTH,
+                         ENERGY_SHIFT_TOL, GRAPHITE_SPECTRUM_FILE, KEYS, POOR_FIT, SHIFT_GAIN_TOL, STRATIFIED_FILE,
+                         Unmixing,
+                         calibration_findings, coordination_spectra, density_spectra, dft_onset_level,
+                         edge_step_columns, edge_step_level, energy_offset, estimate_energy_shift, likely_causes,
+                         poor_fit_message, shifted, shipped_coordination_spectra, shipped_density_spectra,
+                         shipped_graphite_spectrum, shipped_stratified_spectra, stratified_spectra, subtract_edge_step,
+                         unmix_prepared, unmix_warned)
+from .datasets import load_dataset, load_reference, split_by_topology
+from .measurement import SpectrumFit, fit_spectrum
 
-#: coordination classes of the components, in order
-KEYS = ("CN2", "CN3", "CN4")
-COMPONENTS_FILE = "cn_spectra.npz"
-#: mean spectra of the training cells per density (0.1 g/cm3), the extra basis of :func:`estimate_energy_shift`
-DENSITY_SPECTRA_FILE = "density_spectra.csv"
-#: broadening (eV FWHM) of the DFT spectra that :func:`dft_onset_level` allows a measurement
-ONSET_BROADENING = 2.0
-#: relative misfit above which an unmixing is reported as unreliable (DFT a-C cells: 0.03-0.09)
-POOR_FIT = 0.15
-#: centre and width (eV) of the arctan edge step fitted alongside the components (the C K-edge continuum onset)
-EDGE_STEP_ENERGY = 290.0
-EDGE_STEP_WIDTH = 1.0
-#: shifts (eV) of the target's energies tried by :func:`estimate_energy_shift`: +-this, in ``SHIFT_STEP`` steps
-MAX_ENERGY_SHIFT = 2.5
-SHIFT_STEP = 0.05
-#: an estimated energy offset beyond this (eV) warns (:func:`energy_offset`): the 25 DFT cell means give 0.05 at most
-#: (also 0.6 eV broader with 0.3 % noise), 0.3 with their own density left out of the basis (3.5 g/cm3)
-ENERGY_SHIFT_TOL = 0.4
-#: ... and only when it lowers the misfit by more than this fraction (1 - best / unshifted): offsets of 0.6-2 eV on
-#: the DFT cell means lower it by 0.68-0.96 (0.23 and more with their density left out); diamond's -0.6 eV by 0.05
-SHIFT_GAIN_TOL = 0.2
+__all__ = ["COMPONENTS_FILE", "DENSITY_SPECTRA_FILE", "EDGE_STEP_ENERGY", "EDGE_STEP_WIDTH", "ENERGY_SHIFT_TOL",
+           "GRAPHITE_SPECTRUM_FILE", "KEYS", "POOR_FIT", "SHIFT_GAIN_TOL", "STRATIFIED_FILE", "Measurement", "Unmixing",
+           "calibration_findings", "coordination_spectra", "density_spectra", "dft_onset_level", "edge_step_columns",
+           "edge_step_level", "energy_offset", "estimate_energy_shift", "likely_causes", "measurement_for",
+           "poor_fit_message", "shifted", "shipped_coordination_spectra", "shipped_density_spectra",
+           "shipped_graphite_spectrum", "shipped_stratified_spectra", "stratified_spectra",
+           "subtract_edge_step", "unmix_coordination", "unmix_prepared", "unmix_warned"]
 
-
-class Unmixing(NamedTuple):
-    """One fit of a model-grid target: fractions, relative misfit, and the fitted edge step and constant (in the
-    target's units: the step's height above its pre-edge, the constant everywhere)."""
-
-    fractions: dict[str, float]
-    misfit: float
-    edge_step: float
-    constant: float
+#: how a target is read: ``"auto"`` (a file or intensities with energies: ``"measured"``; a model-grid array:
+#: ``"dft"``), ``"measured"`` (:func:`~ase_xanesgen.data.measurement.fit_spectrum`), ``"dft"`` (as it is)
+Measurement = Literal["auto", "measured", "dft"]
 
 
-def coordination_spectra(cells: list[Atoms]) -> np.ndarray:
-    """``[3, 100]`` mean per-atom spectra (``arrays["xanes"]``) of the 2-, 3- and 4-coordinated carbons."""
-    spectra = np.concatenate([a.arrays["xanes"] for a in cells])
-    cn = np.concatenate([coordination_counts(a) for a in cells])
-    missing = [k for k, c in zip(KEYS, (2, 3, 4)) if not np.any(cn == c)]
-    if missing:
-        raise ValueError(f"no atoms with {missing} in these cells: cannot build their component spectra")
-    return np.stack([spectra[cn == c].mean(axis=0) for c in (2, 3, 4)])
+def measurement_for(target, energy, measurement: Measurement) -> str:
+    """``"measured"`` or ``"dft"``: how ``target`` (with ``energy``) is read under ``measurement``."""
+    if measurement not in ("auto", "measured", "dft"):
+        raise ValueError(f"measurement must be 'auto', 'measured' or 'dft', got {measurement!r}")
+    if measurement != "auto":
+        return measurement
+    has_axis = isinstance(target, (str, os.PathLike, tuple)) or energy is not None
+    return "measured" if has_axis else "dft"
 
 
-def density_spectra(cells: list[Atoms]) -> tuple[np.ndarray, np.ndarray]:
-    """Densities ``[k]`` (g/cm3, to 0.1) and the mean cell spectra ``[k, 100]`` of the cells at each."""
-    density = np.array([round(density_of(a), 1) for a in cells])
-    means = np.array([a.arrays["xanes"].mean(axis=0) for a in cells])
-    levels = np.unique(density)
-    return levels, np.stack([means[density == d].mean(axis=0) for d in levels])
-
-
-def _read_only(array: np.ndarray) -> np.ndarray:
-    array.setflags(write=False)  # cached: one caller must not change what the next one reads
-    return array
-
-
-@functools.cache
-def shipped_coordination_spectra() -> np.ndarray:
-    """The ``[3, 100]`` components shipped with the package (built from the training split); read once."""
-    path = resources.files("ase_xanesgen.weights").joinpath(COMPONENTS_FILE)
-    with resources.as_file(path) as p, np.load(p) as data:
-        return _read_only(data["spectra"])
-
-
-@functools.cache
-def shipped_density_spectra() -> np.ndarray:
-    """The ``[5, 100]`` per-density mean spectra shipped with the package (training split); read once."""
-    text = resources.files("ase_xanesgen.weights").joinpath(DENSITY_SPECTRA_FILE).read_text()
-    return _read_only(np.loadtxt(text.splitlines(), delimiter=",", ndmin=2)[:, 1:])
-
-
-def dft_onset_level(window: tuple[float, float], fwhm: float = ONSET_BROADENING) -> float:
-    """The highest mean intensity over ``window`` (eV), over their maximum, of the per-density DFT spectra broadened
-    by ``fwhm``: what a clean scan may hold there (above 282 eV the pi* onset of the sp-rich cells begins)."""
-    energy = np.linspace(window[0], window[1], 11)
-    spectra = broaden(shipped_density_spectra(), fwhm)
-    return max(float(np.interp(energy, energy_grid(), y).mean() / y.max()) for y in spectra)
-
-
-def edge_step_columns() -> np.ndarray:
-    """``[2, 100]`` nuisance columns: an arctan step from 0 to 1 at ``EDGE_STEP_ENERGY``, and a constant 1."""
-    grid = energy_grid()
-    step = 0.5 + np.arctan((grid - EDGE_STEP_ENERGY) / EDGE_STEP_WIDTH) / np.pi
-    return np.stack([step, np.ones_like(grid)])
-
-
-def _nnls(columns: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
-    """Non-negative weights of ``columns [k, n]`` best matching ``y [n]``, and the relative L2 misfit."""
-    w, norm = nnls(columns.T, y)
-    return w, float(norm / np.linalg.norm(y))
-
-
-def unmix_prepared(y: np.ndarray, components: np.ndarray | None = None) -> Unmixing:
-    """Unmix a target already on the model grid (``prepare_target``'s output), without checking it again."""
-    comp = shipped_coordination_spectra() if components is None else np.asarray(components, dtype=float)
-    if comp.shape != (len(KEYS), y.shape[0]):
-        raise ValueError(f"components must have shape ({len(KEYS)}, {y.shape[0]}), got {comp.shape}")
-    w, misfit = _nnls(np.vstack([comp, edge_step_columns()]), y)
-    cn = w[:len(KEYS)]
-    if not cn.sum() > 0:
-        raise ValueError("the target matches no mix of the sp / sp2 / sp3 components (all weights 0)")
-    fractions = {k: float(v) for k, v in zip(KEYS, cn / cn.sum())}
-    return Unmixing(fractions, misfit, float(w[-2]), float(w[-1]))
-
-
-def unmix_warned(y: np.ndarray, components: np.ndarray | None = None, advice: str = "") -> Unmixing:
-    """:func:`unmix_prepared`, warning (:func:`poor_fit_message`, with ``advice``) when the misfit is above
-    ``POOR_FIT``: the fractions of a spectrum that is no mix of the components mean little."""
-    fit = unmix_prepared(y, components)
-    if fit.misfit > POOR_FIT:
-        warn_caller(poor_fit_message(fit.fractions, fit.misfit, y, advice))
-    return fit
-
-
-def shifted(y: np.ndarray, shift: float) -> np.ndarray:
-    """A model-grid spectrum ``[100]`` with ``shift`` (eV) added to its energies, back on the grid (ends flat)."""
-    grid = energy_grid()
-    return np.interp(grid, grid + shift, y)
-
-
-def estimate_energy_shift(y: np.ndarray) -> tuple[float, float]:
-    """The shift (eV, within +-``MAX_ENERGY_SHIFT``) to add to a model-grid target's energies that best aligns
-    it with the DFT spectra, and how much it lowers the misfit (1 - best / unshifted; 0: no shift helps).
-
-    The misfit is that of a non-negative mix of the CN components, the per-density mean DFT spectra and the
-    edge-step columns: the density spectra keep the denser cells' higher-lying sp3 edge from reading as an offset
-    (with the CN components alone the 3.5 g/cm3 cell means want +0.3 eV). Unlike the pi* peak it works on
-    sp3-rich spectra and with an edge step.
-    """
-    y = np.asarray(y, dtype=float)
-    columns = np.vstack([shipped_coordination_spectra(), shipped_density_spectra(), edge_step_columns()])
-    shifts = np.linspace(-MAX_ENERGY_SHIFT, MAX_ENERGY_SHIFT, 2 * round(MAX_ENERGY_SHIFT / SHIFT_STEP) + 1)
-    misfits = np.array([_nnls(columns, shifted(y, s))[1] for s in shifts])
-    unshifted = misfits[len(shifts) // 2]
-    ties = np.flatnonzero(misfits <= misfits.min() * (1 + 1e-9) + 1e-15)  # a flat misfit: the smallest shift
-    best = ties[np.argmin(np.abs(shifts[ties]))]
-    return float(shifts[best]), float(1.0 - misfits[best] / unshifted) if unshifted > 0 else 0.0
-
-
-def subtract_edge_step(y: np.ndarray) -> np.ndarray:
-    """A model-grid target ``[100]`` less its fitted edge step and constant (:func:`unmix_prepared`), clipped at 0.
-
-    The unmixed fractions need no such help; the spectrum term of the guide (``XANESGuide``) does: it compares the
-    whole target with DFT-like predictions, which have no continuum step. The constant takes a flat background
-    with it; a sloped one needs ``data.spectra.subtract_pre_edge`` first.
-    """
-    y = np.asarray(y, dtype=float)
-    fit = unmix_prepared(y)
-    return np.clip(y - np.array([fit.edge_step, fit.constant]) @ edge_step_columns(), 0.0, None)
-
-
-def energy_offset(y: np.ndarray) -> float | None:
-    """The shift (eV) to add to a model-grid target's energies when :func:`estimate_energy_shift` finds one beyond
-    ``ENERGY_SHIFT_TOL`` that lowers the misfit by more than ``SHIFT_GAIN_TOL``; else ``None``."""
-    shift, gain = estimate_energy_shift(y)
-    return shift if abs(shift) > ENERGY_SHIFT_TOL and gain > SHIFT_GAIN_TOL else None
-
-
-def edge_step_level(y: np.ndarray) -> float:
-    """Height of the edge step fitted in a model-grid target (:func:`unmix_prepared`) over the target's maximum."""
-    return unmix_prepared(y).edge_step / float(np.max(y))
-
-
-def calibration_findings(y: np.ndarray) -> tuple[float | None, float]:
-    """A model-grid target's energy offset (:func:`energy_offset`, ``None`` for none) and its edge step over its
-    maximum (:func:`edge_step_level`), the step judged after undoing the offset, which a step fit would partly
-    absorb: what ``data.spectra.check_calibration`` and :func:`likely_causes` report."""
-    shift = energy_offset(y)
-    return shift, edge_step_level(y if shift is None else shifted(y, shift))
-
-
-def likely_causes(y: np.ndarray) -> list[str]:
-    """What the calibration checks see in a model-grid target that spoils its fit, in short (for messages)."""
-    causes = []
-    shift, step = calibration_findings(y)
-    if shift is not None:
-        causes.append(f"an energy offset (shift its energies by {shift:+.2f} eV: --energy-shift)")
-    if step > EDGE_STEP_TOL:
-        causes.append("an edge step (--subtract-edge-step)")
-    return causes
-
-
-def poor_fit_message(fractions: dict[str, float], misfit: float, y: np.ndarray, advice: str = "") -> str:
-    """The warning for a misfit above ``POOR_FIT``: the rounded fractions, the likelier causes the calibration
-    checks see in the model-grid target ``y`` (:func:`likely_causes`), then ``advice`` (else, when causes are named)."""
-    shown = ", ".join(f"{k} {v:.2f}" for k, v in fractions.items())
-    causes = likely_causes(y)
-    text = (f"the target spectrum is a poor mix of the sp/sp2/sp3 components (relative misfit {misfit:.2f} > "
-            f"{POOR_FIT}): the unmixed fractions ({shown}) may mislead")
-    if causes:
-        text += f"; likelier causes than the bonding: {' and '.join(causes)}"
-    if advice:
-        text += f"; {'else ' if causes else ''}{advice}"
-    return text
-
-
-def unmix_coordination(target: np.ndarray | str | os.PathLike, energy: np.ndarray | None = None, *,
-                       components: np.ndarray | None = None, return_residual: bool = False
-                       ) -> dict[str, float] | tuple[dict[str, float], float]:
+def unmix_coordination(target: np.ndarray | str | os.PathLike | tuple[np.ndarray, np.ndarray],
+                       energy: np.ndarray | None = None, *, components: np.ndarray | None = None,
+                       return_residual: bool = False, measurement: Measurement = "auto",
+                       return_fit: bool = False) -> dict[str, float] | tuple[dict[str, float], float] | SpectrumFit:
     """CN2 / CN3 / CN4 fractions (non-negative, summing to 1) whose mixed components best match ``target``.
 
-    ``target`` as for :func:`~ase_xanesgen.data.spectra.prepare_target` (model-grid array, intensities on
-    ``energy``, or a file); it is brought to the a-C area scale first, like the guidance target, and its
-    calibration warnings come from there. With ``return_residual`` also the relative L2 misfit of the mixture
-    (with the fitted step and constant; 0.03-0.09 on the DFT cells). Above ``POOR_FIT`` it warns: the spectrum is
-    not a mix of these components and the fractions mean little.
+    ``target`` is a model-grid array ``[100]``, intensities ``[n]`` on ``energy`` ``[n]`` (eV), an ``(energy,
+    intensity)`` pair, or a file. ``measurement`` (``"auto"``): a file or a scan with energies is read as measured
+    and fitted through the measurement model (:func:`~ase_xanesgen.data.measurement.fit_spectrum`: normalisation,
+    broadening, edge step, offset, C-H window out; it warns when the fit is unreliable and says why); a model-grid
+    array is read as DFT-like (``"dft"``: brought to the a-C area scale by ``prepare_target``, whose calibration
+    warnings come from there, and unmixed with an edge step and a constant; above ``POOR_FIT`` it warns).
+    ``return_residual`` also returns the relative L2 misfit (DFT-like: 0.03-0.09 on the DFT cells; measured: the
+    fit window's). ``return_fit`` returns the whole :class:`~ase_xanesgen.data.measurement.SpectrumFit` (measured
+    only: fractions with uncertainties, nuisance parameters, the pi* estimate). Raises ``ValueError`` on bad input
+    (NaN, wrong shapes, another edge, a scan missing the pi* region, pure noise).
     """
+    if measurement_for(target, energy, measurement) == "measured":
+        fit = fit_spectrum(target, energy, components=components)
+        if not fit.reliable:
+            warn_caller(f"the unmixed fractions ({', '.join(f'{k} {v:.2f}' for k, v in fit.fractions.items())}) may "
+                        f"mislead: {fit.reason}")
+        if return_fit:
+            return fit
+        return (fit.fractions, fit.misfit) if return_residual else fit.fractions
+    if return_fit:
+        raise ValueError("return_fit needs a measured scan (measurement='measured' and an energy axis)")
     fit = unmix_warned(prepare_target(target, energy), components)
     return (fit.fractions, fit.misfit) if return_residual else fit.fractions
 
@@ -255,7 +100,15 @@ def main(argv: list[str] | None = None) -> None:
     np.savetxt(out / DENSITY_SPECTRA_FILE, np.column_stack([levels, spectra]), delimiter=",", fmt="%.9g",
                header="density g/cm3, then the mean DFT spectrum (100 model-grid points) of the training cells "
                "at that density (python -m ase_xanesgen.data.unmixing)")
-    print(f"wrote {out / COMPONENTS_FILE} and {out / DENSITY_SPECTRA_FILE} from {len(train)} training cells")
+    spectra, classes, levels = stratified_spectra(train)
+    np.savez(out / STRATIFIED_FILE, spectra=spectra, classes=classes, densities=levels)
+    graphite = load_reference("graphite", args.data).arrays["xanes"].mean(axis=0)
+    np.savetxt(out / GRAPHITE_SPECTRUM_FILE, graphite, delimiter=",", fmt="%.9g",
+               header="mean DFT spectrum of graphite (100 model-grid points, reference scale; python -m "
+               "ase_xanesgen.data.unmixing)")
+    print(f"wrote {out / COMPONENTS_FILE}, {out / DENSITY_SPECTRA_FILE}, {out / STRATIFIED_FILE} and "
+          f"{out / GRAPHITE_SPECTRUM_FILE} from "
+          f"{len(train)} training cells and the graphite reference")
 
 
 if __name__ == "__main__":

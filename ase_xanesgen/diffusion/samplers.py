@@ -20,6 +20,9 @@ from .sde import VESDE
 
 
 class ScoreFn(Protocol):
+    """What a sampler calls: ``score_fn(pos [N, 3] Å, t, system) -> score [N, 3]`` in 1/Å at diffusion time ``t``
+    (``PriorScore``, ``guidance.GuidedScore``)."""
+
     def __call__(self, pos: torch.Tensor, t: float, system: "System") -> torch.Tensor: ...
 
 
@@ -46,6 +49,7 @@ class System:
 
     @property
     def num_graphs(self) -> int:
+        """The number of cells B."""
         return self.cell.shape[0]
 
     @cached_property
@@ -135,7 +139,7 @@ def handoff(steps: int, t_start: float, t_min: float, refine_steps: int, refine_
     and the quench starts from that noisy sample: its first Tweedie jump is the denoised estimate at ``refine_from``
     itself, so integrating on to ``t_min`` first would only be undone (at 2.5 g/cm3: 45 + 40 score evaluations
     instead of 64 + 40, every structure target still met; docs/prior_model.md). Otherwise (no refinement, or a
-    ``start_time`` run from below ``refine_from``, kept as before this hand-off) the pass runs to ``t_min`` and
+    ``start_time`` run from below ``refine_from``) the pass runs to ``t_min`` and
     the refinement, if any, starts at ``t_start``: ``(steps, t_start)``.
     """
     t_high = min(refine_from, t_start)
@@ -188,7 +192,7 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
     ``restart_radius`` (A) only the defective atoms and their neighbours within that radius are re-noised and
     denoised, the rest of the cell waits in place, and the refinement then relaxes the whole cell: a cycle
     repairs the defects instead of redrawing a cell that holds new ones at the model's usual rate (3.5 g/cm3:
-    0.6 % defects after up to 6 local cycles against 2.6 % after 3 whole-cell ones, session 3). The refinement
+    0.6 % defects after up to 6 local cycles against 2.6 % after 3 whole-cell ones). The refinement
     uses ``score_fn`` too, so a guide stays on. The network is told ``t`` for the whole cell while the waiting
     atoms sit clean, an inpainting-style approximation judged by the structure benchmark. (``DiffusionGenerator`` uses
     ``max_restarts=10, restart_radius=3.0``.) ``callback`` sees every score evaluation of the first pass,

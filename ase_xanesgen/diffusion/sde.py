@@ -22,6 +22,7 @@ class VESDE:
         check_fraction(self.t_min, "t_min")
 
     def sigma(self, t: torch.Tensor) -> torch.Tensor:
+        """Noise scale ``sigma(t)`` in Angstrom, the shape of ``t``."""
         return self.sigma_max * t
 
     def g2(self, t: torch.Tensor) -> torch.Tensor:

@@ -14,26 +14,36 @@ import numpy as np
 import torch
 from ase import Atoms
 from ase.data import atomic_masses, atomic_numbers, chemical_symbols
+from ase.io.trajectory import Trajectory
 from ase.units import _amu
 from tqdm.auto import tqdm
 
-from ..checks import check_count, check_fraction, check_positive, warn_caller, whole_number
+from ..checks import check_count, check_fraction, check_non_negative, check_positive, warn_caller, whole_number
 from ..data.bonding import BondRules
-from ..data.datasets import CARBON, density_of, lattice_thickness
+from ..data.datasets import CARBON
+from ..device import resolve_device
 from ..diffusion.samplers import REFINE_T, System, coordination, handoff, restart_sample
-from ..diffusion.score_fn import PriorScore
+from ..diffusion.score_fn import EnergyTerm, PriorScore
 from ..diffusion.sde import VESDE
+from ..geometry import density_of, lattice_thickness
 from ..graph.convert import check_cell
+from ..guidance import Guide, GuidedScore, XANESGuide, spectrum_guide
+from ..guidance.base import HISTORY_COLUMNS, base_terms
 from ..nn.checkpoint import from_dict, load
+from ..nn.potential import AtomicPotential
 from ..nn.score import ScoreNet
-from ..train.loop import resolve_device
 from ..weights import PRIORS, weight_path
 
 #: Guidance strength used when ``zeta=None`` (chosen from ``benchmarks/guidance_sweep.py``).
 DEFAULT_ZETA = 10.0
-#: Where the refinement of guided runs starts (t): bonds settle, the guided bonding stays (0.1 since session 5:
-#: against 0.06, the Fig. 5 runs move CN further and match the spectrum closer at the same GAP energy).
+#: Where the refinement of guided runs starts (t): bonds settle, the guided bonding stays (against 0.06, the
+#: Fig. 5 runs move CN further and match the spectrum closer at the same GAP energy).
 GUIDED_REFINE_FROM = 0.1
+#: Step (A^2/eV) of the sampler's energy term with the shipped potential (``diffusion.score_fn.EnergyTerm``; chosen
+#: with ``benchmarks/energy_fidelity.py``).
+ENERGY_STEP = 0.0
+#: Noise levels (t) between which the energy term acts.
+ENERGY_T = (0.05, 0.5)
 #: Highest density (g/cm3) accepted per element: beyond what the element can pack.
 MAX_DENSITY = {6: 4.0}
 #: Densities (g/cm3) of the shipped weights' training cells per element: outside, generation warns (the MD data
@@ -43,6 +53,9 @@ TRAINED_DENSITY = {6: (1.5, 3.5)}
 FILL_SYMBOL = "fill_symbol"
 #: largest difference of any element's atom fraction from the training data's before generation warns
 COMPOSITION_TOLERANCE = 0.1
+#: fewest atoms a generated cell may hold without ``force``: the training cells hold 216, and a handful of atoms
+#: in a cell are mostly bonded to their own periodic images
+MIN_ATOMS = 8
 
 
 @contextmanager
@@ -154,13 +167,22 @@ class DiffusionGenerator:
             only settle bonds (docs/guidance.md).
         bf16_gradients: back-propagate a guide through the networks in bfloat16 (``GuidedScore``); ``None``: on
             CPUs that multiply bfloat16 in hardware (2-9 % faster guided evaluations), ``False``: exact float32.
+        potential: the atomic potential of the energy term: an ``AtomicPotential`` or the path of a checkpoint
+            written by ``xanesgen train potential``; ``None``: the shipped carbon potential, fitted to CHGNet
+            energies and forces (``docs/gap.md``).
+        energy_step: step (A^2/eV) of the annealed energy term, which adds ``energy_step / sigma(t)^2 * F`` to the
+            score, forces on the denoised estimate (``diffusion.score_fn.EnergyTerm``): a Boltzmann factor at
+            ``kT = sigma(t)^2 / energy_step``. ``None``: ``ENERGY_STEP`` where the potential knows the model's
+            species, else 0 (off). 0 turns it off.
+        energy_t: ``(t_low, t_high)`` noise levels between which the energy term acts.
     """
 
     def __init__(self, model: ScoreNet | str | Path | None = None, sde: VESDE | None = None, *, device: str | None = None,
                  steps: int = 64, t_restart: float = 0.35, max_restarts: int = 10, refine_steps: int = 40,
                  refine_from: float = REFINE_T[0], guided_refine_from: float = GUIDED_REFINE_FROM,
                  restart_radius: float | None = 3.0, bf16_gradients: bool | None = None,
-                 rules: BondRules | None = None):
+                 potential: AtomicPotential | str | Path | None = None, energy_step: float | None = None,
+                 energy_t: tuple[float, float] = ENERGY_T, rules: BondRules | None = None):
         #: per element, the densities the weights were trained on (known for the shipped ones): outside, a warning
         self.trained_density = TRAINED_DENSITY if model is None or (isinstance(model, str) and model == "a-C") else {}
         #: where the weights came from, recorded on every generated cell (``info["weights"]``)
@@ -207,6 +229,39 @@ class DiffusionGenerator:
             restart_radius = check_positive(restart_radius, "restart_radius", "A (or None: whole-cell restarts)")
         self.refine_steps, self.refine_from, self.restart_radius = refine_steps, refine_from, restart_radius
         self.guided_refine_from, self.bf16_gradients = guided_refine_from, bf16_gradients
+        self.energy_t = tuple(check_fraction(t, "energy_t") for t in energy_t)
+        if len(self.energy_t) != 2 or self.energy_t[0] > self.energy_t[1]:
+            raise ValueError(f"energy_t must be (t_low, t_high) with t_low <= t_high, got {energy_t}")
+        self.potential, self.energy_step = self._energy_term(potential, energy_step)
+
+    def _energy_term(self, potential: AtomicPotential | str | Path | None, step: float | None
+                     ) -> tuple[AtomicPotential | None, float]:
+        """The potential and step of the energy term: off (``None, 0``) when the step is 0, or when it is left
+        to the default and no potential is shipped for the model's species."""
+        if step is not None:
+            step = check_non_negative(step, "energy_step", "A^2/eV")
+            if step == 0:
+                return None, 0.0
+        if potential is None:
+            if step is None and ENERGY_STEP == 0:
+                return None, 0.0
+            path, sha256 = weight_path("potential")
+            potential = from_dict(load(path, sha256), expect="AtomicPotential")
+        elif isinstance(potential, (str, Path)):  # a run folder's model.pt / last.pt (xanesgen train potential)
+            ckpt = load(potential)
+            potential = from_dict(ckpt.get("ema", ckpt), expect="AtomicPotential")
+        if not isinstance(potential, AtomicPotential):
+            raise TypeError(f"potential must be an AtomicPotential or a checkpoint path, got {type(potential).__name__}")
+        missing = [chemical_symbols[z] for z in self.species if z not in potential.model_args["species"]]
+        if missing:
+            if step is None:
+                return None, 0.0
+            raise ValueError(f"the potential knows {[chemical_symbols[z] for z in potential.model_args['species']]},"
+                             f" not {missing} of the model: pass energy_step=0 or a potential for them")
+        potential = potential.to(self.device).eval()
+        for p in potential.parameters():
+            p.requires_grad_(False)
+        return potential, ENERGY_STEP if step is None else step
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, **kwargs) -> "DiffusionGenerator":
@@ -215,34 +270,39 @@ class DiffusionGenerator:
 
     @property
     def species(self) -> list[int]:
+        """Atomic numbers the model knows."""
         return self.model.model_args["species"]
 
     def __repr__(self) -> str:
         sampler = ", ".join(f"{k}={getattr(self, k)!r}" for k in (
             "steps", "t_restart", "max_restarts", "refine_steps", "refine_from", "guided_refine_from",
-            "restart_radius", "bf16_gradients"))
+            "restart_radius", "bf16_gradients", "energy_step", "energy_t"))
         return f"DiffusionGenerator({self.model!r}, {self.sde}, device={str(self.device)!r}, {sampler})"
 
     # ------------------------------------------------------------------ public API
     def generate(self, template: Atoms, density: float | None = None, *, seed: int | None = None,
                  steps: int | None = None, trajectory: str | Path | None = None,
                  start_time: float | None = None, guide=None, zeta: float | None = None,
-                 progress: bool = False) -> Atoms:
+                 progress: bool = False, overwrite: bool = False, force: bool = False) -> Atoms:
         """One denoised structure in the template's cell (see :meth:`generate_batch`)."""
         return self.generate_batch(template, density, n=1, seed=seed, steps=steps, trajectory=trajectory,
-                                   start_time=start_time, guide=guide, zeta=zeta, progress=progress)[0]
+                                   start_time=start_time, guide=guide, zeta=zeta, progress=progress,
+                                   overwrite=overwrite, force=force)[0]
 
     def generate_batch(self, template: Atoms, density: float | None = None, n: int = 8, *,
                        seed: int | None = None, steps: int | None = None, trajectory: str | Path | None = None,
                        start_time: float | None = None, guide=None, zeta: float | None = None,
-                       progress: bool = False, callback: Callable | None = None) -> list[Atoms]:
+                       progress: bool = False, callback: Callable | None = None, overwrite: bool = False,
+                       force: bool = False) -> list[Atoms]:
         """``n`` structures denoised together as one batched graph.
 
         Args:
             template: cell; its species fill the cell (an empty one: ``cubic_cell``'s symbol, else carbon).
                 Without ``density`` its atoms (count, species, positions for ``start_time``) are used; its
                 info, arrays and constraints are not carried over. Generated cells are periodic: pbc all False
-                (ASE's default) is taken as periodic, a partly periodic template (a slab) is refused.
+                (ASE's default) is made periodic with a warning, a partly periodic template (a slab) is refused.
+                A cell thinner than twice the model's cut-off, or of fewer than ``MIN_ATOMS`` atoms, is refused
+                unless ``force``.
             density: g/cm3; sets the atom count to ``round(density * volume / mass)`` (a species that rounds to
                 no atom warns). Either way the density is refused beyond ``MAX_DENSITY`` and warns outside
                 ``trained_density``.
@@ -256,7 +316,8 @@ class DiffusionGenerator:
             start_time: start from the template positions noised to this t (0 < t < 1) instead of noise.
             guide: a mean spectrum ``[100]`` on the model grid, an ``(energy_eV, intensity)`` pair or a measured
                 two-column file (-> ``guidance.spectrum_guide``: the spectrum, the coordination fractions
-                unmixed from it and the ring-strain term) or any
+                unmixed from it and the ring-strain term; a pair or a file is read through the model of the
+                measurement, ``data.measurement``, a model-grid array as it is) or any
                 ``ase_xanesgen.guidance.Guide`` (sums of guides too; ``XANESGuide`` alone for the spectrum only);
                 restart cycles keep it on.
             zeta: guidance strength (default ``DEFAULT_ZETA``). ``0`` is not ``guide=None``: it keeps the guided
@@ -264,6 +325,9 @@ class DiffusionGenerator:
                 the guide's residual without taking its gradient.
             callback: ``callback(step, t, pos, score)`` after every step of the first pass, numbered on from
                 the Euler-Maruyama steps into the refinement (``diffusion.samplers.Callback``).
+            overwrite: replace an existing ``trajectory`` file (default ``False``: ``FileExistsError``).
+            force: generate in a cell too small for the model (see :meth:`fill`) with a warning instead of
+                ``ValueError``.
 
         Returns:
             ``n`` ``Atoms`` with ``info["restarts"]``, ``info["cn_counts"]`` (CN 0..8 histogram),
@@ -291,13 +355,15 @@ class DiffusionGenerator:
         if trajectory is not None and Path(trajectory).suffix != ".traj":
             raise ValueError(f"trajectory {trajectory}: the denoising path is written as an ASE .traj file "
                              "(ase convert turns it into other formats)")
+        if trajectory is not None and Path(trajectory).exists() and not overwrite:
+            raise FileExistsError(f"trajectory {trajectory} exists: pass overwrite=True (--overwrite) to replace it")
         made = {"steps": steps, "seed": seed, "weights": self.weights, "generator": repr(self), "model": self.model_name}
         if start_time is not None:
             check_fraction(start_time, "start_time")
             if density is not None:
                 raise ValueError("start_time starts from the template's own positions: pass density=None (its "
                                  "atoms are used as they are); density= would refill the cell")
-        atoms = self.fill(template, density)
+        atoms = self.fill(template, density, force=force)
         generator = torch.Generator(device=self.device)
         generator.manual_seed(seed)
         system = self._system(atoms, n)
@@ -313,6 +379,8 @@ class DiffusionGenerator:
         score_fn = PriorScore(self.model, self.sde)
         if guide is not None:
             score_fn = self._guided(score_fn, guide, zeta)
+        if self.energy_step > 0:
+            score_fn = EnergyTerm(score_fn, self.potential, self.sde, self.energy_step, *self.energy_t)
         callbacks = [callback] if callback is not None else []
         refine_from = self.refine_from if guide is None else self.guided_refine_from
         em_steps, _ = handoff(steps, t_start, self.sde.t_min, self.refine_steps, refine_from)
@@ -324,8 +392,6 @@ class DiffusionGenerator:
 
         writer = None
         if trajectory is not None:
-            from ase.io.trajectory import Trajectory
-
             writer = Trajectory(str(trajectory), "w")
             write = self._frame_writer(writer, atoms, em_steps)
             write(-1, t_start, pos, pos, stage="start")  # the noise (or noised template) the pass starts from
@@ -346,9 +412,6 @@ class DiffusionGenerator:
                 writer.close()
         images = self._to_atoms(atoms, pos, system, restarts)
         if guide is not None:
-            from ..guidance import XANESGuide
-            from ..guidance.base import HISTORY_COLUMNS, base_terms
-
             with torch.no_grad():
                 final = score_fn.guide.weighted(pos, system).cpu().numpy()
             history = np.array([[h[k] for k in HISTORY_COLUMNS] for h in score_fn.history])
@@ -391,29 +454,31 @@ class DiffusionGenerator:
         return write
 
     def _guided(self, prior: PriorScore, guide, zeta: float | None):
-        from ..guidance import Guide, GuidedScore, spectrum_guide
-
         if not isinstance(guide, Guide):  # a spectrum: [100] array, (energy eV, intensity) or a measured file,
-            guide = spectrum_guide(guide)  # each read by data.spectra.prepare_target
+            guide = spectrum_guide(guide)  # a scan through data.measurement, a grid array by prepare_target
         return GuidedScore(prior, guide, DEFAULT_ZETA if zeta is None else zeta, bf16_gradients=self.bf16_gradients)
 
     # ------------------------------------------------------------------ helpers
-    def fill(self, template: Atoms, density: float | None) -> Atoms:
+    def fill(self, template: Atoms, density: float | None, *, force: bool = False) -> Atoms:
         """The template's cell filled with ``density`` (g/cm3) worth of atoms, or with its own atoms when
-        ``density`` is None; validates everything. The result is a fresh ``Atoms`` (numbers, positions, cell):
-        a template's info, arrays and constraints are not the new cell's."""
+        ``density`` is None; validates everything. The result is a fresh periodic ``Atoms`` (numbers, positions,
+        cell): a template's info, arrays and constraints are not the new cell's.
+
+        Raises:
+            TypeError: ``template`` is no ``Atoms``.
+            ValueError: a bad cell or density, species the model does not know, a slab (pbc partly True), or,
+                unless ``force`` (then a warning), a cell thinner than twice the model's cut-off (atoms would meet
+                their own periodic images) or holding fewer than ``MIN_ATOMS`` atoms.
+        """
         if not isinstance(template, Atoms):
             raise TypeError(f"template must be ase.Atoms, got {type(template).__name__}")
         check_cell(template)
         if template.pbc.any() and not template.pbc.all():
             raise ValueError(f"template pbc={template.pbc.tolist()}: the model generates bulk cells, periodic in all "
-                             "three directions; set pbc=True (a template with pbc all False is taken as periodic)")
-        height = lattice_thickness(template)
-        if height < 2 * self.model.cutoff:
-            warn_caller(f"the cell is {height:.2f} A thick across its thinnest direction, under twice the model's "
-                        f"{self.model.cutoff} A cut-off: atoms meet the same neighbour through two periodic images "
-                        "(their own image below the cut-off), unlike in the 13-15 A training cells; the structures "
-                        "may be artefacts (use a larger cell)")
+                             "three directions; set pbc=True")
+        if not template.pbc.any():
+            warn_caller("the template has pbc all False (ASE's default): the generated cells are periodic in all "
+                        "three directions (set pbc=True on the template to say so)")
         numbers = sorted(set(template.numbers.tolist())) or [self._fill_number(template)]
         unknown = [chemical_symbols[z] for z in numbers if z not in self.species]
         if unknown:
@@ -424,10 +489,28 @@ class DiffusionGenerator:
             if len(template) == 0:
                 raise ValueError("template has no atoms: pass density= to fill its cell")
             self._check_density(density_of(template), numbers, own=True)
-            return Atoms(numbers=template.numbers, positions=template.positions, cell=template.cell, pbc=True)
-        density = float(density)
-        self._check_density(density, numbers)
-        return self._refill(template, numbers, density)
+            atoms = Atoms(numbers=template.numbers, positions=template.positions, cell=template.cell, pbc=True)
+        else:
+            density = float(density)
+            self._check_density(density, numbers)
+            atoms = self._refill(template, numbers, density)
+        height = lattice_thickness(atoms)
+        if height < 2 * self.model.cutoff:
+            self._too_small(f"the cell is {height:.2f} A thick across its thinnest direction, under twice the "
+                            f"model's {self.model.cutoff} A cut-off: atoms meet the same neighbour through two "
+                            "periodic images (their own image below the cut-off), unlike in the 13-15 A training "
+                            "cells, so the structures may be artefacts (use a larger cell)", force)
+        if len(atoms) < MIN_ATOMS:
+            self._too_small(f"the cell holds {len(atoms)} atom(s), fewer than {MIN_ATOMS}: most of their neighbours "
+                            "would be their own periodic images (use a larger cell)", force)
+        return atoms
+
+    @staticmethod
+    def _too_small(message: str, force: bool) -> None:
+        """``ValueError`` with ``message``, or its warning when ``force``."""
+        if not force:
+            raise ValueError(f"{message}; force=True (--force) generates anyway")
+        warn_caller(message)
 
     @staticmethod
     def _refill(template: Atoms, numbers: list[int], density: float) -> Atoms:

@@ -14,23 +14,14 @@ from ase.data import chemical_symbols
 
 from ..checks import warn_caller
 from ..data.spectra import energy_grid, store_spectra
+from ..device import resolve_device
 from ..graph.convert import check_cell
 from ..graph.neighbours import edge_vectors, radius_graph_pbc
-from ..nn.checkpoint import from_dict, load
+from ..nn.checkpoint import load_spectrum_model
 from ..nn.spectrum import SpectrumNet, spectra_of
-from ..train.loop import resolve_device
-from ..weights import weight_path
 
 #: ASE's calculator code, between a user's ``get_property`` and ``calculate``: warnings skip it too
 _ASE_CALCULATORS = os.path.dirname(os.path.realpath(ase.calculators.calculator.__file__)) + os.sep
-
-
-def load_spectrum_model(model: SpectrumNet | str | Path | None = None) -> SpectrumNet:
-    """The shipped spectrum network (``None``), a checkpoint path, or a model passed through."""
-    if isinstance(model, SpectrumNet):
-        return model
-    ckpt = load(*weight_path("xanes")) if model is None else load(model)
-    return from_dict(ckpt.get("ema", ckpt), expect="SpectrumNet")
 
 
 #: the closest C-C pair of the 25 training cells is 1.19 A apart (diamond 1.54, graphite 1.42): below this, broken
@@ -84,9 +75,13 @@ class XANESCalculator(Calculator):
 
     @property
     def species(self) -> list[int]:
+        """Atomic numbers the model knows."""
         return self.model.model_args["species"]
 
     def calculate(self, atoms: Atoms | None = None, properties=("xanes",), system_changes=all_changes) -> None:
+        """ASE's hook: fills ``results["xanes"]`` ``[N, 100]`` and ``results["xanes_mean"]`` ``[100]``. Raises
+        ``ValueError`` for an empty structure, species the model does not know, or a cell that is not 3-D
+        periodic."""
         super().calculate(atoms, properties, system_changes)
         atoms = self.atoms
         if len(atoms) == 0:

@@ -16,12 +16,11 @@ import itertools
 import numpy as np
 import torch
 from ase import Atoms
+from matscipy.neighbours import neighbour_list
 
 
 def neighbour_graph(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
     """``edge_index [2, E]`` (int64) and ``unit_shifts [E, 3]`` (int64) of a periodic ``Atoms``."""
-    from matscipy.neighbours import neighbour_list
-
     i, j, shifts = neighbour_list("ijS", atoms, cutoff)
     return np.stack([i, j]).astype(np.int64), shifts.astype(np.int64)
 

@@ -56,8 +56,8 @@ def step_cached(key: tuple, x0: torch.Tensor, system: System, build: Callable[[]
 def guide_graph(x0: torch.Tensor, system: System, cutoff: float) -> tuple[torch.Tensor, torch.Tensor]:
     """``radius_graph_pbc`` of ``x0`` for a guide; inside :func:`shared_graphs` shared by the terms of a sum.
 
-    Each term needs a graph of the same denoised estimate (spectrum 3 A, coordination and ring strain 2.35 A);
-    building one per term cost ~11 ms each for 16 cells. Within the block the graph of ``x0`` and ``system`` is
+    Each term needs a graph of the same denoised estimate (spectrum 3 A, coordination and ring strain 2.35 A), so
+    one graph serves them all. Within the block the graph of ``x0`` and ``system`` is
     kept (with ``x0`` itself, so its id stays unique), and so is each smaller cut-off's filtered copy of it; a
     larger cut-off rebuilds.
     """
@@ -90,12 +90,27 @@ class Guide:
     t_min: float = 0.0
 
     def residual(self, x0: torch.Tensor, system: System) -> torch.Tensor:
+        """How far each cell's denoised estimate is from the target: the method every guide overrides.
+
+        Args:
+            x0: ``[N, 3]`` Å, the denoised (Tweedie) positions of all atoms of the batch, Cartesian, not
+                necessarily wrapped into the cell; requires grad, and the result must be differentiable in it.
+            system: the batch's fixed part: ``z [N]`` atomic numbers, ``cell [B, 3, 3]`` Å (rows are lattice
+                vectors), ``batch [N]`` the cell index of each atom.
+
+        Returns:
+            ``[B]``, one residual per cell, ``>= 0`` and ``0`` at the target, on the dtype and device of ``x0``.
+            Dimensionless by convention (e.g. a relative L2 distance, a fraction), so that ``zeta`` means the same
+            pull for every guide; :class:`GuidedScore` multiplies its gradient by ``zeta`` and the atom count.
+        """
         raise NotImplementedError
 
     def weighted(self, x0: torch.Tensor, system: System) -> torch.Tensor:
+        """``weight * residual(x0, system)``: ``[B]``."""
         return self.weight * self.residual(x0, system)
 
     def terms(self) -> list["Guide"]:
+        """The guides this one adds up: ``[self]`` for a single guide, its terms for a :class:`SumGuide`."""
         return [self]
 
     def __add__(self, other: "Guide") -> "SumGuide":
@@ -169,7 +184,7 @@ class GuidedScore:
 
     ``bf16_gradients``: back-propagate the likelihood through the networks' edge MLPs in bfloat16
     (``nn.meshgraphnet.bf16_input_gradients``; the prior score stays float32). ``None``: on a CPU that multiplies
-    bfloat16 in hardware, where it makes a guided evaluation 2-9 % faster (docs/guidance.md).
+    bfloat16 in hardware, where it makes a guided evaluation 2-9 % faster (docs/performance.md).
     """
 
     def __init__(self, prior, guide: Guide, zeta: float, bf16_gradients: bool | None = None):

@@ -33,8 +33,7 @@ def soft_bonds(pos: torch.Tensor, system: System, cutoff: float = CC_BOND_CUTOFF
     """The :class:`SoftBonds` of ``pos`` (edges up to 10 widths past ``cutoff``), differentiable in ``pos``.
 
     Inside ``shared_graphs`` (one posterior step) built once per positions, cut-off and width, so the coordination
-    and ring-strain terms of a sum share the edge vectors and their gradients meet in one scatter onto ``pos``
-    (session 11: 874 -> 846 tensor operations per guided evaluation with the default guide).
+    and ring-strain terms of a sum share the edge vectors and their gradients meet in one scatter onto ``pos``.
     """
     def build() -> SoftBonds:
         edge_index, shifts = guide_graph(pos, system, cutoff + 10 * width)
@@ -60,14 +59,13 @@ class CoordinationGuide(Guide):
     ``tolerance > 0`` makes the residual the pseudo-Huber norm ``sqrt(d^2 + tolerance^2) - tolerance`` of the L2
     distance ``d``: far from the target it pulls like ``d`` (one unit per step, as the DPS step size gives every
     term), within ``tolerance`` the pull fades like ``d / tolerance``, for fractions known only that well (unmixed
-    ones: about 0.05). Measured at 0.05 (docs/guidance.md, session 13): GAP energies 0.02-0.04 eV/atom lower, CN
-    moved less far (0.60 against 0.69 of the way for an sp-rich target), the spectrum of a sum no closer beyond run
-    noise; so the default stays the plain L2 distance (0). The residual a guided run records (``guide_history``,
-    ``guide_residual``) is then the pseudo-Huber value, not the distance.
+    ones: about 0.05). At 0.05 guided cells come out 0.02-0.04 eV/atom lower in GAP energy and move CN less far
+    (docs/guidance.md); the default is the plain L2 distance (0). The residual a guided run records
+    (``guide_history``, ``guide_residual``) is then the pseudo-Huber value, not the distance.
 
     A key left out is free, unless the given fractions already sum to 1 and so leave it none: ``{"CN4": 0.4}`` asks
-    for 40 % four-fold atoms and leaves the sp / sp2 balance to the prior (as a target of 0 for both, it doubled
-    the two-fold atoms), ``{"CN3": 0.6, "CN4": 0.4}`` also asks for no two-fold ones.
+    for 40 % four-fold atoms and leaves the sp / sp2 balance to the prior, ``{"CN3": 0.6, "CN4": 0.4}`` also asks
+    for no two-fold ones.
     """
 
     KEYS = ("CN2", "CN3", "CN4")

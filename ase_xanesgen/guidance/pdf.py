@@ -31,9 +31,9 @@ class RDFGuide(Guide):
 
     Pairs contribute Gaussians of width ``smear`` (Angstrom), normalised like ``ase_xanesgen.analysis.rdf`` (ideal
     gas -> 1), on ``bins`` points in ``[r_min, r_max]``. ``smooth_target`` (default) smooths the target by the same
-    kernel, so a histogram g(r) (``analysis.rdf`` of an MD cell) is compared like with like: unsmoothed, an MD cell
-    missed its own g(r) by 0.19 (now 0.007) and guided cells came out with too narrow bond lengths. ``False`` for
-    a target that is already the smoothed g(r) (``RDFGuide.rdf`` of a cell). Near the ends of the target's range
+    kernel, so a histogram g(r) (``analysis.rdf`` of an MD cell) is compared like with like: an MD cell meets its own
+    g(r) within 0.007 (0.19 against the unsmoothed target, which also narrows the bonds of guided cells). ``False``
+    for a target that is already the smoothed g(r) (``RDFGuide.rdf`` of a cell). Near the ends of the target's range
     the kernel is cut: give a target reaching a few ``smear`` past ``[r_min, r_max]``.
 
     Several elements: ``weighting`` weights each pair by the product of the atoms' neutron scattering lengths

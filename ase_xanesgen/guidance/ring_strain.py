@@ -36,9 +36,9 @@ class RingStrainGuide(Guide):
     """Smooth fraction of bond angles below ``angle`` (degrees) per cell, penalised above ``max_fraction``.
 
     A coordination push can close three-membered rings (60 degree angles) as the cheapest way to raise CN:
-    spectrum-guided sp3-rich cells at 2.0 g/cm3 had 32 % of their atoms in three-rings against 10-11 % in the MD
-    cells, and four-fold atoms in small rings sat at -6.27 eV in GAP against -6.93 outside them
-    (docs/guidance.md). This term opens such angles so the push completes proper four-fold sites; it adds to any
+    without this term, spectrum-guided sp3-rich cells at 2.0 g/cm3 hold 32 % of their atoms in three-rings against
+    10-11 % in the MD cells, and four-fold atoms in small rings sit at -6.27 eV in GAP against -6.93 outside them.
+    This term opens such angles so the push completes proper four-fold sites; it adds to any
     guide. Each bond pair counts with its soft bond weights, an angle below ``angle`` by a sigmoid of width
     ``cos_width`` in cos(angle); the gradient also reaches the denominator (all pairs), weakly (by the fraction).
     """

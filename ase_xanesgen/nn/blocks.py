@@ -32,6 +32,7 @@ class GaussianRBF(nn.Module):
         self.gamma = (n / cutoff) ** 2
 
     def forward(self, d: torch.Tensor) -> torch.Tensor:
+        """``[E, n]`` Gaussians of distances ``d [E]`` (Å) around ``n`` centres on ``[0, cutoff]``."""
         return torch.exp(-self.gamma * (d[:, None] - self.centres) ** 2)
 
 
@@ -52,5 +53,6 @@ class GaussianFourierEmbedding(nn.Module):
         self.register_buffer("freqs", torch.randn(dim // 2, generator=g) * scale)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
+        """``[B, dim]`` sines and cosines of ``t [B]``."""
         x = 2 * math.pi * t[:, None] * self.freqs
         return torch.cat([torch.sin(x), torch.cos(x)], dim=-1)

@@ -9,20 +9,25 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .potential import AtomicPotential
+from ..weights import weight_path
 from .score import ScoreNet
 from .spectrum import SpectrumNet
 
 FORMAT = "ase_xanesgen/1"
-MODELS: dict[str, type[nn.Module]] = {"ScoreNet": ScoreNet, "SpectrumNet": SpectrumNet}
+MODELS: dict[str, type[nn.Module]] = {"ScoreNet": ScoreNet, "SpectrumNet": SpectrumNet,
+                                      "AtomicPotential": AtomicPotential}
 
 
 def to_dict(model: nn.Module, meta: dict | None = None) -> dict:
+    """The checkpoint dict of ``model``: ``{format, model_name, model_args, state_dict (CPU tensors), meta}``."""
     return {"format": FORMAT, "model_name": type(model).__name__, "model_args": model.model_args,
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "meta": meta or {}}
 
 
 #: what each model is, for errors that name the wrong kind of checkpoint
-KINDS = {"ScoreNet": "a structure prior (DiffusionGenerator)", "SpectrumNet": "a XANES model (XANESCalculator)"}
+KINDS = {"ScoreNet": "a structure prior (DiffusionGenerator)", "SpectrumNet": "a XANES model (XANESCalculator)",
+         "AtomicPotential": "an atomic potential (the sampler's energy term)"}
 
 
 def from_dict(d: dict, expect: str | None = None) -> nn.Module:
@@ -36,6 +41,7 @@ def from_dict(d: dict, expect: str | None = None) -> nn.Module:
 
 
 def check_kind(d: dict, expect: str | None) -> None:
+    """``ValueError`` unless checkpoint ``d`` holds the model named ``expect`` (a ``MODELS`` key; ``None``: any)."""
     if expect is not None and d.get("model_name") != expect:
         raise ValueError(f"this checkpoint holds {KINDS.get(d.get('model_name'), d.get('model_name'))}, "
                          f"not {KINDS[expect]}")
@@ -84,6 +90,20 @@ def load(path: str | Path, sha256: str | None = None) -> dict:
     if not isinstance(ckpt, dict):
         raise ValueError(f"{path} is not a checkpoint of this package (it holds a {type(ckpt).__name__})")
     return ckpt
+
+
+def load_spectrum_model(model: SpectrumNet | str | Path | None = None) -> SpectrumNet:
+    """A spectrum network on the CPU: the shipped weights (``None``, checksum verified), the EMA weights of a
+    checkpoint file or run folder (a path), or ``model`` itself when it is a ``SpectrumNet``.
+
+    Raises:
+        FileNotFoundError: no checkpoint at the path.
+        ValueError: the file is no checkpoint of this package, or holds another kind of model.
+    """
+    if isinstance(model, SpectrumNet):
+        return model
+    ckpt = load(*weight_path("xanes")) if model is None else load(model)
+    return from_dict(ckpt.get("ema", ckpt), expect="SpectrumNet")
 
 
 def average(checkpoints: list[dict], weights: list[float] | None = None) -> dict:

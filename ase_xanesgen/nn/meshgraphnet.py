@@ -86,8 +86,8 @@ class EnvelopeSum(torch.autograd.Function):
 
     The same sum as ``zeros.index_add_(0, dst, env * e)``, with a leaner backward: autograd's takes two
     ``[E, w]`` products (``g[dst] * env`` and ``g[dst] * e``, then a sum) for the envelope's gradient, this one a
-    row-wise dot and the other product in place. A guided evaluation runs it seven times (score and spectrum
-    networks); on 16 cells one layer's backward took 9-20 against 5-6 ms (scratch timing, this 2-core CPU).
+    row-wise dot and the other product in place, about twice as fast. A guided evaluation runs it seven times
+    (score and spectrum networks).
     """
 
     @staticmethod
@@ -111,7 +111,7 @@ _bf16_gradients: ContextVar[bool] = ContextVar("bf16_gradients", default=False)
 def fast_bf16_matmul() -> bool:
     """Whether this CPU multiplies bfloat16 matrices in hardware (AVX512-BF16 or AMX): there an edge MLP's
     ``[E, 128] x [128, 128]`` product takes 4.8 ms in bfloat16 (casts included) against 8.3 ms in float32 (16 cells,
-    2-core EPYC, session 10); elsewhere bfloat16 is emulated and slower."""
+    2-core EPYC); elsewhere bfloat16 is emulated and slower."""
     return any(getattr(torch.cpu, name, lambda: False)() for name in ("_is_avx512_bf16_supported",
                                                                         "_is_amx_tile_supported"))
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..graph.neighbours import edge_vectors
+from ..graph.neighbours import edge_vectors, radius_graph_pbc
 from .blocks import MLP
 from .meshgraphnet import MeshGraphNet
 
@@ -40,7 +40,5 @@ def spectra_of(model: SpectrumNet, pos: torch.Tensor, z: torch.Tensor, cell: tor
 
     The one differentiable path positions -> spectra, shared by ``XANESCalculator`` and ``XANESGuide``.
     """
-    from ..graph.neighbours import radius_graph_pbc
-
     edge_index, shifts = radius_graph_pbc(pos.detach(), cell, batch, model.cutoff) if graph is None else graph
     return model(pos, z, cell, batch, edge_index, shifts)

@@ -24,11 +24,31 @@ from torch_geometric.data import Batch, Data
 from tqdm.auto import tqdm
 
 from ..checks import check_count, check_positive, warn_caller
+from ..device import resolve_device
 from ..nn.checkpoint import check_fits, load, save_atomic, to_dict
 
 
 @dataclass
 class TrainConfig:
+    """Settings of one training run; checked on construction (``ValueError`` names the bad field).
+
+    Attributes:
+        steps: optimiser steps in all (a resumed run may raise it). Default 20000.
+        batch_size: training cells per step. Default 8.
+        lr: peak learning rate of RAdam, reached after ``warmup`` steps. Default 1e-3.
+        lr_min: learning rate at the end of the cosine decay, ``0 <= lr_min <= lr``. Default 1e-5.
+        warmup: steps of linear warm-up from 0 to ``lr``, ``>= 0``. Default 200.
+        ema: decay of the exponential moving average of the weights saved as ``model.pt``, in ``[0, 1)``.
+            Default 0.999.
+        grad_clip: gradient-norm clip, ``> 0``. Default 10.0.
+        ckpt_every: steps between ``last.pt`` checkpoints. Default 500.
+        val_every: steps between validations and log lines. Default 500.
+        seed: seeds initial weights, noise, rotations and data order (rank ``r`` of a DDP run adds ``1000 r``).
+            Default 0.
+        time_budget: wall-clock seconds for the whole run, resumes included, or ``None`` (run ``steps``). Default
+            ``None``.
+    """
+
     steps: int = 20000
     batch_size: int = 8
     lr: float = 1e-3
@@ -92,20 +112,6 @@ class RepeatDataset(Dataset):
         return self.graphs[k % len(self.graphs)]
 
 
-def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """Explicit argument, else ``$XANESGEN_DEVICE``, else CUDA when available."""
-    device = device or os.environ.get("XANESGEN_DEVICE")
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(device)
-    except RuntimeError as err:
-        raise ValueError(f"unknown device {device!r} (use 'cpu', 'cuda', 'cuda:1', ...): {err}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {str(device)!r} asked for, but this torch build or machine has no CUDA: use 'cpu'")
-    return device
-
-
 def random_rotations(n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
     """``[n, 3, 3]`` uniformly random proper rotations (QR of Gaussian matrices)."""
     q, r = torch.linalg.qr(torch.randn(n, 3, 3, generator=generator))
@@ -132,6 +138,24 @@ def seeded_init(build: Callable[[], nn.Module], seed: int) -> nn.Module:
         return build()
 
 
+def launched_distributed() -> bool:
+    """Whether ``torchrun`` launched this process as one of several (``$WORLD_SIZE`` > 1)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def start_process_group() -> bool:
+    """Join the ``torchrun`` process group (NCCL on CUDA, else Gloo) and select this rank's GPU
+    (``$LOCAL_RANK``), once per process, before a ``Trainer`` is built. Process-wide; does nothing outside
+    ``torchrun`` or when the group already exists. Returns whether training is distributed."""
+    if not launched_distributed():
+        return False
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    return True
+
+
 LossFn = Callable[[nn.Module, Batch, torch.Generator], dict[str, torch.Tensor]]
 
 
@@ -141,22 +165,20 @@ class Trainer:
     ``val_fn(model) -> dict`` is evaluated on the EMA model; ``init`` starts from another run's weights;
     ``weights`` (one per training graph) draw graphs with replacement in proportion (e.g. to balance densities).
     The checkpoint holds the raw and EMA weights, optimiser, scheduler, step and generator state;
-    ``out/model.pt`` holds the EMA weights only.
+    ``out/model.pt`` holds the EMA weights only. Building one changes nothing process-wide: under ``torchrun``
+    call :func:`start_process_group` first (``train_prior`` and ``train_xanes`` do), else ``RuntimeError``.
     """
 
     def __init__(self, model: nn.Module, train_graphs: list[Data], loss_fn: LossFn, out: str | Path,
                  config: TrainConfig, *, val_fn: Callable[[nn.Module], dict] | None = None,
                  meta: dict | None = None, device: str | None = None, init: str | Path | None = None,
                  weights: list[float] | None = None):
-        self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        self.distributed = launched_distributed()
         if self.distributed and not torch.distributed.is_initialized():
-            backend = "nccl" if torch.cuda.is_available() else "gloo"
-            torch.distributed.init_process_group(backend)
+            raise RuntimeError("launched by torchrun (WORLD_SIZE > 1): call start_process_group() before Trainer")
         self.rank = torch.distributed.get_rank() if self.distributed else 0
         if self.distributed and torch.cuda.is_available():
-            local = int(os.environ.get("LOCAL_RANK", "0"))
-            torch.cuda.set_device(local)
-            device = f"cuda:{local}"
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
         self.device = resolve_device(device)
         if not train_graphs:
             raise ValueError("no training cells (every cell left out?)")
@@ -257,6 +279,8 @@ class Trainer:
                              f"start a new run folder (init={path.parent} starts from its weights)")
 
     def save(self) -> None:
+        """Write ``out/last.pt`` (raw and EMA weights, optimiser, scheduler, step, generator state, time spent)
+        and ``out/model.pt`` (EMA weights only), each atomically; rank 0 only."""
         if self.rank != 0:
             return
         ema = to_dict(self.ema.module, dict(self.meta, train_config=asdict(self.config), step=self.step))
@@ -272,6 +296,7 @@ class Trainer:
         return self.spent + (time.time() - self._t0 if self._t0 is not None else 0.0)
 
     def log(self, record: dict) -> None:
+        """Append ``record`` as one JSON line to ``out/log.jsonl``; rank 0 only."""
         if self.rank == 0:
             with open(self.out / "log.jsonl", "a") as fh:
                 fh.write(json.dumps(record) + "\n")

@@ -13,13 +13,14 @@ from torch_geometric.data import Batch
 
 from ..checks import check_positive
 from ..data.bonding import learn_bond_rules
-from ..data.datasets import density_of, load_dataset, split_by_topology
+from ..data.datasets import load_dataset, split_by_topology
 from ..data.structures import composition_of, load_structures, species_of, split_by_trajectory
 from ..diffusion.sde import VESDE
+from ..geometry import density_of
 from ..graph.convert import atoms_to_data
 from ..graph.neighbours import radius_graph_pbc, wrap_positions
 from ..nn.score import ScoreNet
-from .loop import Trainer, TrainConfig, augment, seeded_init
+from .loop import Trainer, TrainConfig, augment, seeded_init, start_process_group
 
 
 def sample_t(n: int, sde: VESDE, generator: torch.Generator, power: float = 1.0) -> torch.Tensor:
@@ -42,6 +43,9 @@ def dsm_loss(model: nn.Module, batch: Batch, sde: VESDE, t: torch.Tensor, genera
 
 
 def make_loss(sde: VESDE, cutoff: float, t_power: float):
+    """The ``Trainer`` loss: denoising score matching on randomly rotated and translated cells at
+    ``t = t_min + (1 - t_min) u**t_power``; returns ``{"loss", "loss_t<0.3"}`` (the latter when such t were drawn)."""
+
     def loss_fn(model: nn.Module, batch: Batch, generator: torch.Generator) -> dict[str, torch.Tensor]:
         batch = augment(batch, generator)
         t = sample_t(batch.num_graphs, sde, generator, t_power)
@@ -139,6 +143,7 @@ def train_prior(data_dir: str | Path | None, out: str | Path, config: TrainConfi
     """
     check_positive(t_power, "t_power", "(t = t_min + (1 - t_min) u**t_power)")
     check_positive(cutoff, "cutoff", "A")
+    start_process_group()
     if is_md_data(data_dir):
         train, val, extra = md_split(data_dir, species, held_out, use_validation_split)
     else:

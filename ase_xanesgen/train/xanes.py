@@ -10,10 +10,11 @@ from torch_geometric.nn import global_mean_pool
 from torch import nn
 from torch_geometric.data import Batch
 
-from ..data.datasets import density_of, load_dataset, load_reference, split_by_topology
+from ..data.datasets import load_dataset, load_reference, split_by_topology
+from ..geometry import density_of
 from ..graph.convert import atoms_to_data
 from ..nn.spectrum import SpectrumNet
-from .loop import Trainer, TrainConfig, augment, seeded_init
+from .loop import Trainer, TrainConfig, augment, seeded_init, start_process_group
 
 
 def predict_batch(model: nn.Module, batch: Batch) -> torch.Tensor:
@@ -22,6 +23,7 @@ def predict_batch(model: nn.Module, batch: Batch) -> torch.Tensor:
 
 
 def xanes_loss(model: nn.Module, batch: Batch, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """The ``Trainer`` loss: MSE of per-atom spectra on randomly rotated and translated cells, ``{"loss"}``."""
     batch = augment(batch, generator)
     return {"loss": (predict_batch(model, batch) - batch.xanes).square().mean()}
 
@@ -59,6 +61,7 @@ def train_xanes(data_dir: str | Path | None, out: str | Path, config: TrainConfi
                 init: str | Path | None = None, crystals: bool = False) -> nn.Module:
     """Train (or resume) the spectrum model; ``exclude_density`` leaves that density out entirely; ``crystals``
     adds the diamond and graphite references to the training cells."""
+    start_process_group()
     cells = load_dataset(data_dir)
     missing = [a.info["name"] for a in cells if "xanes" not in a.arrays]
     if missing:

@@ -12,7 +12,7 @@ PRIORS = {"a-C": "prior", "a-SiO2": "a-SiO2"}
 
 
 def weight_path(name: str) -> tuple[Path, str]:
-    """``(path, sha256)`` of a shipped checkpoint (``"prior"`` (a-C), ``"a-SiO2"`` or ``"xanes"``)."""
+    """``(path, sha256)`` of a shipped checkpoint (``"prior"`` (a-C), ``"a-SiO2"``, ``"xanes"`` or ``"potential"``)."""
     registry = json.loads(resources.files(__name__).joinpath("registry.json").read_text())
     if name not in registry:
         raise ValueError(f"no shipped weights named {name!r}; available: {sorted(registry)}")

@@ -11,6 +11,8 @@ import hashlib
 import json
 from pathlib import Path
 
+import torch
+
 from ..nn.checkpoint import average, from_dict, load
 
 HERE = Path(__file__).parent
@@ -26,8 +28,6 @@ def ship(name: str, *sources: str | Path) -> dict:
     from_dict(ckpt)  # must rebuild
     target = HERE / f"{name}.pt"
     if averaged or Path(sources[0]).resolve() != target.resolve():
-        import torch
-
         torch.save(ckpt, target)
     registry_file = HERE / "registry.json"
     registry = json.loads(registry_file.read_text()) if registry_file.exists() else {}
@@ -41,7 +41,7 @@ def ship(name: str, *sources: str | Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("name", choices=["prior", "a-SiO2", "xanes"])
+    parser.add_argument("name", choices=["prior", "a-SiO2", "xanes", "potential"])
     parser.add_argument("checkpoints", nargs="+", help="model.pt / last.pt; several are averaged")
     args = parser.parse_args()
     print(ship(args.name, *args.checkpoints))
