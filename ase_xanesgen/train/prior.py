@@ -142,8 +142,8 @@ def train_prior(data_dir: str | Path | None, out: str | Path, config: TrainConfi
     1.5 g/cm3 but 2 at 3.5, and an unbalanced prior learns the sp3-rich end least.
     """
     check_positive(t_power, "t_power", "(t = t_min + (1 - t_min) u**t_power)")
-    start_process_group()
     check_positive(cutoff, "cutoff", "A")
+    start_process_group()
     if is_md_data(data_dir):
         train, val, extra = md_split(data_dir, species, held_out, use_validation_split)
     else:
