@@ -137,7 +137,8 @@ def report(out: dict) -> None:
     rows = [("formula", "{}", None), ("density", "{:.3f}", None), ("Si_4fold", "{:.3f}", lambda v, m: v >= 0.95),
             ("O_2fold", "{:.3f}", lambda v, m: v >= 0.95), ("SiO_peak", "{:.3f}", lambda v, m: 1.58 <= v <= 1.66),
             ("OSiO_mean", "{:.1f}", lambda v, m: 106 <= v <= 112), ("OSiO_std", "{:.1f}", None),
-            ("SiOSi_mean", "{:.1f}", lambda v, m: abs(v - m) <= 3), ("SiOSi_std", "{:.1f}", lambda v, m: abs(v - m) <= 3),
+            ("SiOSi_mean", "{:.1f}", lambda v, m: abs(v - m) <= 3),
+            ("SiOSi_std", "{:.1f}", lambda v, m: abs(v - m) <= 3),
             ("min_SiSi", "{:.2f}", lambda v, m: v >= 2.6), ("min_OO", "{:.2f}", lambda v, m: v >= 2.2),
             ("min_SiO", "{:.2f}", None), ("rings_L1_vs_md", "{:.3f}", lambda v, m: v <= 0.1)]
     print(f"{'figure':16s}" + "".join(f"{c:>22s}" for c in cols))
