@@ -183,7 +183,8 @@ class DiffusionGenerator:
         energy_t: ``(t_low, t_high)`` noise levels between which the energy term acts.
     """
 
-    def __init__(self, model: ScoreNet | str | Path | None = None, sde: VESDE | None = None, *, device: str | None = None,
+    def __init__(self, model: ScoreNet | str | Path | None = None, sde: VESDE | None = None, *,
+                 device: str | None = None,
                  steps: int = 64, t_restart: float = 0.35, max_restarts: int = 10, refine_steps: int = 40,
                  refine_from: float = REFINE_T[0], guided_refine_from: float = GUIDED_REFINE_FROM,
                  restart_radius: float | None = 3.0, bf16_gradients: bool | None = None,
@@ -374,7 +375,8 @@ class DiffusionGenerator:
                              "(ase convert turns it into other formats)")
         if trajectory is not None and Path(trajectory).exists() and not overwrite:
             raise FileExistsError(f"trajectory {trajectory} exists: pass overwrite=True (--overwrite) to replace it")
-        made = {"steps": steps, "seed": seed, "weights": self.weights, "generator": repr(self), "model": self.model_name}
+        made = {"steps": steps, "seed": seed, "weights": self.weights, "generator": repr(self),
+                "model": self.model_name}
         if start_time is not None:
             check_fraction(start_time, "start_time")
             if density is not None:
