@@ -161,6 +161,7 @@ def test_train_potential_cli_and_checkpoint(labelled, tmp_path):
         labelled_graphs(read(bare, ":"), 3.0)
 
 
+@pytest.mark.slow
 def test_energy_term_lowers_the_gap_energy():
     template = cubic_cell(216, 2.5)
     plain = DiffusionGenerator(energy_step=0, max_restarts=0, refine_steps=10)
