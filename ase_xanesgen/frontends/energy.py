@@ -3,7 +3,8 @@
 The shipped GAP (``frontends.gap``) is fitted to labels of a DFT-trained potential and is fast; an independent
 DFT-trained universal potential (CHGNet, SevenNet) is the stronger judge, since the GAP was fitted to one of
 them. :func:`judge_calculator` builds those by name where their packages are installed (they are optional:
-``pip install chgnet`` / ``pip install sevenn``; their weights ship inside their wheels).
+``pip install chgnet`` / ``pip install sevenn``, or ``pip install ase-xanesgen[judges]``; their weights ship
+inside their wheels).
 
 Example::
 
