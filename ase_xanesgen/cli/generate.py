@@ -18,7 +18,7 @@ from ase.io import write
 from ase.io.formats import filetype, ioformats
 
 from ..data.spectra import read_spectrum, subtract_pre_edge
-from ..frontends.generator import ENERGY_STEP, DiffusionGenerator, composition, cubic_cell, fill_count
+from ..frontends.generator import DiffusionGenerator, composition, cubic_cell, fill_count
 from ..geometry import density_of
 from ..guidance import spectrum_guide
 from .inputs import DEVICE_HELP, read_structures, refuse_idle
@@ -115,11 +115,11 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
                         help="restart cycles re-noise the atoms within this many A of a defect (0: the whole cell; "
                         "default: 3)")
     parser.add_argument("--potential", default=None,
-                        help="atomic potential of the energy term: a checkpoint of xanesgen train potential "
-                             "(default: the shipped carbon potential)")
+                        help="potential of the energy term: a judge name (gap, chgnet, sevennet) or a checkpoint of "
+                             "xanesgen train potential (default: gap, the shipped carbon GAP)")
     parser.add_argument("--energy-step", type=float, default=None,
                         help="step (A^2/eV) of the sampler's annealed energy term with the --potential's forces "
-                             f"(0: off; default: {ENERGY_STEP:g}, the generator's)")
+                             "(0: off; default: 0)")
     parser.add_argument("--float32-gradients", action="store_true",
                         help="a guide's backward in float32 also on CPUs with bfloat16 hardware (exact; slower; "
                         "default: bfloat16 where the CPU multiplies it in hardware)")

@@ -41,9 +41,6 @@ DEFAULT_ZETA = 10.0
 #: Where the refinement of guided runs starts (t): bonds settle, the guided bonding stays (against 0.06, the
 #: Fig. 5 runs move CN further and match the spectrum closer at the same GAP energy).
 GUIDED_REFINE_FROM = 0.1
-#: Step (A^2/eV) of the sampler's energy term with the shipped potential (``diffusion.score_fn.EnergyTerm``; chosen
-#: with ``benchmarks/energy_fidelity.py``).
-ENERGY_STEP = 0.0
 #: Potential of the energy term when none is given (a name in ``frontends.energy.JUDGES``).
 DEFAULT_POTENTIAL = "gap"
 #: Noise levels (t) between which the energy term acts.
@@ -178,8 +175,7 @@ class DiffusionGenerator:
             fitted to CHGNet energies and forces (``docs/gap.md``).
         energy_step: step (A^2/eV) of the annealed energy term, which adds ``energy_step / sigma(t)^2 * F`` to the
             score, forces on the denoised estimate (``diffusion.score_fn.EnergyTerm``): a Boltzmann factor at
-            ``kT = sigma(t)^2 / energy_step``. ``None``: ``ENERGY_STEP`` where the potential knows the model's
-            species, else 0 (off). 0 turns it off.
+            ``kT = sigma(t)^2 / energy_step`` (default 0: off; docs/prior_model.md measures 0.02 and 0.05).
         energy_t: ``(t_low, t_high)`` noise levels between which the energy term acts.
     """
 
@@ -188,7 +184,7 @@ class DiffusionGenerator:
                  steps: int = 64, t_restart: float = 0.35, max_restarts: int = 10, refine_steps: int = 40,
                  refine_from: float = REFINE_T[0], guided_refine_from: float = GUIDED_REFINE_FROM,
                  restart_radius: float | None = 3.0, bf16_gradients: bool | None = None,
-                 potential: AtomicPotential | str | Path | None = None, energy_step: float | None = None,
+                 potential: AtomicPotential | str | Path | None = None, energy_step: float = 0.0,
                  energy_t: tuple[float, float] = ENERGY_T, rules: BondRules | None = None,
                  restart_refine_steps: int | None = None):
         #: per element, the densities the weights were trained on (known for the shipped ones): outside, a warning
@@ -242,20 +238,19 @@ class DiffusionGenerator:
         self.energy_t = tuple(check_fraction(t, "energy_t") for t in energy_t)
         if len(self.energy_t) != 2 or self.energy_t[0] > self.energy_t[1]:
             raise ValueError(f"energy_t must be (t_low, t_high) with t_low <= t_high, got {energy_t}")
-        self.energy_potential = None
-        self.energy_forces, self.energy_step = self._energy_term(potential, energy_step)
+        self.energy_step = check_non_negative(energy_step, "energy_step", "A^2/eV")
+        #: forces of the energy term (``None`` while it is off) and what they come from (``info["generator"]``)
+        self.energy_forces, self.energy_potential = (None, None) if self.energy_step == 0 else (
+            self._energy_forces(potential))
 
-    def _energy_term(self, potential, step: float | None) -> tuple[Callable | None, float]:
-        """The forces and step of the energy term: off (``None, 0``) when the step is 0, or when it is left to the
-        default and no potential is shipped for the model's species."""
-        if step is not None:
-            step = check_non_negative(step, "energy_step", "A^2/eV")
-            if step == 0:
-                return None, 0.0
-        if potential is None and step is None and ENERGY_STEP == 0:
-            return None, 0.0
-        #: what the energy term's forces come from, recorded in ``info["generator"]``
-        self.energy_potential = DEFAULT_POTENTIAL if potential is None else (
+    def _energy_forces(self, potential) -> tuple[Callable, str]:
+        """``forces(pos, system)`` of the energy term's potential and a label naming it.
+
+        Raises:
+            TypeError: ``potential`` is none of the accepted kinds.
+            ValueError: the potential does not cover the model's species.
+        """
+        label = DEFAULT_POTENTIAL if potential is None else (
             str(potential) if isinstance(potential, (str, Path)) else type(potential).__name__)
         if potential is None or isinstance(potential, str) and potential.lower() in JUDGES:
             name = DEFAULT_POTENTIAL if potential is None else potential.lower()
@@ -275,11 +270,9 @@ class DiffusionGenerator:
             species, forces = potential.model_args["species"], potential_forces(potential)
         missing = [] if species is None else [chemical_symbols[z] for z in self.species if z not in species]
         if missing:
-            if step is None:
-                return None, 0.0
             raise ValueError(f"the potential knows {[chemical_symbols[z] for z in species]}, not {missing} of the "
                              "model: pass energy_step=0 or a potential for them")
-        return forces, ENERGY_STEP if step is None else step
+        return forces, label
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, **kwargs) -> "DiffusionGenerator":

@@ -119,13 +119,14 @@ class AtomicPotential(nn.Module):
 
 
 def energy_and_forces(model: AtomicPotential, pos: torch.Tensor, z: torch.Tensor, cell: torch.Tensor,
-                      batch: torch.Tensor, num_graphs: int, create_graph: bool = False
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Total energy per graph ``[B]`` (eV) and forces ``[N, 3]`` (eV/A) from positions alone (torch cell list).
+                      batch: torch.Tensor, num_graphs: int, create_graph: bool = False,
+                      graph: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Total energy per graph ``[B]`` (eV) and forces ``[N, 3]`` (eV/A) from positions.
 
+    ``graph``: ``(edge_index, unit_shifts)`` within ``model.cutoff`` (default: built by the torch cell list).
     ``create_graph``: keep the forces differentiable (training on forces).
     """
-    edge_index, shifts = radius_graph_pbc(pos.detach(), cell, batch, model.cutoff)
+    edge_index, shifts = radius_graph_pbc(pos.detach(), cell, batch, model.cutoff) if graph is None else graph
     with torch.enable_grad():
         x = pos if pos.requires_grad else pos.detach().requires_grad_(True)
         local = model(x, z, cell, batch, edge_index, shifts)

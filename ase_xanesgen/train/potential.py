@@ -17,7 +17,7 @@ from torch import nn
 from torch_geometric.data import Batch
 
 from ..graph.convert import atoms_to_data
-from ..nn.potential import AtomicPotential
+from ..nn.potential import AtomicPotential, energy_and_forces
 from .loop import Trainer, TrainConfig, seeded_init
 
 #: weight of the energy-per-atom MSE ((eV/atom)^2) against the force-component MSE ((eV/A)^2)
@@ -43,11 +43,8 @@ def labelled_graphs(frames: list[Atoms], cutoff: float) -> list:
 
 def predict(model: nn.Module, batch: Batch, create_graph: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Energy per graph ``[B]`` (eV) and forces ``[N, 3]`` (eV/A) of a batch carrying its graph."""
-    pos = batch.pos.detach().requires_grad_(True)
-    local = model(pos, batch.z, batch.cell, batch.batch, batch.edge_index, batch.unit_shifts)
-    energy = pos.new_zeros(batch.num_graphs).index_add(0, batch.batch, local)
-    (grad,) = torch.autograd.grad(energy.sum(), pos, create_graph=create_graph)
-    return energy, -grad
+    return energy_and_forces(model, batch.pos.detach(), batch.z, batch.cell, batch.batch, batch.num_graphs,
+                             create_graph=create_graph, graph=(batch.edge_index, batch.unit_shifts))
 
 
 def potential_loss(model: nn.Module, batch: Batch, generator: torch.Generator) -> dict[str, torch.Tensor]:
