@@ -8,7 +8,7 @@ seconds per cell. One table; ``--plot`` draws the per-atom GAP energy distributi
 
     python benchmarks/energy_fidelity.py                      # shipped weights, 6 cells per density
     python benchmarks/energy_fidelity.py --judges gap chgnet sevennet --relax-judge chgnet --plot e.png
-    python benchmarks/energy_fidelity.py --energy-weight 0    # sampler without the energy term
+    python benchmarks/energy_fidelity.py --temperature 1      # the plain reverse SDE (default: 1/3)
 
 MD judge energies are cached in ``--cache`` (they do not change between runs); ``--json`` keeps every number.
 """

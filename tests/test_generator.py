@@ -9,7 +9,7 @@ from matscipy.neighbours import neighbour_list
 
 from ase_xanesgen import DiffusionGenerator, cubic_cell
 from ase_xanesgen.diffusion import PriorScore, System, restart_sample
-from ase_xanesgen.diffusion.samplers import defective_atoms, euler_maruyama, handoff, neighbourhood
+from ase_xanesgen.diffusion.samplers import defective_atoms, em_step, euler_maruyama, handoff, neighbourhood
 from ase_xanesgen.nn.score import ScoreNet
 
 
@@ -277,7 +277,8 @@ def test_refine_relaxes_a_rattled_md_cell(gen, cell_2g):
     (dict(refine_from=1.5), "refine_from"), (dict(guided_refine_from=0.0), "guided_refine_from"),
     (dict(restart_radius=0.0), "restart_radius"), (dict(restart_radius=float("nan")), "restart_radius"),
     (dict(max_restarts=-1), "max_restarts"), (dict(refine_steps=1.5), "refine_steps must be an integer"),
-    (dict(max_restarts=2.5), "max_restarts must be an integer"),
+    (dict(max_restarts=2.5), "max_restarts must be an integer"), (dict(temperature=0.0), "temperature"),
+    (dict(guided_temperature=-1.0), "guided_temperature"), (dict(temperature=float("nan")), "temperature"),
 ])
 def test_bad_sampler_settings_raise(gen, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -292,8 +293,22 @@ def test_sampler_options_from_the_command_line():
     parser = argparse.ArgumentParser()
     add_sampler_arguments(parser)
     assert sampler_options(parser.parse_args([])) == {}  # the generator's defaults
-    opts = sampler_options(parser.parse_args(["--refine-steps", "5", "--restart-radius", "0"]))
-    assert opts == {"refine_steps": 5, "restart_radius": None}  # 0: whole-cell restarts
+    opts = sampler_options(parser.parse_args(["--refine-steps", "5", "--restart-radius", "0", "--temperature", "1"]))
+    assert opts == {"refine_steps": 5, "restart_radius": None, "temperature": 1.0}  # 0: whole-cell restarts
+
+
+def test_temperature_sharpens_the_drift_against_the_same_noise(gen):
+    """T divides the score term of a step and leaves the noise: at T = 1/3 a step moves 3x as far along the
+    score; the generator passes its temperature on and records it."""
+    pos, score, noise = torch.zeros(4, 3), torch.ones(4, 3), torch.full((4, 3), 0.5)
+    hot = em_step(pos, score, gen.sde, 0.5, 0.1, noise)
+    cold = em_step(pos, score, gen.sde, 0.5, 0.1, noise, temperature=1 / 3)
+    noise_part = em_step(pos, torch.zeros(4, 3), gen.sde, 0.5, 0.1, noise)
+    assert torch.allclose(cold - noise_part, 3 * (hot - noise_part))
+    cells = {t: DiffusionGenerator(gen.model, gen.sde, device="cpu", temperature=t).generate_batch(
+        cubic_cell(216, 2.5), 2.5, n=2, seed=0, steps=16) for t in (1.0, 1 / 3)}
+    assert "temperature=1.0" in cells[1.0][0].info["generator"]
+    assert not np.allclose(cells[1.0][0].positions, cells[1 / 3][0].positions)
 
 
 def test_template_atoms_come_without_the_templates_records(gen, tmp_path):

@@ -120,6 +120,11 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--energy-step", type=float, default=None,
                         help="step (A^2/eV) of the sampler's annealed energy term with the --potential's forces "
                              "(0: off; default: 0)")
+    parser.add_argument("--temperature", type=float, default=None,
+                        help="temperature of the stochastic pass: its drift is the score over it (1: the plain "
+                             "reverse SDE; default: 1/3, a sharper draw that lowers the energy)")
+    parser.add_argument("--guided-temperature", type=float, default=None,
+                        help="the same for guided runs (default: 1)")
     parser.add_argument("--float32-gradients", action="store_true",
                         help="a guide's backward in float32 also on CPUs with bfloat16 hardware (exact; slower; "
                         "default: bfloat16 where the CPU multiplies it in hardware)")
@@ -128,7 +133,7 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
 def sampler_options(args: argparse.Namespace) -> dict:
     """``DiffusionGenerator`` keyword arguments from :func:`add_sampler_arguments`' options that were given."""
     names = ("refine_steps", "refine_from", "guided_refine_from", "max_restarts", "restart_radius",
-             "restart_refine_steps", "energy_step", "potential")
+             "restart_refine_steps", "energy_step", "potential", "temperature", "guided_temperature")
     options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if options.get("restart_radius") == 0:
         options["restart_radius"] = None

@@ -65,11 +65,15 @@ class System:
         return System(self.z[mask], self.cell[graphs], remap[self.batch[mask]], self.graph_ids[graphs]), mask
 
 
-def em_step(pos: torch.Tensor, score: torch.Tensor, sde: VESDE, t: float, dt: float, noise: torch.Tensor | None
-            ) -> torch.Tensor:
-    """One reverse Euler-Maruyama step from ``t`` to ``t - dt``: ``x + g^2 s dt + g sqrt(dt) z``."""
+def em_step(pos: torch.Tensor, score: torch.Tensor, sde: VESDE, t: float, dt: float, noise: torch.Tensor | None,
+            temperature: float = 1.0) -> torch.Tensor:
+    """One reverse Euler-Maruyama step from ``t`` to ``t - dt``: ``x + g^2 s dt / T + g sqrt(dt) z``.
+
+    ``temperature`` T < 1 sharpens the drift against the same noise: the Langevin part of the step then keeps
+    ``p_t(x)^(1/T)`` instead of ``p_t(x)``, a lower-temperature draw from the learned density (T = 1: the reverse SDE).
+    """
     g2 = sde.g2(torch.tensor(t)).item()
-    pos = pos + g2 * dt * score
+    pos = pos + g2 * dt * score / temperature
     if noise is not None:
         pos = pos + math.sqrt(g2 * dt) * noise
     return pos
@@ -77,12 +81,13 @@ def em_step(pos: torch.Tensor, score: torch.Tensor, sde: VESDE, t: float, dt: fl
 
 def euler_maruyama(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: System, *, steps: int,
                    t_start: float = 1.0, t_end: float | None = None, generator: torch.Generator | None = None,
-                   callback: Callback | None = None, mobile: torch.Tensor | None = None) -> torch.Tensor:
+                   callback: Callback | None = None, mobile: torch.Tensor | None = None, temperature: float = 1.0
+                   ) -> torch.Tensor:
     """Integrate the reverse SDE from ``t_start`` to ``t_end`` (default ``sde.t_min``) in ``steps`` uniform steps.
 
     To ``t_min`` the last step adds no noise, so the result is the denoised estimate; to a higher ``t_end``
     it is a sample at that noise level. With a ``mobile`` mask ``[N]`` only those atoms move; the others stay
-    where they are (local restarts).
+    where they are (local restarts). ``temperature``: of every step (:func:`em_step`).
     """
     ts = torch.linspace(t_start, sde.t_min if t_end is None else t_end, steps + 1).tolist()
     for k in range(steps):
@@ -91,7 +96,8 @@ def euler_maruyama(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
         noise = None
         if k < steps - 1 or t_end is not None:
             noise = torch.randn(pos.shape, generator=generator, device=pos.device, dtype=pos.dtype)
-        pos = _move(pos, wrap_positions(em_step(pos, score, sde, t, dt, noise), system.cell, system.batch), mobile)
+        pos = _move(pos, wrap_positions(em_step(pos, score, sde, t, dt, noise, temperature), system.cell, system.batch),
+                    mobile)
         if callback is not None:
             callback(k, ts[k + 1], pos, score)
     return pos
@@ -183,7 +189,8 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
                    refine_from: float = REFINE_T[0], generator: torch.Generator | None = None,
                    callback: Callback | None = None, restart_radius: float | None = None,
                    on_restart: Callable[[int, int], None] | None = None, rules: BondRules | None = None,
-                   restart_refine_steps: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                   restart_refine_steps: int | None = None, temperature: float = 1.0
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """Euler-Maruyama handed over to ``refine_steps`` of :func:`refine` at ``t = refine_from`` (:func:`handoff`),
     then up to ``max_restarts`` cycles on graphs with 1- or 5-coordinated carbons (or atoms closer than 1.1 A).
 
@@ -200,7 +207,8 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
     (the cycles can take most of a run at high density). ``rules`` (``data.bonding.BondRules``) defines the
     defects of another material (default: the carbon rule above). ``restart_refine_steps``: the refinement's
     length in a restart cycle (default ``refine_steps``): a cycle only repairs a neighbourhood, so a shorter quench
-    can do. Returns the final positions and the number of restarts per graph ``[B]``.
+    can do. ``temperature``: of the Euler-Maruyama steps, first pass and cycles (:func:`em_step`; the refinement's
+    Tweedie jumps take the score as it is). Returns the final positions and the number of restarts per graph ``[B]``.
     """
     def denoise(p: torch.Tensor, part: System, t_from: float, n_steps: int, n_refine: int,
                 mobile: torch.Tensor | None = None, cb: Callback | None = None) -> torch.Tensor:
@@ -208,7 +216,7 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
         em_steps, t_high = handoff(n_steps, t_from, sde.t_min, n_refine, refine_from)
         p = euler_maruyama(score_fn, sde, p, part, steps=em_steps, t_start=t_from,
                            t_end=None if t_high == t_from else t_high, generator=generator, callback=cb,
-                           mobile=mobile)
+                           mobile=mobile, temperature=temperature)
         if not n_refine:
             return p
         numbered = None if cb is None else (lambda k, *rest: cb(em_steps + k, *rest))

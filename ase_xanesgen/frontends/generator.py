@@ -41,6 +41,10 @@ DEFAULT_ZETA = 10.0
 #: Where the refinement of guided runs starts (t): bonds settle, the guided bonding stays (against 0.06, the
 #: Fig. 5 runs move CN further and match the spectrum closer at the same GAP energy).
 GUIDED_REFINE_FROM = 0.1
+#: Temperature of the stochastic pass of unguided runs (``diffusion.samplers.em_step``): drawn at 1/3, the cells
+#: sit 0.05-0.08 eV/atom lower in energy (CHGNet, SevenNet) with fewer three-rings and the CN fractions of MD
+#: (``benchmarks/energy_fidelity.py``, docs/prior_model.md#energy-fidelity).
+TEMPERATURE = 1 / 3
 #: Potential of the energy term when none is given (a name in ``frontends.energy.JUDGES``).
 DEFAULT_POTENTIAL = "gap"
 #: Noise levels (t) between which the energy term acts.
@@ -177,6 +181,11 @@ class DiffusionGenerator:
             score, forces on the denoised estimate (``diffusion.score_fn.EnergyTerm``): a Boltzmann factor at
             ``kT = sigma(t)^2 / energy_step`` (default 0: off; docs/prior_model.md measures 0.02 and 0.05).
         energy_t: ``(t_low, t_high)`` noise levels between which the energy term acts.
+        temperature: of the Euler-Maruyama steps (first pass and restart cycles): their drift is the score over
+            ``temperature``, a sharper draw from the learned density (``diffusion.samplers.em_step``; 1: the plain
+            reverse SDE). Default ``TEMPERATURE``.
+        guided_temperature: the same when a guide is on (default 1: the guide's strength ``zeta`` is tuned for it;
+            below 1 it sharpens the guide's likelihood too).
     """
 
     def __init__(self, model: ScoreNet | str | Path | None = None, sde: VESDE | None = None, *,
@@ -186,7 +195,8 @@ class DiffusionGenerator:
                  restart_radius: float | None = 3.0, bf16_gradients: bool | None = None,
                  potential: AtomicPotential | str | Path | None = None, energy_step: float = 0.0,
                  energy_t: tuple[float, float] = ENERGY_T, rules: BondRules | None = None,
-                 restart_refine_steps: int | None = None):
+                 restart_refine_steps: int | None = None, temperature: float = TEMPERATURE,
+                 guided_temperature: float = 1.0):
         #: per element, the densities the weights were trained on (known for the shipped ones): outside, a warning
         self.trained_density = TRAINED_DENSITY if model is None or (isinstance(model, str) and model == "a-C") else {}
         #: where the weights came from, recorded on every generated cell (``info["weights"]``)
@@ -235,6 +245,8 @@ class DiffusionGenerator:
         self.restart_refine_steps = None if restart_refine_steps is None else check_count(
             restart_refine_steps, "restart_refine_steps", minimum=0)
         self.guided_refine_from, self.bf16_gradients = guided_refine_from, bf16_gradients
+        self.temperature = check_positive(temperature, "temperature")
+        self.guided_temperature = check_positive(guided_temperature, "guided_temperature")
         self.energy_t = tuple(check_fraction(t, "energy_t") for t in energy_t)
         if len(self.energy_t) != 2 or self.energy_t[0] > self.energy_t[1]:
             raise ValueError(f"energy_t must be (t_low, t_high) with t_low <= t_high, got {energy_t}")
@@ -287,7 +299,8 @@ class DiffusionGenerator:
     def __repr__(self) -> str:
         sampler = ", ".join(f"{k}={getattr(self, k)!r}" for k in (
             "steps", "t_restart", "max_restarts", "refine_steps", "refine_from", "guided_refine_from",
-            "restart_radius", "restart_refine_steps", "bf16_gradients", "energy_step", "energy_t", "energy_potential"))
+            "temperature", "guided_temperature", "restart_radius", "restart_refine_steps", "bf16_gradients",
+            "energy_step", "energy_t", "energy_potential"))
         return f"DiffusionGenerator({self.model!r}, {self.sde}, device={str(self.device)!r}, {sampler})"
 
     # ------------------------------------------------------------------ public API
@@ -416,6 +429,7 @@ class DiffusionGenerator:
                     max_restarts=self.max_restarts, refine_steps=self.refine_steps,
                     restart_refine_steps=self.restart_refine_steps, restart_radius=self.restart_radius,
                     refine_from=refine_from, generator=generator,
+                    temperature=self.temperature if guide is None else self.guided_temperature,
                     callback=lambda *a: [cb(*a) for cb in callbacks], on_restart=show_restart, rules=self.rules)
             if writer is not None:  # at the t and step of the first pass's end; restart cycles may have moved it
                 write(em_steps + self.refine_steps - 1, None, pos, pos, stage="returned")
