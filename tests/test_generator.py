@@ -279,6 +279,7 @@ def test_refine_relaxes_a_rattled_md_cell(gen, cell_2g):
     (dict(max_restarts=-1), "max_restarts"), (dict(refine_steps=1.5), "refine_steps must be an integer"),
     (dict(max_restarts=2.5), "max_restarts must be an integer"), (dict(temperature=0.0), "temperature"),
     (dict(guided_temperature=-1.0), "guided_temperature"), (dict(temperature=float("nan")), "temperature"),
+    (dict(anneal_cycles=-1), "anneal_cycles"), (dict(guided_anneal_cycles=0.5), "guided_anneal_cycles"),
 ])
 def test_bad_sampler_settings_raise(gen, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -295,6 +296,26 @@ def test_sampler_options_from_the_command_line():
     assert sampler_options(parser.parse_args([])) == {}  # the generator's defaults
     opts = sampler_options(parser.parse_args(["--refine-steps", "5", "--restart-radius", "0", "--temperature", "1"]))
     assert opts == {"refine_steps": 5, "restart_radius": None, "temperature": 1.0}  # 0: whole-cell restarts
+
+
+def test_anneal_cycles_redraw_every_cell_from_the_restart_level(gen, cell_2g):
+    """An anneal cycle re-noises every whole cell to t_restart and denoises it again: each atom moves, by about
+    the noise of that level (sigma 0.28 A) and not by a redraw of the cell (several A)."""
+    system = System(torch.tensor(cell_2g.numbers).repeat(2), torch.tensor(cell_2g.cell.array,
+                    dtype=torch.float32)[None].repeat(2, 1, 1), torch.arange(2).repeat_interleave(len(cell_2g)))
+    pos = torch.tensor(np.tile(cell_2g.positions, (2, 1)), dtype=torch.float32)
+    score, started = PriorScore(gen.model, gen.sde), []
+    with torch.no_grad():
+        kwargs = dict(steps=4, t_start=2 * gen.sde.t_min, max_restarts=0, refine_steps=10,
+                      generator=torch.Generator().manual_seed(0))
+        first, _ = restart_sample(score, gen.sde, pos, system, **kwargs)
+        kwargs["generator"] = torch.Generator().manual_seed(0)
+        annealed, restarts = restart_sample(score, gen.sde, pos, system, anneal_cycles=2, on_anneal=started.append,
+                                            **kwargs)
+    frac = (annealed - first).numpy() @ np.linalg.inv(cell_2g.cell.array)
+    moved = torch.tensor(np.linalg.norm((frac - np.round(frac)) @ cell_2g.cell.array, axis=1))  # minimum image
+    assert started == [1, 2] and restarts.tolist() == [0, 0]
+    assert (moved > 0).all() and 0.05 < moved.median() < 1.0
 
 
 def test_temperature_sharpens_the_drift_against_the_same_noise(gen):

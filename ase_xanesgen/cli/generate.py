@@ -125,6 +125,11 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
                              "reverse SDE; default: 1/3, a sharper draw that lowers the energy)")
     parser.add_argument("--guided-temperature", type=float, default=None,
                         help="the same for guided runs (default: 1)")
+    parser.add_argument("--anneal-cycles", type=int, default=None,
+                        help="whole-cell anneal cycles after the first pass (default: 1; each costs about half the "
+                             "first pass)")
+    parser.add_argument("--guided-anneal-cycles", type=int, default=None,
+                        help="the same for guided runs (default: 0)")
     parser.add_argument("--float32-gradients", action="store_true",
                         help="a guide's backward in float32 also on CPUs with bfloat16 hardware (exact; slower; "
                         "default: bfloat16 where the CPU multiplies it in hardware)")
@@ -133,7 +138,8 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
 def sampler_options(args: argparse.Namespace) -> dict:
     """``DiffusionGenerator`` keyword arguments from :func:`add_sampler_arguments`' options that were given."""
     names = ("refine_steps", "refine_from", "guided_refine_from", "max_restarts", "restart_radius",
-             "restart_refine_steps", "energy_step", "potential", "temperature", "guided_temperature")
+             "restart_refine_steps", "energy_step", "potential", "temperature", "guided_temperature",
+             "anneal_cycles", "guided_anneal_cycles")
     options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if options.get("restart_radius") == 0:
         options["restart_radius"] = None
