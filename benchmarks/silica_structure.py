@@ -96,11 +96,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--refine-steps", type=int, default=None, help="refinement steps (default: the generator's)")
     p.add_argument("--temperature", type=float, default=None,
                    help="temperature of the stochastic pass (default: the generator's)")
+    p.add_argument("--anneal-cycles", type=int, default=None, help="anneal cycles (default: the generator's)")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     options = {k: v for k, v in (("steps", args.steps), ("refine_steps", args.refine_steps),
-                                 ("temperature", args.temperature)) if v is not None}
+                                 ("temperature", args.temperature), ("anneal_cycles", args.anneal_cycles))
+               if v is not None}
     gen = DiffusionGenerator(args.model, device="cpu", **options)
     frames = load_structures(args.md)
     trained = set(gen.meta.get("train_trajectories", []))

@@ -164,8 +164,9 @@ def test_train_potential_cli_and_checkpoint(labelled, tmp_path):
 @pytest.mark.slow
 def test_energy_term_lowers_the_gap_energy():
     template = cubic_cell(216, 2.5)
-    plain = DiffusionGenerator(energy_step=0, max_restarts=0, refine_steps=10)
-    hot = DiffusionGenerator(energy_step=0.02, potential="gap", max_restarts=0, refine_steps=10)
+    sampler = dict(max_restarts=0, refine_steps=10, temperature=1.0, anneal_cycles=0)  # the plain reverse SDE
+    plain = DiffusionGenerator(energy_step=0, **sampler)
+    hot = DiffusionGenerator(energy_step=0.02, potential="gap", **sampler)
     assert plain.energy_forces is None and hot.energy_step == 0.02
     cold = plain.generate_batch(template, density=2.5, n=3, seed=3, steps=16)
     warm = hot.generate_batch(template, density=2.5, n=3, seed=3, steps=16)

@@ -50,7 +50,7 @@ def test_short_generation_has_requested_atoms_and_no_close_pairs(gen):
 def test_cells_record_how_they_were_made_and_warn_of_defects_left(tmp_path):
     """Without restart cycles and with 3 steps some cells keep defects: each cell counts its own (the same count
     as matscipy's neighbour list gives), a warning names them, and the cells carry their recipe through extxyz."""
-    quick = DiffusionGenerator(device="cpu", max_restarts=0)
+    quick = DiffusionGenerator(device="cpu", max_restarts=0, anneal_cycles=0, temperature=1.0)  # the plain sampler
     with pytest.warns(UserWarning, match=r"still hold carbons with CN <= 1 or >= 5") as record:
         cells = quick.generate_batch(small_template(), 2.0, n=4, seed=0, steps=3)
     for a in cells:

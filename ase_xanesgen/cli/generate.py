@@ -122,12 +122,12 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
                              "(0: off; default: 0)")
     parser.add_argument("--temperature", type=float, default=None,
                         help="temperature of the stochastic pass: its drift is the score over it (1: the plain "
-                             "reverse SDE; default: 1/3, a sharper draw that lowers the energy)")
+                             "reverse SDE; below 1 a sharper draw, lower in energy; default: 0.333333)")
     parser.add_argument("--guided-temperature", type=float, default=None,
                         help="the same for guided runs (default: 1)")
     parser.add_argument("--anneal-cycles", type=int, default=None,
-                        help="whole-cell anneal cycles after the first pass (default: 1; each costs about half the "
-                             "first pass)")
+                        help="whole-cell anneal cycles after the first pass, each about half the first pass's cost "
+                             "(default: 1)")
     parser.add_argument("--guided-anneal-cycles", type=int, default=None,
                         help="the same for guided runs (default: 0)")
     parser.add_argument("--float32-gradients", action="store_true",
