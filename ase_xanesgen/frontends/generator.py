@@ -41,12 +41,13 @@ DEFAULT_ZETA = 10.0
 #: Where the refinement of guided runs starts (t): bonds settle, the guided bonding stays (against 0.06, the
 #: Fig. 5 runs move CN further and match the spectrum closer at the same GAP energy).
 GUIDED_REFINE_FROM = 0.1
-#: Temperature of the stochastic pass of unguided runs (``diffusion.samplers.em_step``): drawn at 1/3, the cells
-#: sit 0.05-0.08 eV/atom lower in energy (CHGNet, SevenNet) with fewer three-rings and the CN fractions of MD
-#: (``benchmarks/energy_fidelity.py``, docs/prior_model.md#energy-fidelity).
+#: Temperature of the stochastic pass of unguided runs (``diffusion.samplers.em_step``): drawn at 1/3 and with one
+#: anneal cycle, cells sit 0.03-0.08 eV/atom lower in energy (CHGNet, SevenNet) with fewer three-rings, the CN
+#: fractions moved by up to 0.044 from MD toward the lower-energy coordination (``benchmarks/energy_fidelity.py``,
+#: docs/prior_model.md#energy-fidelity).
 TEMPERATURE = 1 / 3
 #: Whole-cell anneal cycles of unguided runs (``diffusion.samplers.restart_sample``): one lowers the energy by a
-#: further 0.04 eV/atom at 2.5 g/cm3 for half the first pass's cost.
+#: further 0.04 eV/atom at 2.5 g/cm3 (GAP) for half the first pass's evaluations.
 ANNEAL_CYCLES = 1
 #: Potential of the energy term when none is given (a name in ``frontends.energy.JUDGES``).
 DEFAULT_POTENTIAL = "gap"
@@ -151,9 +152,9 @@ class DiffusionGenerator:
     ``DiffusionGenerator()`` loads the shipped amorphous-carbon weights; ``from_checkpoint(path)`` any
     checkpoint written by ``xanesgen train prior``. Sampling is Euler-Maruyama on the VE SDE from uniform
     positions (t = 1) down to ``t = refine_from``, where ``refine_steps`` noise-free denoising iterations take
-    over, annealed to 0.01 (a quench on the learned density, ``diffusion.samplers.refine`` and ``handoff``),
-    followed by restart cycles while a carbon has CN <= 1 or CN >= 5 (C-C 1.85 A) or two atoms are closer than
-    1.1 A.
+    over, annealed to 0.01 (a quench on the learned density, ``diffusion.samplers.refine`` and ``handoff``), then
+    ``anneal_cycles`` whole-cell re-noise-and-denoise cycles (unguided runs), followed by restart cycles while a
+    carbon has CN <= 1 or CN >= 5 (C-C 1.85 A) or two atoms are closer than 1.1 A.
 
     Any material: a prior trained on MD of several elements keeps the template's species (positions diffuse,
     species stay) and reads its defects from the bond rules in its checkpoint (``data.bonding.BondRules``,
