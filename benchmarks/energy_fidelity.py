@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
             row["relaxed"] = {j: float(np.mean([g[j] - m[j] for m, g in relaxed])) for j in judges}
         rows.append(row)
         print_row(row, judges)
-    print_table(rows, judges, args.relax_judge)
+    print_table(rows, judges, args.relax_judge, args.relax_pairs)
     if args.plot:
         plot_distributions(rows, args.plot)
     if args.json:
@@ -173,7 +173,7 @@ def print_row(row: dict, judges: list[str]) -> None:
     print(f"{row['density']} g/cm3: generated - MD {gaps} eV/atom; {row['seconds_per_cell']:.2f} s/cell", flush=True)
 
 
-def print_table(rows: list[dict], judges: list[str], relax_judge: str) -> None:
+def print_table(rows: list[dict], judges: list[str], relax_judge: str, pairs: int) -> None:
     print("\n== generated - MD energy per atom (eV/atom); spread over generated cells in brackets ==")
     head = f"{'g/cm3':>6}" + "".join(f"{j:>16}" for j in judges)
     head += "".join(f"{'relaxed ' + j:>16}" for j in judges)
@@ -184,7 +184,8 @@ def print_table(rows: list[dict], judges: list[str], relax_judge: str) -> None:
                         for j in judges)
         line += "".join(f"{r['relaxed'][j]:>+16.3f}" if "relaxed" in r else f"{'-':>16}" for j in judges)
         print(line)
-    print(f"(relaxed: 150 FIRE steps at fixed cell under {relax_judge}, one MD/generated pair per density)")
+    print(f"(relaxed: 150 FIRE steps at fixed cell under {relax_judge}, mean of {pairs} MD/generated pair(s) per "
+          "density)")
     print("\n== structure: MD / generated ==")
     print(f"{'g/cm3':>6}{'CN2':>13}{'CN3':>13}{'CN4':>13}{'angle mean':>16}{'angle std':>14}{'3-rings/atom':>18}"
           f"{'defects':>9}{'s/cell':>8}")
