@@ -26,6 +26,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError
 
 from ..checks import check_count, check_positive
+from .gap import check_atoms
 
 #: Judges :func:`judge_calculator` knows: name -> (package to install, what it is).
 JUDGES = {
@@ -79,17 +80,6 @@ def _judge_name(calc) -> str:
     return calc if isinstance(calc, str) else type(calc).__name__
 
 
-def _check_structure(atoms: Atoms) -> None:
-    if not isinstance(atoms, Atoms):
-        raise TypeError(f"expected an ase.Atoms, got {type(atoms).__name__}")
-    if len(atoms) == 0:
-        raise ValueError("atoms is empty: nothing to evaluate")
-    if atoms.cell.rank < 3 or not np.all(np.isfinite(atoms.cell.array)):
-        raise ValueError("atoms needs a finite 3-D cell for a periodic energy")
-    if not np.all(np.isfinite(atoms.positions)):
-        raise ValueError("atoms has NaN or inf positions")
-
-
 def energy_check(atoms: Atoms, calc: Calculator | str | None = None, *, relax_steps: int = 0,
                  fmax: float = 0.05) -> dict:
     """Energy per atom of ``atoms`` under ``calc``, and optionally after a fixed-cell FIRE relaxation.
@@ -111,7 +101,7 @@ def energy_check(atoms: Atoms, calc: Calculator | str | None = None, *, relax_st
         RuntimeError: the calculator failed on the structure (e.g. it does not cover carbon) or returned a
             non-finite energy; the message names the calculator and its error.
     """
-    _check_structure(atoms)
+    check_atoms(atoms)
     relax_steps = check_count(relax_steps, "relax_steps", minimum=0)
     fmax = check_positive(fmax, "fmax", "eV/A")
     name = _judge_name(calc) if calc is not None else "gap"

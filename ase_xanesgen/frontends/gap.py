@@ -106,7 +106,9 @@ def _import_potential():
     return Potential
 
 
-def _check_atoms(atoms: Atoms, species: frozenset[int] | None) -> None:
+def check_atoms(atoms: Atoms, species: frozenset[int] | None = None) -> None:
+    """Raise ``TypeError`` / ``ValueError`` unless ``atoms`` can be given a periodic energy: an ``Atoms`` with atoms,
+    a finite 3-D cell, finite positions and (``species``) only atomic numbers the potential covers."""
     if not isinstance(atoms, Atoms):
         raise TypeError(f"expected an ase.Atoms, got {type(atoms).__name__}")
     if len(atoms) == 0:
@@ -115,7 +117,7 @@ def _check_atoms(atoms: Atoms, species: frozenset[int] | None) -> None:
         raise ValueError(f"atoms has a NaN or inf cell: {atoms.cell.array.tolist()}")
     if atoms.cell.rank < 3:
         raise ValueError(
-            f"atoms has no 3-D cell (cell rank {atoms.cell.rank}); GAP needs one: set atoms.cell "
+            f"atoms has no 3-D cell (cell rank {atoms.cell.rank}); a periodic energy needs one: set atoms.cell "
             "(e.g. atoms.center(vacuum=6.0) for a cluster)"
         )
     if not np.all(np.isfinite(atoms.positions)):
@@ -183,7 +185,7 @@ class GAPChecker:
         return self._evaluate(atoms)[0]
 
     def _evaluate(self, atoms: Atoms) -> tuple[np.ndarray, float]:
-        _check_atoms(atoms, self.species)
+        check_atoms(atoms, self.species)
         work = Atoms(atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
         work.calc = self.calculator
         local = np.asarray(work.get_potential_energies(), dtype=float).copy()  # [n_atoms] eV
