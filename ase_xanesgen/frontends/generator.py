@@ -309,8 +309,8 @@ class DiffusionGenerator:
     def __repr__(self) -> str:
         sampler = ", ".join(f"{k}={getattr(self, k)!r}" for k in (
             "steps", "t_restart", "max_restarts", "refine_steps", "refine_from", "guided_refine_from",
-            "temperature", "guided_temperature", "anneal_cycles", "guided_anneal_cycles", "restart_radius", "restart_refine_steps", "bf16_gradients",
-            "energy_step", "energy_t", "energy_potential"))
+            "temperature", "guided_temperature", "anneal_cycles", "guided_anneal_cycles", "restart_radius",
+            "restart_refine_steps", "bf16_gradients", "energy_step", "energy_t", "energy_potential"))
         return f"DiffusionGenerator({self.model!r}, {self.sde}, device={str(self.device)!r}, {sampler})"
 
     # ------------------------------------------------------------------ public API
@@ -417,12 +417,12 @@ class DiffusionGenerator:
         if self.energy_step > 0:
             score_fn = EnergyTerm(score_fn, self.energy_forces, self.sde, self.energy_step, *self.energy_t)
         callbacks = [callback] if callback is not None else []
-        refine_from = self.refine_from if guide is None else self.guided_refine_from
+        refine_from, temperature, anneal = ((self.refine_from, self.temperature, self.anneal_cycles) if guide is None
+                                            else (self.guided_refine_from, self.guided_temperature,
+                                                  self.guided_anneal_cycles))
         em_steps, _ = handoff(steps, t_start, self.sde.t_min, self.refine_steps, refine_from)
         bar = tqdm(total=em_steps + self.refine_steps, desc="denoise", disable=not progress, dynamic_ncols=True)
         callbacks.append(lambda k, t, p, s: bar.update(1))
-
-        anneal = self.anneal_cycles if guide is None else self.guided_anneal_cycles
 
         def show_restart(cycle: int, cells: int) -> None:  # the bar is full after the first pass; cycles go on
             bar.set_postfix_str(f"restart {cycle}/{self.max_restarts}, cells left {cells}")
@@ -444,8 +444,7 @@ class DiffusionGenerator:
                     max_restarts=self.max_restarts, refine_steps=self.refine_steps,
                     restart_refine_steps=self.restart_refine_steps, restart_radius=self.restart_radius,
                     refine_from=refine_from, generator=generator,
-                    temperature=self.temperature if guide is None else self.guided_temperature,
-                    anneal_cycles=anneal, on_anneal=show_anneal,
+                    temperature=temperature, anneal_cycles=anneal, on_anneal=show_anneal,
                     callback=lambda *a: [cb(*a) for cb in callbacks], on_restart=show_restart, rules=self.rules)
             if writer is not None:  # at the t and step of the first pass's end; restart cycles may have moved it
                 write(em_steps + self.refine_steps - 1, None, pos, pos, stage="returned")
