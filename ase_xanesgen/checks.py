@@ -1,7 +1,8 @@
-"""Checks of user-given numbers, and warnings pointed at the user's line.
+"""Checks of user-given numbers and structures, and warnings pointed at the user's line.
 
-A bad number (1.5 steps, a NaN weight, a negative ``fmax``) should fail at the call with its name in the message,
-not deep inside torch, matscipy or quippy; a warning should name the caller's line, not a line of the package.
+A bad number (1.5 steps, a NaN weight, a negative ``fmax``) or structure (a NaN position, no 3-D cell) should fail
+at the call with its name in the message, not deep inside torch, matscipy or quippy; a warning should name the
+caller's line, not a line of the package.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ import math
 import os
 import sys
 import warnings
+
+import numpy as np
+from ase import Atoms
 
 _PACKAGE = os.path.dirname(os.path.realpath(__file__))
 
@@ -94,3 +98,31 @@ def check_fraction(value, name: str, low_closed: bool = False) -> float:
     if number is None or not (0.0 <= number if low_closed else 0.0 < number) or number >= 1.0:
         raise ValueError(f"{name} must lie in {'[' if low_closed else '('}0, 1), got {_shown(value)}")
     return number
+
+
+def check_structure(atoms, name: str = "atoms", *, periodic: bool = False, empty_ok: bool = False) -> Atoms:
+    """``atoms`` itself if it is an ``ase.Atoms`` with a finite 3-D cell of non-zero volume and finite positions
+    (with ``periodic``: also periodic in all three directions; unless ``empty_ok``: holding atoms).
+
+    ``name`` starts the messages (``"atoms"``, ``"template"``, ``"structure #1 (C216)"``). A NaN cell would end
+    deep in ASE's cell reduction, in matscipy's neighbour search (a hang) or in quippy (every atom at its isolated
+    energy), so it is refused here.
+
+    Raises:
+        TypeError: not an ``ase.Atoms``.
+        ValueError: no atoms, a NaN or inf cell or position, no 3-D cell, partly or not periodic (``periodic``).
+    """
+    if not isinstance(atoms, Atoms):
+        raise TypeError(f"expected an ase.Atoms, got {type(atoms).__name__}")
+    if not empty_ok and len(atoms) == 0:
+        raise ValueError(f"{name} is empty: it has no atoms")
+    if not np.all(np.isfinite(atoms.cell.array)):
+        raise ValueError(f"{name} has a non-finite (NaN or inf) cell: {atoms.cell.array.tolist()}")
+    if not np.all(np.isfinite(atoms.positions)):
+        raise ValueError(f"{name} has non-finite (NaN or inf) positions")
+    if atoms.cell.rank < 3 or abs(atoms.cell.volume) < 1e-6:
+        raise ValueError(f"{name} has no 3-D cell (cell {atoms.cell.array.tolist()}): a periodic structure needs "
+                         "one (e.g. atoms.center(vacuum=6.0) for a cluster)")
+    if periodic and not atoms.pbc.all():
+        raise ValueError(f"{name} is not periodic in all directions (pbc={atoms.pbc.tolist()})")
+    return atoms

@@ -220,7 +220,7 @@ def test_non_finite_cell_and_atoms_on_one_spot(checker, cell):
         matrix = broken.cell.array.copy()
         matrix[1, 0] = bad
         broken.cell = matrix
-        with pytest.raises(ValueError, match="NaN or inf cell"):
+        with pytest.raises(ValueError, match=r"\(NaN or inf\) cell"):
             checker.energies(broken)
     stacked = cell.copy()
     stacked.positions[7] = stacked.positions[3]

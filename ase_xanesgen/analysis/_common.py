@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from ase import Atoms
 
-from ..checks import warn_caller
+from ..checks import check_structure, warn_caller
 from ..geometry import face_distances, reduced_cell
 
 
@@ -21,21 +21,11 @@ def label(atoms: Atoms, index: int | None = None) -> str:
 
 
 def check_cell(atoms: Atoms, index: int | None = None) -> Atoms:
-    """Raise ``ValueError`` unless ``atoms`` is fully periodic with a finite 3-D cell of positive volume and finite
-    positions (a NaN gave silent garbage in Voronoi/Steinhardt and a hang in matscipy)."""
+    """``atoms``, fully periodic with a finite 3-D cell and finite positions, named in errors by :func:`label`
+    (:func:`..checks.check_structure`; a NaN gave silent garbage in Voronoi/Steinhardt and a hang in matscipy)."""
     if not isinstance(atoms, Atoms):
         raise TypeError(f"expected one ase.Atoms, got {type(atoms).__name__}")
-    if not np.all(np.isfinite(atoms.cell.array)):
-        raise ValueError(f"{label(atoms, index)} has a non-finite (NaN or inf) cell")
-    if not np.all(np.isfinite(atoms.positions)):
-        raise ValueError(f"{label(atoms, index)} has non-finite (NaN or inf) positions")
-    if atoms.cell.rank < 3 or abs(atoms.cell.volume) < 1e-12:
-        raise ValueError(f"{label(atoms, index)} has no 3-D cell: the analysis is periodic and needs one")
-    if not atoms.pbc.all():
-        raise ValueError(f"{label(atoms, index)} is not periodic in all directions (pbc={atoms.pbc.tolist()})")
-    if len(atoms) == 0:
-        raise ValueError(f"{label(atoms, index)} has no atoms")
-    return atoms
+    return check_structure(atoms, label(atoms, index), periodic=True)
 
 
 def as_structures(atoms_or_list: Atoms | Sequence[Atoms]) -> list[Atoms]:

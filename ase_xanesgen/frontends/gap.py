@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from ..checks import check_count, check_positive
+from ..checks import check_count, check_positive, check_structure
 from ..data.datasets import CARBON
 
 #: Environment variable naming a GAP xml used when no ``potential`` argument is given.
@@ -109,19 +109,7 @@ def _import_potential():
 def check_atoms(atoms: Atoms, species: frozenset[int] | None = None) -> None:
     """Raise ``TypeError`` / ``ValueError`` unless ``atoms`` can be given a periodic energy: an ``Atoms`` with atoms,
     a finite 3-D cell, finite positions and (``species``) only atomic numbers the potential covers."""
-    if not isinstance(atoms, Atoms):
-        raise TypeError(f"expected an ase.Atoms, got {type(atoms).__name__}")
-    if len(atoms) == 0:
-        raise ValueError("atoms is empty: nothing to evaluate")
-    if not np.all(np.isfinite(atoms.cell.array)):  # quippy would give every atom the isolated-atom energy
-        raise ValueError(f"atoms has a NaN or inf cell: {atoms.cell.array.tolist()}")
-    if atoms.cell.rank < 3:
-        raise ValueError(
-            f"atoms has no 3-D cell (cell rank {atoms.cell.rank}); a periodic energy needs one: set atoms.cell "
-            "(e.g. atoms.center(vacuum=6.0) for a cluster)"
-        )
-    if not np.all(np.isfinite(atoms.positions)):
-        raise ValueError("atoms has NaN or inf positions")
+    check_structure(atoms)
     if species is not None:
         unknown = sorted(set(atoms.numbers.tolist()) - species)
         if unknown:

@@ -19,7 +19,8 @@ from ase.io.trajectory import Trajectory
 from ase.units import _amu
 from tqdm.auto import tqdm
 
-from ..checks import check_count, check_fraction, check_non_negative, check_positive, warn_caller, whole_number
+from ..checks import (check_count, check_fraction, check_non_negative, check_positive, check_structure,
+                      warn_caller, whole_number)
 from ..data.bonding import BondRules
 from ..data.datasets import CARBON
 from ..device import resolve_device
@@ -27,7 +28,6 @@ from ..diffusion.samplers import REFINE_T, System, coordination, handoff, restar
 from ..diffusion.score_fn import EnergyTerm, PriorScore, potential_forces
 from ..diffusion.sde import VESDE
 from ..geometry import density_of, lattice_thickness
-from ..graph.convert import check_cell
 from ..guidance import Guide, GuidedScore, XANESGuide, spectrum_guide
 from ..guidance.base import HISTORY_COLUMNS, base_terms
 from ..nn.checkpoint import from_dict, load
@@ -512,9 +512,7 @@ class DiffusionGenerator:
                 unless ``force`` (then a warning), a cell thinner than twice the model's cut-off (atoms would meet
                 their own periodic images) or holding fewer than ``MIN_ATOMS`` atoms.
         """
-        if not isinstance(template, Atoms):
-            raise TypeError(f"template must be ase.Atoms, got {type(template).__name__}")
-        check_cell(template)
+        check_structure(template, "template", empty_ok=True)
         if template.pbc.any() and not template.pbc.all():
             raise ValueError(f"template pbc={template.pbc.tolist()}: the model generates bulk cells, periodic in all "
                              "three directions; set pbc=True")

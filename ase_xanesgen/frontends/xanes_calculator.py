@@ -12,10 +12,9 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.data import chemical_symbols
 
-from ..checks import warn_caller
+from ..checks import check_structure, warn_caller
 from ..data.spectra import energy_grid, store_spectra
 from ..device import resolve_device
-from ..graph.convert import check_cell
 from ..graph.neighbours import edge_vectors, radius_graph_pbc
 from ..nn.checkpoint import load_spectrum_model
 from ..nn.spectrum import SpectrumNet, spectra_of
@@ -84,11 +83,7 @@ class XANESCalculator(Calculator):
         periodic."""
         super().calculate(atoms, properties, system_changes)
         atoms = self.atoms
-        if len(atoms) == 0:
-            raise ValueError("XANESCalculator: the structure has no atoms")
-        check_cell(atoms)
-        if not atoms.pbc.all():
-            raise ValueError(f"XANESCalculator: needs a structure periodic along all three axes, got pbc={atoms.pbc}")
+        check_structure(atoms, "XANESCalculator: the structure", periodic=True)
         unknown = sorted({chemical_symbols[z] for z in atoms.numbers if z not in self.species})
         if unknown:
             raise ValueError(f"XANESCalculator: species {unknown} not known to the model "

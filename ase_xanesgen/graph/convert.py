@@ -7,23 +7,13 @@ import torch
 from ase import Atoms
 from torch_geometric.data import Batch, Data
 
+from ..checks import check_structure
 from .neighbours import neighbour_graph
-
-
-def check_cell(atoms: Atoms) -> None:
-    """Raise ``ValueError`` for a template without a full 3-D periodic cell or with NaN positions or cell (a NaN
-    cell would otherwise end deep in ASE's cell reduction)."""
-    if not np.all(np.isfinite(atoms.positions)):
-        raise ValueError("positions contain NaN or inf")
-    if not np.all(np.isfinite(atoms.cell.array)):
-        raise ValueError(f"the cell contains NaN or inf: {atoms.cell.array.tolist()}")
-    if atoms.cell.rank < 3 or abs(atoms.get_volume()) < 1e-6:
-        raise ValueError(f"atoms need a 3-D cell with non-zero volume, got cell {atoms.cell.array.tolist()}")
 
 
 def atoms_to_data(atoms: Atoms, cutoff: float | None = None, dtype: torch.dtype = torch.float32) -> Data:
     """One graph. With ``cutoff`` the edges come from matscipy (numpy); without, they are left to the model."""
-    check_cell(atoms)
+    check_structure(atoms, empty_ok=True)
     data = Data(
         pos=torch.tensor(atoms.positions, dtype=dtype),
         z=torch.tensor(atoms.numbers, dtype=torch.long),
