@@ -30,7 +30,7 @@ from ase_xanesgen.analysis import bond_angles, hybridisation_fractions, ring_sta
 from ase_xanesgen.cli.generate import add_sampler_arguments, generator_from_args
 from ase_xanesgen.data.datasets import load_dataset
 from ase_xanesgen.frontends.energy import energy_check, judge_calculator
-from ase_xanesgen.frontends.gap import gap_energies, resolve_potential
+from ase_xanesgen.frontends.gap import resolve_potential
 from ase_xanesgen.geometry import density_of
 
 DENSITIES = (1.5, 2.0, 2.5, 3.0, 3.5)
@@ -66,23 +66,29 @@ def judge_tag(judge: str) -> str:
     return f"gap-{hashlib.sha256(resolve_potential().read_bytes()).hexdigest()[:12]}"
 
 
-def judge_cells(cells: list[Atoms], judges: list[str], cache: dict | None = None) -> dict:
-    """Mean energy per atom (eV) and its spread over cells, per judge; MD cells are cached by name."""
-    out = {}
+def judge_cells(cells: list[Atoms], judges: list[str], cache: dict | None = None
+                ) -> tuple[dict, np.ndarray | None]:
+    """Mean energy per atom (eV) and its spread over cells, per judge, and the GAP's per-atom energies of all
+    cells (``[sum of atoms]`` eV; None unless ``"gap"`` judges). MD cells are cached by name."""
+    out, local = {}, None
     for judge in judges:
-        values = []
+        means, energies = [], []
         tag = judge_tag(judge)
         for a in cells:
             key = f"{tag}:{a.info.get('name')}"
-            if cache is not None and key in cache:
-                values.append(cache[key])
-                continue
-            value = energy_check(a, judge)["energy_per_atom"]
-            if cache is not None:
-                cache[key] = value
-            values.append(value)
-        out[judge] = (float(np.mean(values)), float(np.std(values)))
-    return out
+            entry = cache.get(key) if cache is not None else None
+            if not isinstance(entry, dict):
+                rep = energy_check(a, judge)
+                entry = {"energy_per_atom": rep["energy_per_atom"],
+                         "energies": None if rep["energies"] is None else rep["energies"].tolist()}
+                if cache is not None:
+                    cache[key] = entry
+            means.append(entry["energy_per_atom"])
+            energies.append(entry["energies"])
+        out[judge] = (float(np.mean(means)), float(np.std(means)))
+        if judge == "gap":
+            local = np.concatenate(energies)
+    return out, local
 
 
 def relaxed_energies(atoms: Atoms, relax_judge: str, judges: list[str]) -> dict:
@@ -134,6 +140,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     judges = available_judges(args.judges)
+    if args.plot and "gap" not in judges:
+        parser.error("--plot shows the per-atom GAP energies: add gap to --judges")
     cache = json.loads(args.cache.read_text()) if args.cache.exists() else {}
     gen = generator_from_args(args)
     md = load_dataset(with_spectra=False)
@@ -148,12 +156,12 @@ def main(argv: list[str] | None = None) -> None:
         row = {"density": density, "seconds_per_cell": seconds, "n_md": len(ref),
                "defects": int(sum(a.info["defects"] for a in cells))}
         row["md"], row["gen"] = structure_figures(ref), structure_figures(cells)
-        row["energy_md"] = judge_cells(ref, judges, cache)
+        row["energy_md"], local_md = judge_cells(ref, judges, cache)
         args.cache.parent.mkdir(parents=True, exist_ok=True)
-        args.cache.write_text(json.dumps(cache, indent=1))
-        row["energy_gen"] = judge_cells(cells, judges)
-        row["gap_local_md"] = np.concatenate([gap_energies(a) for a in ref]).tolist()
-        row["gap_local_gen"] = np.concatenate([gap_energies(a) for a in cells]).tolist()
+        args.cache.write_text(json.dumps(cache))
+        row["energy_gen"], local_gen = judge_cells(cells, judges)
+        if local_md is not None:
+            row["gap_local_md"], row["gap_local_gen"] = local_md.tolist(), local_gen.tolist()
         if args.relax_pairs and ref:
             pairs = list(zip(ref, cells))[: args.relax_pairs]
             relaxed = [(relaxed_energies(m, args.relax_judge, judges), relaxed_energies(g, args.relax_judge, judges))

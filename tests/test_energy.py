@@ -184,7 +184,7 @@ def test_energy_term_settings_checked(potential):
         DiffusionGenerator(energy_step=-1.0)
     with pytest.raises(ValueError, match="t_low <= t_high"):
         DiffusionGenerator(energy_t=(0.4, 0.1))
-    with pytest.raises(TypeError, match="AtomicPotential, an ASE calculator"):
+    with pytest.raises(TypeError, match="AtomicPotential, a ValenceField"):
         DiffusionGenerator(energy_step=0.01, potential=3.0)
     with pytest.raises(ValueError, match="unknown judge"):
         judge_calculator("dft")

@@ -115,7 +115,8 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
                         help="restart cycles re-noise the atoms within this many A of a defect (0: the whole cell; "
                         "default: 3)")
     parser.add_argument("--potential", default=None,
-                        help="potential of the energy term: a judge name (gap, chgnet, sevennet) or a checkpoint of "
+                        help="potential of the energy term: valence (bond-angle forces, nearly free), a judge name (gap, "
+                             "chgnet, sevennet) or a checkpoint of "
                              "xanesgen train potential (default: gap, the shipped carbon GAP)")
     parser.add_argument("--energy-step", type=float, default=None,
                         help="step (A^2/eV) of the sampler's annealed energy term with the --potential's forces "

@@ -28,7 +28,7 @@ from ..diffusion.samplers import REFINE_T, System, coordination, handoff, restar
 from ..diffusion.score_fn import EnergyTerm, PriorScore, potential_forces
 from ..diffusion.sde import VESDE
 from ..geometry import density_of, lattice_thickness
-from ..guidance import Guide, GuidedScore, XANESGuide, spectrum_guide
+from ..guidance import Guide, GuidedScore, ValenceField, XANESGuide, spectrum_guide
 from ..guidance.base import HISTORY_COLUMNS, base_terms
 from ..nn.checkpoint import from_dict, load
 from ..nn.potential import AtomicPotential
@@ -177,8 +177,10 @@ class DiffusionGenerator:
             only settle bonds (docs/guidance.md).
         bf16_gradients: back-propagate a guide through the networks in bfloat16 (``GuidedScore``); ``None``: on
             CPUs that multiply bfloat16 in hardware (2-9 % faster guided evaluations), ``False``: exact float32.
-        potential: the potential of the energy term: an ``AtomicPotential`` or the path of a checkpoint written by
-            ``xanesgen train potential`` (batched in torch), any ASE calculator or a judge name of
+        potential: the potential of the energy term: ``"valence"`` or a ``guidance.ValenceField`` (bond-angle
+            forces of carbon, batched in torch, nearly free; ``energy_step`` about 0.2-0.5), an ``AtomicPotential``
+            or the path of a checkpoint written by ``xanesgen train potential`` (batched in torch), any ASE
+            calculator or a judge name of
             ``frontends.energy.JUDGES`` (one cell at a time); ``None``: ``DEFAULT_POTENTIAL``, the shipped GAP
             fitted to CHGNet energies and forces (``docs/gap.md``).
         energy_step: step (A^2/eV) of the annealed energy term, which adds ``energy_step / sigma(t)^2 * F`` to the
@@ -274,7 +276,10 @@ class DiffusionGenerator:
         """
         label = DEFAULT_POTENTIAL if potential is None else (
             str(potential) if isinstance(potential, (str, Path)) else type(potential).__name__)
-        if potential is None or isinstance(potential, str) and potential.lower() in JUDGES:
+        if isinstance(potential, str) and potential.lower() == "valence" or isinstance(potential, ValenceField):
+            forces = ValenceField() if isinstance(potential, str) else potential
+            species = forces.species
+        elif potential is None or isinstance(potential, str) and potential.lower() in JUDGES:
             name = DEFAULT_POTENTIAL if potential is None else potential.lower()
             species, forces = judge_species(name), calculator_forces(judge_calculator(name))
         elif isinstance(potential, Calculator):
@@ -284,8 +289,8 @@ class DiffusionGenerator:
                 ckpt = load(potential)
                 potential = from_dict(ckpt.get("ema", ckpt), expect="AtomicPotential")
             if not isinstance(potential, AtomicPotential):
-                raise TypeError("potential must be an AtomicPotential, an ASE calculator, a judge name "
-                                f"({sorted(JUDGES)}) or a checkpoint path, got {type(potential).__name__}")
+                raise TypeError("potential must be an AtomicPotential, a ValenceField or 'valence', an ASE calculator, "
+                                f"a judge name ({sorted(JUDGES)}) or a checkpoint path, got {type(potential).__name__}")
             potential = potential.to(self.device).eval()
             for p in potential.parameters():
                 p.requires_grad_(False)

@@ -14,20 +14,26 @@ from .base import Guide
 from .coordination import BOND_WIDTH, soft_bonds
 
 
+def bond_pairs(centre: torch.Tensor, n_atoms: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every pair ``(a, b)`` (``a < b``, ``[P]`` each) of edges sharing a centre atom, for edges sorted by
+    ``centre [E]``: the bond angles of a graph."""
+    # edge a pairs with every edge b of its centre: b = first edge of the centre + k
+    counts = torch.bincount(centre, minlength=n_atoms)
+    degree = counts[centre]
+    a = torch.repeat_interleave(torch.arange(len(centre), device=centre.device), degree)
+    k = torch.arange(len(a), device=centre.device) - torch.repeat_interleave(torch.cumsum(degree, 0) - degree, degree)
+    b = (torch.cumsum(counts, 0) - counts)[centre[a]] + k
+    keep = a < b
+    return a[keep], b[keep]
+
+
 def bond_angle_pairs(pos: torch.Tensor, system: System, cutoff: float = CC_BOND_CUTOFF, width: float = BOND_WIDTH
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Every pair of bonds sharing an atom: soft bond weight ``s_ij s_ik [P]``, ``cos(angle jik) [P]`` and the
     graph of each pair ``[P]``; differentiable in ``pos``. Bonds are the Fermi switches of ``soft_bonds`` (grouped
     by centre atom)."""
     centre, vec, dist, bond = soft_bonds(pos, system, cutoff, width)
-    # edge a (sorted by centre) pairs with every edge b of its centre: b = first edge of the centre + k
-    counts = torch.bincount(centre, minlength=pos.shape[0])
-    degree = counts[centre]
-    a = torch.repeat_interleave(torch.arange(len(centre), device=pos.device), degree)
-    k = torch.arange(len(a), device=pos.device) - torch.repeat_interleave(torch.cumsum(degree, 0) - degree, degree)
-    b = (torch.cumsum(counts, 0) - counts)[centre[a]] + k
-    keep = a < b
-    a, b = a[keep], b[keep]
+    a, b = bond_pairs(centre, pos.shape[0])
     cos = (vec[a] * vec[b]).sum(-1) / (dist[a] * dist[b]).clamp_min(1e-6)  # two atoms on one spot: no NaN
     return bond[a] * bond[b], cos, system.batch[centre[a]]
 
