@@ -318,6 +318,33 @@ def test_anneal_cycles_redraw_every_cell_from_the_restart_level(gen, cell_2g):
     assert (moved > 0).all() and 0.05 < moved.median() < 1.0
 
 
+def test_anneal_refine_steps_set_the_length_of_an_anneal_cycles_quench(gen, cell_2g):
+    """An anneal cycle's refinement runs ``anneal_refine_steps`` score evaluations instead of ``refine_steps``; the
+    generator passes the setting on and records it."""
+    system = System(torch.tensor(cell_2g.numbers), torch.tensor(cell_2g.cell.array, dtype=torch.float32)[None],
+                    torch.zeros(len(cell_2g), dtype=torch.long))
+    pos = torch.tensor(cell_2g.positions, dtype=torch.float32)
+    prior = PriorScore(gen.model, gen.sde)
+
+    def evaluations(**extra) -> int:
+        calls = []
+
+        def score(p, t, s):
+            calls.append(t)
+            return prior(p, t, s)
+
+        with torch.no_grad():
+            restart_sample(score, gen.sde, pos, system, steps=8, max_restarts=0, refine_steps=10, anneal_cycles=1,
+                           generator=torch.Generator().manual_seed(0), **extra)
+        return len(calls)
+
+    assert evaluations() - evaluations(anneal_refine_steps=3) == 7
+    short = DiffusionGenerator(gen.model, gen.sde, device="cpu", anneal_refine_steps=3)
+    assert "anneal_refine_steps=3" in short.generate(cubic_cell(64, 2.5), 2.5, seed=0, steps=8).info["generator"]
+    with pytest.raises(ValueError, match="anneal_refine_steps"):
+        DiffusionGenerator(gen.model, gen.sde, device="cpu", anneal_refine_steps=-1)
+
+
 def test_temperature_sharpens_the_drift_against_the_same_noise(gen):
     """T divides the score term of a step and leaves the noise: at T = 1/3 a step moves 3x as far along the
     score; the generator passes its temperature on and records it."""

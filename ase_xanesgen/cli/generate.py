@@ -131,6 +131,8 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: 1)")
     parser.add_argument("--guided-anneal-cycles", type=int, default=None,
                         help="the same for guided runs (default: 0)")
+    parser.add_argument("--anneal-refine-steps", type=int, default=None,
+                        help="refinement steps in an anneal cycle (default: --refine-steps)")
     parser.add_argument("--float32-gradients", action="store_true",
                         help="a guide's backward in float32 also on CPUs with bfloat16 hardware (exact; slower; "
                         "default: bfloat16 where the CPU multiplies it in hardware)")
@@ -140,7 +142,7 @@ def sampler_options(args: argparse.Namespace) -> dict:
     """``DiffusionGenerator`` keyword arguments from :func:`add_sampler_arguments`' options that were given."""
     names = ("refine_steps", "refine_from", "guided_refine_from", "max_restarts", "restart_radius",
              "restart_refine_steps", "energy_step", "potential", "temperature", "guided_temperature",
-             "anneal_cycles", "guided_anneal_cycles")
+             "anneal_cycles", "guided_anneal_cycles", "anneal_refine_steps")
     options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if options.get("restart_radius") == 0:
         options["restart_radius"] = None

@@ -190,7 +190,8 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
                    callback: Callback | None = None, restart_radius: float | None = None,
                    on_restart: Callable[[int, int], None] | None = None, rules: BondRules | None = None,
                    restart_refine_steps: int | None = None, temperature: float = 1.0, anneal_cycles: int = 0,
-                   on_anneal: Callable[[int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                   on_anneal: Callable[[int], None] | None = None, anneal_refine_steps: int | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """Euler-Maruyama handed over to ``refine_steps`` of :func:`refine` at ``t = refine_from`` (:func:`handoff`),
     then ``anneal_cycles`` whole-cell cycles on every graph, then up to ``max_restarts`` cycles on graphs with 1- or
     5-coordinated carbons (or atoms closer than 1.1 A).
@@ -199,7 +200,8 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
     an anneal on the learned density (restart sampling) that lets strained motifs the first quench froze in open up
     again. One cycle at 2.5 g/cm3: 0.04 eV/atom lower in energy (GAP), three-rings and the angle spread closer to
     the MD cells', the CN fractions unchanged, for half the first pass's score evaluations (docs/prior_model.md).
-    ``on_anneal(cycle)`` is told when anneal cycle 1, 2, ... starts.
+    ``on_anneal(cycle)`` is told when anneal cycle 1, 2, ... starts; ``anneal_refine_steps``: the refinement's length
+    in an anneal cycle (default ``refine_steps``).
 
     A cycle re-noises those graphs from ``t_min`` to ``t_restart`` and denoises (and refines) them again on
     the schedule of ``ceil(steps * t_restart)`` steps; defect-free graphs are left as they are. With
@@ -251,7 +253,7 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
     for k in range(1, anneal_cycles + 1):
         if on_anneal is not None:
             on_anneal(k)
-        pos = cycle(pos, every, refine_steps)
+        pos = cycle(pos, every, refine_steps if anneal_refine_steps is None else anneal_refine_steps)
     restarts = torch.zeros(system.num_graphs, dtype=torch.long, device=pos.device)
     for k in range(1, max_restarts + 1):
         bad = defective_atoms(pos, system, rules=rules)

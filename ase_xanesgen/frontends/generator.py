@@ -196,6 +196,8 @@ class DiffusionGenerator:
             again this many times, before the restart cycles (an anneal on the learned density; each costs about
             half the first pass). Default ``ANNEAL_CYCLES``.
         guided_anneal_cycles: the same when a guide is on (default 0).
+        anneal_refine_steps: refinement steps in an anneal cycle (``None``: ``refine_steps``); 20 saves 20 of the
+            default 128 score evaluations per cell for about 0.01 eV/atom (docs/performance.md).
     """
 
     def __init__(self, model: ScoreNet | str | Path | None = None, sde: VESDE | None = None, *,
@@ -206,7 +208,8 @@ class DiffusionGenerator:
                  potential: AtomicPotential | str | Path | None = None, energy_step: float = 0.0,
                  energy_t: tuple[float, float] = ENERGY_T, rules: BondRules | None = None,
                  restart_refine_steps: int | None = None, temperature: float = TEMPERATURE,
-                 guided_temperature: float = 1.0, anneal_cycles: int = ANNEAL_CYCLES, guided_anneal_cycles: int = 0):
+                 guided_temperature: float = 1.0, anneal_cycles: int = ANNEAL_CYCLES, guided_anneal_cycles: int = 0,
+                 anneal_refine_steps: int | None = None):
         #: per element, the densities the weights were trained on (known for the shipped ones): outside, a warning
         self.trained_density = TRAINED_DENSITY if model is None or (isinstance(model, str) and model == "a-C") else {}
         #: where the weights came from, recorded on every generated cell (``info["weights"]``)
@@ -259,6 +262,8 @@ class DiffusionGenerator:
         self.guided_temperature = check_positive(guided_temperature, "guided_temperature")
         self.anneal_cycles = check_count(anneal_cycles, "anneal_cycles", minimum=0)
         self.guided_anneal_cycles = check_count(guided_anneal_cycles, "guided_anneal_cycles", minimum=0)
+        self.anneal_refine_steps = None if anneal_refine_steps is None else check_count(
+            anneal_refine_steps, "anneal_refine_steps", minimum=0)
         self.energy_t = tuple(check_fraction(t, "energy_t") for t in energy_t)
         if len(self.energy_t) != 2 or self.energy_t[0] > self.energy_t[1]:
             raise ValueError(f"energy_t must be (t_low, t_high) with t_low <= t_high, got {energy_t}")
@@ -314,8 +319,8 @@ class DiffusionGenerator:
     def __repr__(self) -> str:
         sampler = ", ".join(f"{k}={getattr(self, k)!r}" for k in (
             "steps", "t_restart", "max_restarts", "refine_steps", "refine_from", "guided_refine_from",
-            "temperature", "guided_temperature", "anneal_cycles", "guided_anneal_cycles", "restart_radius",
-            "restart_refine_steps", "bf16_gradients", "energy_step", "energy_t", "energy_potential"))
+            "temperature", "guided_temperature", "anneal_cycles", "guided_anneal_cycles", "anneal_refine_steps",
+            "restart_radius", "restart_refine_steps", "bf16_gradients", "energy_step", "energy_t", "energy_potential"))
         return f"DiffusionGenerator({self.model!r}, {self.sde}, device={str(self.device)!r}, {sampler})"
 
     # ------------------------------------------------------------------ public API
@@ -450,6 +455,7 @@ class DiffusionGenerator:
                     restart_refine_steps=self.restart_refine_steps, restart_radius=self.restart_radius,
                     refine_from=refine_from, generator=generator,
                     temperature=temperature, anneal_cycles=anneal, on_anneal=show_anneal,
+                    anneal_refine_steps=self.anneal_refine_steps,
                     callback=lambda *a: [cb(*a) for cb in callbacks], on_restart=show_restart, rules=self.rules)
             if writer is not None:  # at the t and step of the first pass's end; restart cycles may have moved it
                 write(em_steps + self.refine_steps - 1, None, pos, pos, stage="returned")
