@@ -113,7 +113,7 @@ def check_structure(atoms, name: str = "atoms", *, periodic: bool = False, empty
         ValueError: no atoms, a NaN or inf cell or position, no 3-D cell, partly or not periodic (``periodic``).
     """
     if not isinstance(atoms, Atoms):
-        raise TypeError(f"expected an ase.Atoms, got {type(atoms).__name__}")
+        raise TypeError(f"{name} must be an ase.Atoms, got {type(atoms).__name__}")
     if not empty_ok and len(atoms) == 0:
         raise ValueError(f"{name} is empty: it has no atoms")
     if not np.all(np.isfinite(atoms.cell.array)):

@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
 
     judges = available_judges(args.judges)
     if args.plot and "gap" not in judges:
-        parser.error("--plot shows the per-atom GAP energies: add gap to --judges")
+        parser.error("--plot shows the per-atom GAP energies: add gap to --judges (it needs quippy-ase installed)")
     cache = json.loads(args.cache.read_text()) if args.cache.exists() else {}
     gen = generator_from_args(args)
     md = load_dataset(with_spectra=False)

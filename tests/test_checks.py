@@ -7,10 +7,11 @@ import warnings
 
 import numpy as np
 import pytest
+from ase import Atoms
 
 from ase_xanesgen import XANESCalculator
 from ase_xanesgen.analysis import rdf
-from ase_xanesgen.checks import check_count, check_fraction, check_non_negative, check_positive
+from ase_xanesgen.checks import check_count, check_fraction, check_non_negative, check_positive, check_structure
 from ase_xanesgen.data import spectra as sp
 from ase_xanesgen.data.datasets import load_cell
 from ase_xanesgen.guidance import CoordinationGuide, XANESGuide
@@ -83,3 +84,18 @@ def test_calculator_warnings_skip_ases_calculator_code(a_c_cell):
 @pytest.fixture(scope="module")
 def a_c_cell(data_dir):
     return load_cell("d2.0_1", data_dir)
+
+
+def test_structure_check_flags(a_c_cell):
+    """``periodic`` refuses a slab, ``empty_ok`` lets an empty template through, and ``name`` starts every message."""
+    assert check_structure(a_c_cell, periodic=True) is a_c_cell
+    slab = a_c_cell.copy()
+    slab.pbc = [True, True, False]
+    with pytest.raises(ValueError, match=r"template is not periodic in all directions"):
+        check_structure(slab, "template", periodic=True)
+    empty = Atoms(cell=[5.0] * 3, pbc=True)
+    assert check_structure(empty, empty_ok=True) is empty
+    with pytest.raises(ValueError, match="template is empty"):
+        check_structure(empty, "template")
+    with pytest.raises(TypeError, match="template must be an ase.Atoms, got list"):
+        check_structure([a_c_cell], "template")

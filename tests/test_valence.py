@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import torch
 from ase.build import bulk, graphene
+from ase.io import read
 
 from ase_xanesgen import DiffusionGenerator, cubic_cell
 from ase_xanesgen.analysis import bond_angles
+from ase_xanesgen.cli.main import main
 from ase_xanesgen.data.datasets import load_cell
 from ase_xanesgen.diffusion.samplers import System
 from ase_xanesgen.guidance import ValenceField
@@ -63,3 +65,11 @@ def test_valence_energy_term_narrows_the_angle_spread():
         template, density=2.5, n=2, seed=1, steps=16)
     assert np.std(bond_angles(straight)) < np.std(bond_angles(plain)) - 0.5
     assert "energy_step=0.5" in straight[0].info["generator"]
+
+
+def test_cli_takes_the_valence_term_and_a_short_anneal_quench(tmp_path):
+    out = tmp_path / "a-C.extxyz"
+    assert main(["generate", "--density", "2.5", "--atoms", "64", "--seed", "0", "--steps", "4", "--device", "cpu",
+                 "--potential", "valence", "--energy-step", "0.3", "--anneal-refine-steps", "3", "-o", str(out)]) == 0
+    made = read(out).info["generator"]
+    assert "energy_step=0.3" in made and "ValenceField(stiffness=1.0" in made and "anneal_refine_steps=3" in made

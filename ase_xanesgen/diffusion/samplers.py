@@ -196,7 +196,8 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
     then ``anneal_cycles`` whole-cell cycles on every graph, then up to ``max_restarts`` cycles on graphs with 1- or
     5-coordinated carbons (or atoms closer than 1.1 A).
 
-    An anneal cycle re-noises every whole cell to ``t_restart`` and denoises and refines it again (``refine_steps``):
+    An anneal cycle re-noises every whole cell to ``t_restart`` and denoises and refines it again
+    (``anneal_refine_steps``, default ``refine_steps``):
     an anneal on the learned density (restart sampling) that lets strained motifs the first quench froze in open up
     again. One cycle at 2.5 g/cm3: 0.04 eV/atom lower in energy (GAP), three-rings and the angle spread closer to
     the MD cells', the CN fractions unchanged, for half the first pass's score evaluations (docs/prior_model.md).

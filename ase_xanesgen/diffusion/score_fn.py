@@ -31,8 +31,8 @@ class EnergyTerm:
     ``t_low <= t <= t_high``.
 
     ``F = forces(x0, system)`` (``[N, 3]`` eV/A) are the forces of an atomic potential on the denoised estimate
-    ``x0 = x + sigma(t)^2 s(x, t)`` (:func:`potential_forces` for an ``AtomicPotential``; the front ends also
-    wrap any ASE calculator).
+    ``x0 = x + sigma(t)^2 s(x, t)`` (:func:`potential_forces` for an ``AtomicPotential``, a
+    ``guidance.ValenceField`` itself; the front ends also wrap any ASE calculator).
     ``exp(-E / kT)`` has the score ``F / kT``, so the sampler draws from the learned density times a Boltzmann
     factor whose temperature ``kT(t) = sigma(t)^2 / step`` anneals with the noise (at ``step`` 0.02 A^2/eV: 2.9 eV
     at t = 0.3, 0.08 eV at t = 0.05): hot while the bonding forms, so it steers away from high-energy motifs

@@ -283,7 +283,7 @@ class DiffusionGenerator:
             str(potential) if isinstance(potential, (str, Path)) else type(potential).__name__)
         if isinstance(potential, str) and potential.lower() == "valence" or isinstance(potential, ValenceField):
             forces = ValenceField() if isinstance(potential, str) else potential
-            species = forces.species
+            species, label = forces.species, repr(forces)
         elif potential is None or isinstance(potential, str) and potential.lower() in JUDGES:
             name = DEFAULT_POTENTIAL if potential is None else potential.lower()
             species, forces = judge_species(name), calculator_forces(judge_calculator(name))

@@ -46,6 +46,19 @@ def soft_bonds(pos: torch.Tensor, system: System, cutoff: float = CC_BOND_CUTOFF
     return step_cached(("soft_bonds", cutoff, width), pos, system, build)
 
 
+def bond_pairs(centre: torch.Tensor, n_atoms: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every pair ``(a, b)`` (``a < b``, ``[P]`` each) of edges sharing a centre atom, for edges sorted by
+    ``centre [E]``: the bond angles of a graph."""
+    # edge a pairs with every edge b of its centre: b = first edge of the centre + k
+    counts = torch.bincount(centre, minlength=n_atoms)
+    degree = counts[centre]
+    a = torch.repeat_interleave(torch.arange(len(centre), device=centre.device), degree)
+    k = torch.arange(len(a), device=centre.device) - torch.repeat_interleave(torch.cumsum(degree, 0) - degree, degree)
+    b = (torch.cumsum(counts, 0) - counts)[centre[a]] + k
+    keep = a < b
+    return a[keep], b[keep]
+
+
 def soft_coordination(pos: torch.Tensor, system: System, cutoff: float = CC_BOND_CUTOFF,
                       width: float = BOND_WIDTH) -> torch.Tensor:
     """``[N]`` sum over neighbours of the Fermi switch of :func:`soft_bonds`."""

@@ -11,20 +11,7 @@ from ..checks import check_fraction, check_non_negative, check_positive
 from ..data.datasets import CC_BOND_CUTOFF
 from ..diffusion.samplers import System
 from .base import Guide
-from .coordination import BOND_WIDTH, soft_bonds
-
-
-def bond_pairs(centre: torch.Tensor, n_atoms: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every pair ``(a, b)`` (``a < b``, ``[P]`` each) of edges sharing a centre atom, for edges sorted by
-    ``centre [E]``: the bond angles of a graph."""
-    # edge a pairs with every edge b of its centre: b = first edge of the centre + k
-    counts = torch.bincount(centre, minlength=n_atoms)
-    degree = counts[centre]
-    a = torch.repeat_interleave(torch.arange(len(centre), device=centre.device), degree)
-    k = torch.arange(len(a), device=centre.device) - torch.repeat_interleave(torch.cumsum(degree, 0) - degree, degree)
-    b = (torch.cumsum(counts, 0) - counts)[centre[a]] + k
-    keep = a < b
-    return a[keep], b[keep]
+from .coordination import BOND_WIDTH, bond_pairs, soft_bonds
 
 
 def bond_angle_pairs(pos: torch.Tensor, system: System, cutoff: float = CC_BOND_CUTOFF, width: float = BOND_WIDTH

@@ -8,8 +8,7 @@ from torch_geometric.nn import global_add_pool
 from ..checks import check_positive
 from ..data.datasets import CARBON, CC_BOND_CUTOFF
 from ..diffusion.samplers import System
-from .coordination import BOND_WIDTH, soft_bonds
-from .ring_strain import bond_pairs
+from .coordination import BOND_WIDTH, bond_pairs, soft_bonds
 
 
 class ValenceField:
@@ -32,7 +31,7 @@ class ValenceField:
     species = frozenset({CARBON})
 
     def __init__(self, stiffness: float = 1.0, cutoff: float = CC_BOND_CUTOFF, width: float = BOND_WIDTH):
-        self.stiffness = check_positive(stiffness, "stiffness", "eV")
+        self.stiffness = check_positive(stiffness, "stiffness", "eV per squared cosine")
         self.cutoff = check_positive(cutoff, "cutoff", "A")
         self.width = check_positive(width, "width", "A")
 
