@@ -22,6 +22,7 @@ import torch
 from ase import Atoms
 
 from ase_xanesgen import DiffusionGenerator
+from ase_xanesgen.cli.generate import add_sampler_arguments, sampler_options
 from ase_xanesgen.analysis.species import (first_peak, fractions, network_rings, partial_coordination, partial_rdf,
                                            triplet_angles)
 from ase_xanesgen.data.structures import load_structures
@@ -93,16 +94,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None, help="Euler-Maruyama steps (default: the generator's)")
-    p.add_argument("--refine-steps", type=int, default=None, help="refinement steps (default: the generator's)")
-    p.add_argument("--temperature", type=float, default=None,
-                   help="temperature of the stochastic pass (default: the generator's)")
-    p.add_argument("--anneal-cycles", type=int, default=None, help="anneal cycles (default: the generator's)")
+    add_sampler_arguments(p)
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    options = {k: v for k, v in (("steps", args.steps), ("refine_steps", args.refine_steps),
-                                 ("temperature", args.temperature), ("anneal_cycles", args.anneal_cycles))
-               if v is not None}
+    options = sampler_options(args) | ({} if args.steps is None else {"steps": args.steps})
     gen = DiffusionGenerator(args.model, device="cpu", **options)
     frames = load_structures(args.md)
     trained = set(gen.meta.get("train_trajectories", []))

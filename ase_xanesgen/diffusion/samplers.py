@@ -201,8 +201,7 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
     an anneal on the learned density (restart sampling) that lets strained motifs the first quench froze in open up
     again. One cycle at 2.5 g/cm3: 0.04 eV/atom lower in energy (GAP), three-rings and the angle spread closer to
     the MD cells', the CN fractions unchanged, for half the first pass's score evaluations (docs/prior_model.md).
-    ``on_anneal(cycle)`` is told when anneal cycle 1, 2, ... starts; ``anneal_refine_steps``: the refinement's length
-    in an anneal cycle (default ``refine_steps``).
+    ``on_anneal(cycle)`` is told when anneal cycle 1, 2, ... starts.
 
     A cycle re-noises those graphs from ``t_min`` to ``t_restart`` and denoises (and refines) them again on
     the schedule of ``ceil(steps * t_restart)`` steps; defect-free graphs are left as they are. With
