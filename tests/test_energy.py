@@ -109,6 +109,7 @@ def test_angle_triplets_pairs_edges_of_one_centre():
 
 
 def test_potential_invariant_and_forces_are_gradients(potential, data_dir):
+    assert potential.model_args["interactions"] == 2  # the message-passing path, not the descriptor MLP alone
     cell = load_cell("d2.0_1", data_dir)
     pos = torch.tensor(cell.positions, dtype=torch.float64)
     box = torch.tensor(cell.cell.array, dtype=torch.float64)[None]
@@ -149,7 +150,11 @@ def test_train_potential_cli_and_checkpoint(labelled, tmp_path):
                "--steps", "2", "--batch-size", "1", "--val-every", "2"])
     assert rc == 0 and (out / "model.pt").exists()
     model = from_dict(load(out / "model.pt"), expect="AtomicPotential")
-    assert model.model_args["species"] == [6]
+    assert model.model_args["species"] == [6] and model.model_args["interactions"] == 2
+    rc = main(["train", "potential", "--data", str(labelled[0]), "--out", str(tmp_path / "flat"), "--steps", "1",
+               "--batch-size", "1", "--layers", "0"])
+    flat = from_dict(load(tmp_path / "flat" / "model.pt"), expect="AtomicPotential")
+    assert rc == 0 and flat.model_args["interactions"] == 0 and not hasattr(flat, "filters")
     gen = DiffusionGenerator(potential=out / "model.pt", energy_step=0.01)
     assert gen.energy_step == 0.01 and gen.energy_potential == str(out / "model.pt")
     with pytest.raises(ValueError, match="no REF_energy"):
@@ -199,3 +204,8 @@ def test_energy_term_acts_inside_its_window(potential, data_dir):
     assert term(pos, 0.5, system).abs().max() == 0 and term(pos, 0.05, system).abs().max() == 0
     _, forces = energy_and_forces(potential, pos, system.z, system.cell, system.batch, 1)
     torch.testing.assert_close(term(pos, 0.3, system), 0.02 / gen.sde.sigma(0.3) ** 2 * forces)
+    capped = EnergyTerm(lambda p, t, s: torch.zeros_like(p), potential_forces(potential), gen.sde, 0.02, 0.1, 0.4,
+                        max_force=0.5)(pos, 0.3, system) * gen.sde.sigma(0.3) ** 2 / 0.02
+    norms, raw = capped.norm(dim=-1), forces.norm(dim=-1)
+    assert float(norms.max()) == pytest.approx(0.5, rel=1e-5) and (raw > 0.5).any()
+    torch.testing.assert_close(capped[raw <= 0.5], forces[raw <= 0.5])  # weaker forces pass unchanged

@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "steps, cosine decay to 1e-5")
     parser.add_argument("--ema", type=float, default=0.999, help="EMA decay of the saved weights (default 0.999)")
     parser.add_argument("--width", type=int, default=None, help="latent size (default: prior 128, xanes 64, potential 64)")
-    parser.add_argument("--layers", type=int, default=None, help="processor layers (default: prior 4, xanes 3)")
+    parser.add_argument("--layers", type=int, default=None, help="processor layers (default: prior 4, xanes 3); potential: message-passing interactions on its "
+                        "symmetry functions (default 2)")
     parser.add_argument("--sigma-max", type=float, default=None, help="prior: sigma(1) in Angstrom (default 0.8)")
     parser.add_argument("--t-power", type=float, default=None,
                         help="prior: t = u**p, p > 0 (p > 1: more low noise; default 1)")
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     refuse_idle(list(wrong), "train " + " / ".join(sorted(set(wrong.values()))))
     defaults = {"prior": dict(steps=20000, batch_size=8, width=128, layers=4),
                 "xanes": dict(steps=3000, batch_size=4, width=64, layers=3),
-                "potential": dict(steps=4000, batch_size=8, width=64, layers=None)}[args.model]
+                "potential": dict(steps=4000, batch_size=8, width=64, layers=2)}[args.model]
     pick = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in defaults.items()}
     config = TrainConfig(steps=pick["steps"], batch_size=pick["batch_size"], lr=args.lr, ema=args.ema,
                          lr_min=min(TrainConfig.lr_min, args.lr),
@@ -85,9 +86,10 @@ def run(args: argparse.Namespace) -> int:
     elif args.model == "potential":
         from ..train.potential import train_potential
 
-        if args.data is None or args.layers is not None:
-            raise ValueError("train potential needs --data (labelled extended XYZ) and takes no --layers")
-        train_potential(args.data, args.out, config, val_file=args.val_data, width=pick["width"], device=args.device)
+        if args.data is None:
+            raise ValueError("train potential needs --data (labelled extended XYZ)")
+        train_potential(args.data, args.out, config, val_file=args.val_data, width=pick["width"],
+                        interactions=pick["layers"], device=args.device)
     else:
         train_xanes(args.data, args.out, config, width=pick["width"], layers=pick["layers"],
                     exclude_density=args.exclude_density, device=args.device, init=args.init,

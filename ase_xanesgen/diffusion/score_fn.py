@@ -38,14 +38,15 @@ class EnergyTerm:
     at t = 0.3, 0.08 eV at t = 0.05): hot while the bonding forms, so it steers away from high-energy motifs
     (strained rings and angles) instead of only relaxing them, and cooling with the quench. Each Tweedie iteration
     of the refinement moves the atoms by ``step * F`` on top of the prior's jump: a relaxation step inside the
-    quench, stable for bond stiffnesses below ``2 / step``. Wraps any ``score_fn`` (the prior or a guided score)
-    and exposes its attributes.
+    quench, stable for bond stiffnesses below ``2 / step``. ``max_force`` (eV/A) caps each atom's force (its
+    direction kept): a steep repulsive potential gives the blurred estimates of the early steps forces of hundreds of
+    eV/A. Wraps any ``score_fn`` (the prior or a guided score) and exposes its attributes.
     """
 
     def __init__(self, score_fn, forces: Callable[[torch.Tensor, System], torch.Tensor], sde: VESDE, step: float,
-                 t_low: float, t_high: float):
+                 t_low: float, t_high: float, max_force: float | None = None):
         self.score_fn, self.forces, self.sde = score_fn, forces, sde
-        self.step, self.t_low, self.t_high = step, t_low, t_high
+        self.step, self.t_low, self.t_high, self.max_force = step, t_low, t_high, max_force
 
     def __getattr__(self, name: str):  # the wrapped score's (a guided score's guide, history, ...)
         return getattr(self.score_fn, name)
@@ -56,7 +57,10 @@ class EnergyTerm:
             return score
         sigma2 = self.sde.sigma(t) ** 2
         x0 = pos + sigma2 * score
-        return score + (self.step / sigma2) * self.forces(x0, system)
+        forces = self.forces(x0, system)
+        if self.max_force is not None:
+            forces = forces * (self.max_force / forces.norm(dim=-1, keepdim=True).clamp_min(1e-12)).clamp(max=1.0)
+        return score + (self.step / sigma2) * forces
 
 
 def potential_forces(potential: nn.Module) -> Callable[[torch.Tensor, System], torch.Tensor]:

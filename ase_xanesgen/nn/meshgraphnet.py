@@ -106,6 +106,8 @@ class EnvelopeSum(torch.autograd.Function):
 
 #: set by :func:`bf16_input_gradients`
 _bf16_gradients: ContextVar[bool] = ContextVar("bf16_gradients", default=False)
+#: set by :func:`bf16_inference`
+_bf16_inference: ContextVar[bool] = ContextVar("bf16_inference", default=False)
 
 
 def fast_bf16_matmul() -> bool:
@@ -130,6 +132,32 @@ def bf16_input_gradients(enabled: bool = True) -> Iterator[None]:
         yield
     finally:
         _bf16_gradients.reset(token)
+
+
+@contextmanager
+def bf16_inference(enabled: bool = True) -> Iterator[None]:
+    """Within this block evaluations without autograd (sampling) multiply the edge MLPs in bfloat16.
+
+    The edge MLPs' two products take most of an evaluation; their inputs and weights are cast to bfloat16, the
+    residual edge state, the node terms, the sums and the layer norm stay float32. The score moves by ~0.7 % (relative
+    norm, 16 cells at 2.5 g/cm3), far below the sampler's own noise; on a CPU that multiplies bfloat16 in hardware
+    (:func:`fast_bf16_matmul`) an evaluation is ~25 % faster. Off by default: the float32 path is the reference.
+    """
+    token = _bf16_inference.set(enabled)
+    try:
+        yield
+    finally:
+        _bf16_inference.reset(token)
+
+
+def _edge_mlp_rest_bf16(mlp: MLP, e: torch.Tensor, at_dst: torch.Tensor, at_src: torch.Tensor) -> torch.Tensor:
+    """:func:`edge_mlp_rest` with its two products in bfloat16 (``Linear, SiLU, Linear, LayerNorm`` MLPs)."""
+    first, act, second, norm = mlp
+    bf = torch.bfloat16
+    x = torch.addmm(first.bias.to(bf), e.to(bf), first.weight[:, :e.shape[-1]].T.to(bf))
+    x = act(x.float().add_(at_dst).add_(at_src).to(bf))
+    x = torch.addmm(second.bias.to(bf), x, second.weight.T.to(bf))
+    return nn.functional.layer_norm(x.float(), norm.normalized_shape, norm.weight, norm.bias, norm.eps)
 
 
 class _BF16InputGradLinear(torch.autograd.Function):
@@ -183,7 +211,8 @@ def edge_update(mlp: MLP, e: torch.Tensor, h: torch.Tensor, dst: torch.Tensor, s
     with ~14 edges per atom) shrinks to ``[E, w] x [w, w]`` plus two ``[N, w] x [w, w]``.
     """
     a, b = node_projections(mlp, h)
-    return edge_mlp_rest(mlp, e, a.index_select(0, dst), b.index_select(0, src))
+    rest = _edge_mlp_rest_bf16 if _bf16_inference.get() and not torch.is_grad_enabled() else edge_mlp_rest
+    return rest(mlp, e, a.index_select(0, dst), b.index_select(0, src))
 
 
 @torch.no_grad()
@@ -195,8 +224,9 @@ def edge_layer_chunked(mlp: MLP, e: torch.Tensor, h: torch.Tensor, dst: torch.Te
     """
     a, b = node_projections(mlp, h)
     agg = torch.zeros_like(h)
+    rest = _edge_mlp_rest_bf16 if _bf16_inference.get() else edge_mlp_rest
     for start in range(0, e.shape[0], chunk):
         part = slice(start, start + chunk)
-        e[part] += edge_mlp_rest(mlp, e[part], a.index_select(0, dst[part]), b.index_select(0, src[part]))
+        e[part] += rest(mlp, e[part], a.index_select(0, dst[part]), b.index_select(0, src[part]))
         agg.index_add_(0, dst[part], env[part] * e[part])
     return e, agg

@@ -9,6 +9,12 @@ one MLP per atom:
   ``angular_cutoff``, powers ``l = 0..n_powers-1`` and ``len(angular_shells)`` Gaussian bond-length shells
   ``g_m`` (3-rings at 60 deg, 4-rings at 90, sp3 at 109.5, sp2 at 120 and sp at 180 deg are told apart).
 
+With ``interactions > 0`` the symmetry functions are the start of a message-passing network (SchNet-style
+continuous filters, Schütt et al., J. Chem. Phys. 148, 241722 (2018)): each interaction adds to every atom's latent
+state the sum over neighbours within ``cutoff`` of their state filtered by the radial Gaussians, so the energy
+sees the bonding beyond the first shell (ring strain, the neighbours' hybridisation) that single-atom descriptors
+average away.
+
 Every operation is plain torch, so forces ``-dE/dx`` and their own gradients (for training on forces) come from
 autograd; the energy is invariant under translation, rotation and permutation by construction. Far cheaper
 than the score network: a guide can evaluate its forces at every late sampler step.
@@ -50,16 +56,19 @@ class AtomicPotential(nn.Module):
         species: atomic numbers the model knows.
         cutoff: radial cut-off (A). angular_cutoff: bonded-neighbour cut-off of the angular terms (A).
         n_radial: radial centres. n_powers: powers of cos(theta). angular_shells: bond-length centres (A).
-        width: hidden width of the per-atom MLP.
+        width: hidden width of the per-atom MLP (and the latent size of the interactions).
+        interactions: message-passing layers on top of the symmetry functions (0: the descriptor MLP alone).
     """
 
     def __init__(self, species: list[int] = (6,), cutoff: float = 4.5, angular_cutoff: float = 2.1,
                  n_radial: int = 20, n_powers: int = 8, angular_shells: tuple[float, ...] = (1.25, 1.4, 1.55, 1.75),
-                 width: int = 64):
+                 width: int = 64, interactions: int = 0):
         super().__init__()
+        if interactions < 0:
+            raise ValueError(f"interactions must be >= 0, got {interactions}")
         self.model_args = dict(species=list(species), cutoff=cutoff, angular_cutoff=angular_cutoff,
                                n_radial=n_radial, n_powers=n_powers, angular_shells=list(angular_shells),
-                               width=width)
+                               width=width, interactions=interactions)
         self.cutoff, self.angular_cutoff = cutoff, angular_cutoff
         table = torch.full((119,), -1, dtype=torch.long)
         table[torch.tensor(list(species))] = torch.arange(len(species))
@@ -73,7 +82,14 @@ class AtomicPotential(nn.Module):
         #: feature scaling, set from training structures by :meth:`fit_scaling` (saved with the weights)
         self.register_buffer("feature_mean", torch.zeros(n_features))
         self.register_buffer("feature_std", torch.ones(n_features))
-        self.mlp = nn.ModuleList([MLP(n_features, width, 1, n_layers=3, layer_norm=False) for _ in species])
+        if interactions:
+            self.embed = MLP(n_features + len(species), width, width, layer_norm=False)
+            self.filters = nn.ModuleList([MLP(n_radial, width, width, layer_norm=False)
+                                          for _ in range(interactions)])
+            self.updates = nn.ModuleList([MLP(2 * width, width, width, layer_norm=False)
+                                          for _ in range(interactions)])
+        n_readout = n_features + (width if interactions else 0)
+        self.mlp = nn.ModuleList([MLP(n_readout, width, 1, n_layers=3, layer_norm=False) for _ in species])
         self.offset = nn.Parameter(torch.zeros(len(species)))
 
     def __repr__(self) -> str:
@@ -82,10 +98,17 @@ class AtomicPotential(nn.Module):
     def features(self, pos: torch.Tensor, cell: torch.Tensor, batch: torch.Tensor, edge_index: torch.Tensor,
                  unit_shifts: torch.Tensor) -> torch.Tensor:
         """Unscaled symmetry functions ``[N, n_features]`` on a periodic graph within ``cutoff``."""
+        return self._features(pos, cell, batch, edge_index, unit_shifts)[0]
+
+    def _features(self, pos: torch.Tensor, cell: torch.Tensor, batch: torch.Tensor, edge_index: torch.Tensor,
+                  unit_shifts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The symmetry functions, the enveloped radial Gaussians of every edge ``[E, n_radial]`` and the envelope
+        ``[E, 1]``."""
         vec = edge_vectors(pos, cell, batch, edge_index, unit_shifts)  # [E, 3] from centre to neighbour
         dist = vec.norm(dim=-1)
         n = pos.shape[0]
-        radial = torch.exp(-self.eta * (dist[:, None] - self.mu) ** 2) * cosine_cutoff(dist, self.cutoff)[:, None]
+        env = cosine_cutoff(dist, self.cutoff)[:, None]
+        radial = torch.exp(-self.eta * (dist[:, None] - self.mu) ** 2) * env
         g_rad = pos.new_zeros(n, radial.shape[1]).index_add(0, edge_index[0], radial)
         short = torch.nonzero(dist < self.angular_cutoff).squeeze(-1)
         short = short[torch.argsort(edge_index[0, short], stable=True)]  # bonds grouped by centre
@@ -98,7 +121,7 @@ class AtomicPotential(nn.Module):
         cos_pow = cos.clamp(-1.0, 1.0)[:, None] ** self.powers  # [T, L]
         ang = (cos_pow[:, :, None] * radial_pair[:, None, :]).flatten(1)  # [T, L * M]
         g_ang = pos.new_zeros(n, ang.shape[1]).index_add(0, centre[e1], ang)
-        return torch.cat([g_rad, g_ang], dim=-1)
+        return torch.cat([g_rad, g_ang], dim=-1), radial, env
 
     @torch.no_grad()
     def fit_scaling(self, features: torch.Tensor) -> None:
@@ -109,8 +132,16 @@ class AtomicPotential(nn.Module):
     def forward(self, pos: torch.Tensor, z: torch.Tensor, cell: torch.Tensor, batch: torch.Tensor,
                 edge_index: torch.Tensor, unit_shifts: torch.Tensor) -> torch.Tensor:
         """Per-atom energies ``[N]`` (eV); differentiable (twice) in ``pos``."""
-        x = (self.features(pos, cell, batch, edge_index, unit_shifts) - self.feature_mean) / self.feature_std
+        g, radial, env = self._features(pos, cell, batch, edge_index, unit_shifts)
+        x = (g - self.feature_mean) / self.feature_std
         kind = self.species_index[z]
+        if self.model_args["interactions"]:
+            h = self.embed(torch.cat([x, nn.functional.one_hot(kind, len(self.mlp)).to(x)], dim=-1))
+            centre, neighbour = edge_index
+            for filt, update in zip(self.filters, self.updates):
+                message = pos.new_zeros(h.shape).index_add(0, centre, filt(radial) * env * h[neighbour])
+                h = h + update(torch.cat([h, message], dim=-1))
+            x = torch.cat([x, h], dim=-1)
         out = pos.new_zeros(pos.shape[0])
         for k, mlp in enumerate(self.mlp):
             mask = kind == k

@@ -62,7 +62,7 @@ def make_validation(graphs: list, device: torch.device):
 
     def val_fn(model: nn.Module) -> dict[str, float]:
         model.eval()
-        energy, forces = predict(model, batch, create_graph=False)
+        energy, forces = (x.detach() for x in predict(model, batch, create_graph=False))
         return {"energy_rmse": float(((energy - batch.energy) / n_atoms).square().mean().sqrt()),
                 "force_rmse": float((forces - batch.forces).square().mean().sqrt())}
 
@@ -71,14 +71,16 @@ def make_validation(graphs: list, device: torch.device):
 
 def train_potential(train_file: str | Path, out: str | Path, config: TrainConfig, *,
                     val_file: str | Path | None = None, width: int = 64, cutoff: float = 3.0,
-                    device: str | None = None) -> nn.Module:
+                    interactions: int = 2, device: str | None = None) -> nn.Module:
     """Train (or resume) an :class:`AtomicPotential` on labelled frames; writes ``out/model.pt`` (EMA weights).
 
-    The feature scaling and the per-species energy offset are set from the training frames before the first step.
+    ``interactions``: message-passing layers of the model (:class:`AtomicPotential`). The feature scaling and the
+    per-species energy offset are set from the training frames before the first step.
     """
     frames = read(str(train_file), ":")
     species = sorted({int(z) for a in frames for z in a.numbers})
-    model = seeded_init(lambda: AtomicPotential(species=species, width=width, cutoff=cutoff), config.seed)
+    model = seeded_init(lambda: AtomicPotential(species=species, width=width, cutoff=cutoff,
+                                                                 interactions=interactions), config.seed)
     graphs = labelled_graphs(frames, model.cutoff)
     with torch.no_grad():
         feats = torch.cat([model.features(g.pos, g.cell, torch.zeros(g.num_nodes, dtype=torch.long), g.edge_index,
