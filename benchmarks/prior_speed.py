@@ -2,6 +2,7 @@
 2k / 20k / 100k atoms (flat = O(N)), and peak memory at the largest size.
 
     python benchmarks/prior_speed.py [--threads 2] [--n 16] [--repeats 3] [--sizes 2000 20000 100000] [--device cpu]
+        [sampler options of xanesgen generate: --temperature 1 --anneal-cycles 0 (the plain sampler), --bf16, ...]
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import time
 import numpy as np
 import torch
 
-from ase_xanesgen import DiffusionGenerator, cubic_cell
+from ase_xanesgen import cubic_cell
+from ase_xanesgen.cli.generate import add_sampler_arguments, generator_from_args
 from ase_xanesgen.diffusion import PriorScore
 from ase_xanesgen.diffusion.samplers import handoff
+from ase_xanesgen.nn.meshgraphnet import bf16_inference
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -26,9 +29,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=None, help="Euler-Maruyama steps (default: the generator's)")
     p.add_argument("--repeats", type=int, default=3, help="timed batches (a shared machine drifts by 10-30 %%)")
     p.add_argument("--sizes", type=int, nargs="+", default=[2000, 20000, 100000])
+    p.add_argument("--checkpoint", help="model.pt / last.pt (default: shipped weights)")
+    add_sampler_arguments(p)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    gen = DiffusionGenerator(device=args.device)
+    gen = generator_from_args(args)
     gen.generate_batch(cubic_cell(216, 2.5), 2.5, n=2, seed=0, steps=2)  # warm-up
     per_cell = []
     for _ in range(args.repeats):
@@ -37,11 +42,12 @@ def main(argv: list[str] | None = None) -> None:
         per_cell.append((time.perf_counter() - t0) / args.n)
     restarts = sum(a.info["restarts"] for a in out) / len(out)
     em_steps, _ = handoff(args.steps or gen.steps, 1.0, gen.sde.t_min, gen.refine_steps, gen.refine_from)
-    print(f"{args.n} x 216 atoms, {em_steps} Euler-Maruyama + {gen.refine_steps} refinement steps + restarts "
+    print(f"{args.n} x 216 atoms, {em_steps} Euler-Maruyama + {gen.refine_steps} refinement steps + "
+          f"{gen.anneal_cycles} anneal cycle(s) + restarts "
           f"(mean {restarts:.1f}): {min(per_cell):.2f} s per cell (best of {args.repeats}; median "
           f"{np.median(per_cell):.2f}, all {' '.join(f'{x:.2f}' for x in per_cell)})")
     score = PriorScore(gen.model, gen.sde)
-    with torch.no_grad():
+    with torch.no_grad(), bf16_inference(gen.bf16_inference):
         for n_atoms in args.sizes:
             atoms = gen.fill(cubic_cell(n_atoms, 2.5), 2.5)
             system = gen._system(atoms, 1)
