@@ -280,6 +280,7 @@ def test_refine_relaxes_a_rattled_md_cell(gen, cell_2g):
     (dict(max_restarts=2.5), "max_restarts must be an integer"), (dict(temperature=0.0), "temperature"),
     (dict(guided_temperature=-1.0), "guided_temperature"), (dict(temperature=float("nan")), "temperature"),
     (dict(anneal_cycles=-1), "anneal_cycles"), (dict(guided_anneal_cycles=0.5), "guided_anneal_cycles"),
+    (dict(energy_max_force=0.0), "energy_max_force"), (dict(energy_max_force=float("nan")), "energy_max_force"),
 ])
 def test_bad_sampler_settings_raise(gen, kwargs, match):
     with pytest.raises(ValueError, match=match):

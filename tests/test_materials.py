@@ -19,6 +19,7 @@ from ase_xanesgen.analysis import rdf
 from ase_xanesgen.analysis.species import (first_peak, fractions, network_rings, number_density, partial_coordination,
                                            partial_rdf, structure_factor, total_rdf, triplet_angles)
 from ase_xanesgen.data.bonding import CARBON_RULES, BondRules, bond_counts, learn_bond_rules
+from ase_xanesgen.data.datasets import load_cell
 from ase_xanesgen.data.structures import composition_of, load_structures, split_by_trajectory
 from ase_xanesgen.diffusion.samplers import System, coordination
 from ase_xanesgen.guidance import PDFGuide, RDFGuide
@@ -232,6 +233,8 @@ def test_vashishta_judge_is_the_md_potential(silica, data_dir):
     assert report["energy_per_atom"] == pytest.approx(frame.info["potential_energy"] / len(frame), abs=1e-6)
     assert report["force_rms"] > 0.3  # a 300 K snapshot
     assert judge_species("vashishta") == {8, 14}
+    with pytest.raises(ValueError, match=r"the vashishta judge covers \['O', 'Si'\], not \['C'\]"):
+        energy_check(load_cell("d2.0_1", data_dir), "vashishta")
     with pytest.raises(ValueError, match=r"potential knows \['O', 'Si'\], not \['C'\]"):
         DiffusionGenerator(potential="vashishta", energy_step=0.02, device="cpu")
     gen = DiffusionGenerator("a-SiO2", device="cpu", steps=4, refine_steps=2, max_restarts=0, anneal_cycles=0,

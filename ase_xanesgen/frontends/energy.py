@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError
+from ase.data import chemical_symbols
 
 from ..checks import check_count, check_positive
 from .gap import check_atoms
@@ -104,7 +105,8 @@ def energy_check(atoms: Atoms, calc: Calculator | str | None = None, *, relax_st
         ``positions_relaxed`` (``[n_atoms, 3]`` Å).
 
     Raises:
-        TypeError / ValueError: not an ``Atoms``, empty, no 3-D cell, non-finite positions.
+        TypeError / ValueError: not an ``Atoms``, empty, no 3-D cell, non-finite positions; a judge name that
+            does not cover the structure's elements.
         RuntimeError: the calculator failed on the structure (e.g. it does not cover carbon) or returned a
             non-finite energy; the message names the calculator and its error.
     """
@@ -113,6 +115,11 @@ def energy_check(atoms: Atoms, calc: Calculator | str | None = None, *, relax_st
     fmax = check_positive(fmax, "fmax", "eV/A")
     name = _judge_name(calc) if calc is not None else "gap"
     if calc is None or isinstance(calc, str):
+        covered = judge_species(name)
+        missing = [] if covered is None else sorted(set(atoms.get_chemical_symbols())
+                                                    - {chemical_symbols[z] for z in covered})
+        if missing:
+            raise ValueError(f"the {name} judge covers {sorted(chemical_symbols[z] for z in covered)}, not {missing}")
         calc = judge_calculator(name)
     work = Atoms(atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=True)
     work.calc = calc
