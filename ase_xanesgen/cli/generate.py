@@ -140,8 +140,8 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a guide's backward in float32 also on CPUs with bfloat16 hardware (exact; slower; "
                         "default: bfloat16 where the CPU multiplies it in hardware)")
     parser.add_argument("--bf16", action="store_true",
-                        help="sample with the score network's edge products in bfloat16 (~25%% faster where the "
-                        "hardware multiplies bfloat16; default: float32)")
+                        help="sample with the score network's edge products in bfloat16 (up to ~25%% faster where "
+                        "the hardware multiplies bfloat16; default: float32)")
 
 
 def sampler_options(args: argparse.Namespace) -> dict:

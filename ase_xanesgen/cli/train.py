@@ -35,8 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "steps, cosine decay to 1e-5")
     parser.add_argument("--ema", type=float, default=0.999, help="EMA decay of the saved weights (default 0.999)")
     parser.add_argument("--width", type=int, default=None, help="latent size (default: prior 128, xanes 64, potential 64)")
-    parser.add_argument("--layers", type=int, default=None, help="processor layers (default: prior 4, xanes 3); potential: message-passing interactions on its "
-                        "symmetry functions (default 2)")
+    parser.add_argument("--layers", type=int, default=None,
+                        help="processor layers (default: prior 4, xanes 3); potential: message-passing interactions "
+                        "on its symmetry functions (default 2; 0: none)")
     parser.add_argument("--sigma-max", type=float, default=None, help="prior: sigma(1) in Angstrom (default 0.8)")
     parser.add_argument("--t-power", type=float, default=None,
                         help="prior: t = u**p, p > 0 (p > 1: more low noise; default 1)")

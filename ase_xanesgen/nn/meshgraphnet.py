@@ -140,8 +140,9 @@ def bf16_inference(enabled: bool = True) -> Iterator[None]:
 
     The edge MLPs' two products take most of an evaluation; their inputs and weights are cast to bfloat16, the
     residual edge state, the node terms, the sums and the layer norm stay float32. The score moves by ~0.7 % (relative
-    norm, 16 cells at 2.5 g/cm3), far below the sampler's own noise; on a CPU that multiplies bfloat16 in hardware
-    (:func:`fast_bf16_matmul`) an evaluation is ~25 % faster. Off by default: the float32 path is the reference.
+    norm, 16 cells at 2.5 g/cm3), far below the sampler's own noise. On a CPU that multiplies bfloat16 in hardware
+    (:func:`fast_bf16_matmul`) an evaluation on one thread is ~25 % faster, on two 0-10 % (the graph, gathers and sums
+    do not shrink; docs/performance.md). Off by default: the float32 path is the reference.
     """
     token = _bf16_inference.set(enabled)
     try:

@@ -16,8 +16,9 @@ sees the bonding beyond the first shell (ring strain, the neighbours' hybridisat
 average away.
 
 Every operation is plain torch, so forces ``-dE/dx`` and their own gradients (for training on forces) come from
-autograd; the energy is invariant under translation, rotation and permutation by construction. Far cheaper
-than the score network: a guide can evaluate its forces at every late sampler step.
+autograd; the energy is invariant under translation, rotation and permutation by construction. Cheaper than
+the score network (energy and forces of the two-interaction model: about half a score evaluation), so the
+sampler's energy term can evaluate its forces at every late step.
 """
 
 from __future__ import annotations
