@@ -145,6 +145,11 @@ def main(argv: list[str] | None = None) -> None:
     cache = json.loads(args.cache.read_text()) if args.cache.exists() else {}
     gen = generator_from_args(args)
     md = load_dataset(with_spectra=False)
+    held = [density_of(a) for a in md]
+    missing = [d for d in args.densities if not any(abs(h - d) < 0.02 for h in held)]
+    if missing:
+        parser.error(f"no MD cells at {missing} g/cm3 to compare with: the data hold "
+                     f"{sorted({round(h, 1) for h in held})}")
     rows = []
     for density in args.densities:
         ref = [a for a in md if abs(density_of(a) - density) < 0.02]
