@@ -71,7 +71,7 @@ def sampler_frames(gen: DiffusionGenerator, density: float, n: int, seed: int, t
     for j, cell in enumerate(cells):
         frames.append(plain(cell, f"{tag}:{density}:{j}", "aC"))
         for t_cap, x0 in sorted(captured.items()):
-            atoms = Atoms(cell.numbers, positions=x0[counts[j]:counts[j + 1]].numpy(), cell=cell.cell, pbc=True)
+            atoms = Atoms(cell.numbers, positions=x0[counts[j]:counts[j + 1]].cpu().numpy(), cell=cell.cell, pbc=True)
             atoms.wrap()
             frames.append(plain(atoms, f"{tag}:{density}:{j}:t{t_cap}", "denoised"))
     return frames

@@ -16,9 +16,9 @@ from ase.io import read, write
 
 from ase_xanesgen import DiffusionGenerator
 from ase_xanesgen.analysis import rdf
-from ase_xanesgen.analysis.voronoi import voronoi_volumes
 from ase_xanesgen.analysis.species import (first_peak, fractions, network_rings, number_density, partial_coordination,
                                            partial_rdf, structure_factor, total_rdf, triplet_angles)
+from ase_xanesgen.analysis.voronoi import voronoi_volumes
 from ase_xanesgen.data.bonding import CARBON_RULES, BondRules, bond_counts, learn_bond_rules
 from ase_xanesgen.data.datasets import load_cell
 from ase_xanesgen.data.structures import composition_of, load_structures, split_by_trajectory

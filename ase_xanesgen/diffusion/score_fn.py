@@ -7,6 +7,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ..checks import check_positive
 from ..graph.neighbours import radius_graph_pbc
 from ..nn.potential import energy_and_forces
 from ..nn.score import ScoreNet
@@ -38,15 +39,16 @@ class EnergyTerm:
     at t = 0.3, 0.08 eV at t = 0.05): hot while the bonding forms, so it steers away from high-energy motifs
     (strained rings and angles) instead of only relaxing them, and cooling with the quench. Each Tweedie iteration
     of the refinement moves the atoms by ``step * F`` on top of the prior's jump: a relaxation step inside the
-    quench, stable for bond stiffnesses below ``2 / step``. ``max_force`` (eV/A) caps each atom's force (its
-    direction kept): a steep repulsive potential gives the blurred estimates of the early steps forces of hundreds of
-    eV/A. Wraps any ``score_fn`` (the prior or a guided score) and exposes its attributes.
+    quench, stable for bond stiffnesses below ``2 / step``. ``max_force`` (eV/A, > 0) caps each atom's force (its
+    direction kept): on the blurred estimates of the early steps a steep repulsive potential gives forces of hundreds
+    of eV/A. Wraps any ``score_fn`` (the prior or a guided score) and exposes its attributes.
     """
 
     def __init__(self, score_fn, forces: Callable[[torch.Tensor, System], torch.Tensor], sde: VESDE, step: float,
                  t_low: float, t_high: float, max_force: float | None = None):
         self.score_fn, self.forces, self.sde = score_fn, forces, sde
-        self.step, self.t_low, self.t_high, self.max_force = step, t_low, t_high, max_force
+        self.step, self.t_low, self.t_high = step, t_low, t_high
+        self.max_force = None if max_force is None else check_positive(max_force, "max_force", "eV/A")
 
     def __getattr__(self, name: str):  # the wrapped score's (a guided score's guide, history, ...)
         return getattr(self.score_fn, name)

@@ -61,12 +61,12 @@ def judge_calculator(name: str, device: str = "cpu") -> Calculator:
             from sevenn.calculator import SevenNetCalculator
 
             return SevenNetCalculator("7net-0", device=device)
+        if key == "vashishta":
+            from .lammps import LAMMPSCalculator
+
+            return LAMMPSCalculator(key)
     except ImportError as err:
         raise ImportError(f"the {name} judge needs its package: pip install {package}") from err
-    if key == "vashishta":
-        from .lammps import lammps_calculator
-
-        return lammps_calculator(key)
     from .gap import get_checker
 
     return get_checker().calculator

@@ -31,7 +31,7 @@ from ..geometry import density_of, lattice_thickness
 from ..guidance import Guide, GuidedScore, ValenceField, XANESGuide, spectrum_guide
 from ..guidance.base import HISTORY_COLUMNS, base_terms
 from ..nn.checkpoint import from_dict, load
-from ..nn.meshgraphnet import bf16_inference
+from ..nn.meshgraphnet import bf16_inference, fast_bf16_matmul
 from ..nn.potential import AtomicPotential
 from ..nn.score import ScoreNet
 from ..weights import PRIORS, weight_path
@@ -188,8 +188,8 @@ class DiffusionGenerator:
             score, forces on the denoised estimate (``diffusion.score_fn.EnergyTerm``): a Boltzmann factor at
             ``kT = sigma(t)^2 / energy_step`` (default 0: off; docs/prior_model.md measures 0.02 and 0.05).
         energy_t: ``(t_low, t_high)`` noise levels between which the energy term acts.
-        energy_max_force: cap (eV/A) on each atom's force in the energy term (``None``: no cap). Steep repulsive
-            potentials (Vashishta, Buckingham) give the blurred denoised estimates of the early steps forces of
+        energy_max_force: cap (eV/A) on each atom's force in the energy term (``None``: no cap). On the blurred
+            denoised estimates of the early steps steep repulsive potentials (Vashishta, Buckingham) give forces of
             hundreds of eV/A, which would throw atoms across the cell.
         temperature: of the Euler-Maruyama steps (first pass and restart cycles): their drift is the score over
             ``temperature``, a sharper draw from the learned density (``diffusion.samplers.em_step``; 1: the plain
@@ -203,8 +203,10 @@ class DiffusionGenerator:
         anneal_refine_steps: refinement steps in an anneal cycle (``None``: ``refine_steps``); 20 saves 20 of the
             default 128 score evaluations per cell for about 0.01 eV/atom (docs/performance.md).
         bf16_inference: multiply the score network's edge MLPs in bfloat16 while sampling
-            (``nn.meshgraphnet.bf16_inference``): up to ~25 % faster evaluations where bfloat16 is multiplied in
-            hardware (10 % per cell on the 2-core test machine), a score ~0.7 % off the float32 one; default ``False``.
+            (``nn.meshgraphnet.bf16_inference``), a score ~0.7 % off the float32 one. Where bfloat16 is multiplied in
+            hardware a single-threaded evaluation is ~25 % faster; on 2 CPU threads the default sampler's cells are
+            ~10 % faster and the plain sampler's not at all (docs/performance.md); without such hardware it is slower
+            (a warning says so). Default ``False``.
     """
 
     def __init__(self, model: ScoreNet | str | Path | None = None, sde: VESDE | None = None, *,
@@ -267,6 +269,9 @@ class DiffusionGenerator:
             restart_refine_steps, "restart_refine_steps", minimum=0)
         self.guided_refine_from, self.bf16_gradients = guided_refine_from, bf16_gradients
         self.bf16_inference = bool(bf16_inference)
+        if self.bf16_inference and self.device.type == "cpu" and not fast_bf16_matmul():
+            warn_caller("bf16_inference on a CPU without bfloat16 hardware: the products are emulated, slower than "
+                        "float32")
         self.temperature = check_positive(temperature, "temperature")
         self.guided_temperature = check_positive(guided_temperature, "guided_temperature")
         self.anneal_cycles = check_count(anneal_cycles, "anneal_cycles", minimum=0)

