@@ -2,7 +2,8 @@
 2k / 20k / 100k atoms (flat = O(N)), and peak memory at the largest size.
 
     python benchmarks/prior_speed.py [--threads 2] [--n 16] [--repeats 3] [--sizes 2000 20000 100000] [--device cpu]
-        [--checkpoint runs/prior/model.pt] [sampler options of xanesgen generate: --temperature 1 --anneal-cycles 0 (the plain sampler), --bf16, ...]
+        [--checkpoint runs/prior/model.pt] [sampler options of xanesgen generate: --temperature 1 --anneal-cycles 0
+        (the plain sampler), --bf16, ...]
 """
 
 from __future__ import annotations

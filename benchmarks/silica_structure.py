@@ -23,9 +23,9 @@ import torch
 from ase import Atoms
 
 from ase_xanesgen import DiffusionGenerator
-from ase_xanesgen.cli.generate import add_sampler_arguments, sampler_options
 from ase_xanesgen.analysis.species import (first_peak, fractions, network_rings, partial_coordination, partial_rdf,
                                            triplet_angles)
+from ase_xanesgen.cli.generate import add_sampler_arguments, sampler_options
 from ase_xanesgen.data.structures import load_structures
 from ase_xanesgen.frontends.energy import energy_check
 

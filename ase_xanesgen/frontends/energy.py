@@ -84,6 +84,12 @@ def judge_species(name: str) -> frozenset[int] | None:
     return None
 
 
+def uncovered(numbers, covered: frozenset[int] | None) -> list[str]:
+    """Symbols of ``numbers`` (atomic numbers) outside ``covered`` (sorted, each once; none when ``covered`` is
+    ``None``, a universal potential)."""
+    return [] if covered is None else sorted({chemical_symbols[z] for z in numbers if z not in covered})
+
+
 def _judge_name(calc) -> str:
     return calc if isinstance(calc, str) else type(calc).__name__
 
@@ -116,8 +122,7 @@ def energy_check(atoms: Atoms, calc: Calculator | str | None = None, *, relax_st
     name = _judge_name(calc) if calc is not None else "gap"
     if calc is None or isinstance(calc, str):
         covered = judge_species(name)
-        missing = [] if covered is None else sorted(set(atoms.get_chemical_symbols())
-                                                    - {chemical_symbols[z] for z in covered})
+        missing = uncovered(atoms.numbers, covered)
         if missing:
             raise ValueError(f"the {name} judge covers {sorted(chemical_symbols[z] for z in covered)}, not {missing}")
         calc = judge_calculator(name)

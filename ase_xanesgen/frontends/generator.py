@@ -35,7 +35,7 @@ from ..nn.meshgraphnet import bf16_inference, fast_bf16_matmul
 from ..nn.potential import AtomicPotential
 from ..nn.score import ScoreNet
 from ..weights import PRIORS, weight_path
-from .energy import JUDGES, calculator_forces, judge_calculator, judge_species
+from .energy import JUDGES, calculator_forces, judge_calculator, judge_species, uncovered
 
 #: Guidance strength used when ``zeta=None`` (chosen from ``benchmarks/guidance_sweep.py``).
 DEFAULT_ZETA = 10.0
@@ -316,7 +316,7 @@ class DiffusionGenerator:
             for p in potential.parameters():
                 p.requires_grad_(False)
             species, forces = potential.model_args["species"], potential_forces(potential)
-        missing = [] if species is None else [chemical_symbols[z] for z in self.species if z not in species]
+        missing = uncovered(self.species, species)
         if missing:
             raise ValueError(f"the potential knows {[chemical_symbols[z] for z in species]}, not {missing} of the "
                              "model: pass energy_step=0 or a potential for them")

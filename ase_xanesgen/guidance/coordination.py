@@ -11,6 +11,7 @@ from ..checks import check_fraction, check_non_negative, check_positive
 from ..data.datasets import CC_BOND_CUTOFF
 from ..diffusion.samplers import System
 from ..graph.neighbours import edge_vectors
+from ..nn.potential import angle_triplets
 from .base import Guide, guide_graph, step_cached
 
 #: coordination numbers the soft fractions are centred on
@@ -46,15 +47,10 @@ def soft_bonds(pos: torch.Tensor, system: System, cutoff: float = CC_BOND_CUTOFF
     return step_cached(("soft_bonds", cutoff, width), pos, system, build)
 
 
-def bond_pairs(centre: torch.Tensor, n_atoms: int) -> tuple[torch.Tensor, torch.Tensor]:
+def bond_pairs(centre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Every pair ``(a, b)`` (``a < b``, ``[P]`` each) of edges sharing a centre atom, for edges sorted by
-    ``centre [E]``: the bond angles of a graph."""
-    # edge a pairs with every edge b of its centre: b = first edge of the centre + k
-    counts = torch.bincount(centre, minlength=n_atoms)
-    degree = counts[centre]
-    a = torch.repeat_interleave(torch.arange(len(centre), device=centre.device), degree)
-    k = torch.arange(len(a), device=centre.device) - torch.repeat_interleave(torch.cumsum(degree, 0) - degree, degree)
-    b = (torch.cumsum(counts, 0) - counts)[centre[a]] + k
+    ``centre [E]``: the bond angles of a graph, each once (``nn.potential.angle_triplets`` gives both orders)."""
+    a, b = angle_triplets(centre)
     keep = a < b
     return a[keep], b[keep]
 

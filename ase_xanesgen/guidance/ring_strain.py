@@ -20,7 +20,7 @@ def bond_angle_pairs(pos: torch.Tensor, system: System, cutoff: float = CC_BOND_
     graph of each pair ``[P]``; differentiable in ``pos``. Bonds are the Fermi switches of ``soft_bonds`` (grouped
     by centre atom)."""
     centre, vec, dist, bond = soft_bonds(pos, system, cutoff, width)
-    a, b = bond_pairs(centre, pos.shape[0])
+    a, b = bond_pairs(centre)
     cos = (vec[a] * vec[b]).sum(-1) / (dist[a] * dist[b]).clamp_min(1e-6)  # two atoms on one spot: no NaN
     return bond[a] * bond[b], cos, system.batch[centre[a]]
 

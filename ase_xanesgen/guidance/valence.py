@@ -44,7 +44,7 @@ class ValenceField:
         bond = bond.detach()
         n = torch.zeros(pos.shape[0], device=pos.device, dtype=pos.dtype).index_add_(0, centre, bond)
         ideal = -1.0 / (n.clamp(2.0, 4.0) - 1.0)
-        a, b = bond_pairs(centre, pos.shape[0])
+        a, b = bond_pairs(centre)
         cos = (vec[a] * vec[b]).sum(-1) / (dist[a] * dist[b]).clamp_min(1e-6)
         terms = 0.5 * self.stiffness * bond[a] * bond[b] * (cos - ideal[centre[a]]) ** 2
         return global_add_pool(terms[:, None], system.batch[centre[a]], size=system.num_graphs)[:, 0]

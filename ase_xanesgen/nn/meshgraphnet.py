@@ -161,6 +161,12 @@ def _edge_mlp_rest_bf16(mlp: MLP, e: torch.Tensor, at_dst: torch.Tensor, at_src:
     return nn.functional.layer_norm(x.float(), norm.normalized_shape, norm.weight, norm.bias, norm.eps)
 
 
+def _edge_rest():
+    """The edge MLP after its node terms: :func:`_edge_mlp_rest_bf16` inside :func:`bf16_inference` without
+    autograd, else :func:`edge_mlp_rest`."""
+    return _edge_mlp_rest_bf16 if _bf16_inference.get() and not torch.is_grad_enabled() else edge_mlp_rest
+
+
 class _BF16InputGradLinear(torch.autograd.Function):
     """``x @ w.T + b`` whose backward is only ``x``'s gradient, as a bfloat16 product."""
 
@@ -212,8 +218,7 @@ def edge_update(mlp: MLP, e: torch.Tensor, h: torch.Tensor, dst: torch.Tensor, s
     with ~14 edges per atom) shrinks to ``[E, w] x [w, w]`` plus two ``[N, w] x [w, w]``.
     """
     a, b = node_projections(mlp, h)
-    rest = _edge_mlp_rest_bf16 if _bf16_inference.get() and not torch.is_grad_enabled() else edge_mlp_rest
-    return rest(mlp, e, a.index_select(0, dst), b.index_select(0, src))
+    return _edge_rest()(mlp, e, a.index_select(0, dst), b.index_select(0, src))
 
 
 @torch.no_grad()
@@ -225,7 +230,7 @@ def edge_layer_chunked(mlp: MLP, e: torch.Tensor, h: torch.Tensor, dst: torch.Te
     """
     a, b = node_projections(mlp, h)
     agg = torch.zeros_like(h)
-    rest = _edge_mlp_rest_bf16 if _bf16_inference.get() else edge_mlp_rest
+    rest = _edge_rest()
     for start in range(0, e.shape[0], chunk):
         part = slice(start, start + chunk)
         e[part] += rest(mlp, e[part], a.index_select(0, dst[part]), b.index_select(0, src[part]))
