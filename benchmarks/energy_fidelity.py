@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="cache of the MD cells' judge energies")
     parser.add_argument("--json", type=Path, default=None, help="write every number here")
     parser.add_argument("--plot", type=Path, default=None, help="per-atom energy distributions (png)")
+    parser.add_argument("--steps", type=int, default=None, help="Euler-Maruyama steps (default: the generator's)")
     add_sampler_arguments(parser)
     args = parser.parse_args(argv)
 
@@ -156,7 +157,8 @@ def main(argv: list[str] | None = None) -> None:
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            cells = gen.generate_batch(cubic_cell(216, density), density=density, n=args.n, seed=args.seed)
+            cells = gen.generate_batch(cubic_cell(216, density), density=density, n=args.n, seed=args.seed,
+                                       steps=args.steps)
         seconds = (time.perf_counter() - t0) / args.n
         row = {"density": density, "seconds_per_cell": seconds, "n_md": len(ref),
                "defects": int(sum(a.info["defects"] for a in cells))}

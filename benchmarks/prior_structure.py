@@ -4,7 +4,7 @@ For each density: ``--n`` cells of 216 atoms in one batch; CN2/CN3/CN4 fractions
 (CN <= 1 plus CN >= 5), RDF first peak, mean C-C-C angle (and its spread), closest pair, GAP mean energy
 (shipped potential), restarts, seconds per cell.
 
-    python benchmarks/prior_structure.py [--checkpoint runs/prior/model.pt] [--n 8] [--steps 64]
+    python benchmarks/prior_structure.py [--checkpoint runs/prior/model.pt] [--n 8] [--steps N]
     python benchmarks/prior_structure.py --large 4096   # one 4,096-atom cell at 2.5 g/cm3
     python benchmarks/prior_structure.py --densities 2.25 2.75 3.25   # between the MD densities: MD interpolated
 """
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--checkpoint", help="model.pt / last.pt (default: shipped weights)")
     p.add_argument("--data", default=None)
     p.add_argument("--n", type=int, default=8)
-    p.add_argument("--steps", type=int, default=64)
+    p.add_argument("--steps", type=int, default=None, help="Euler-Maruyama steps (default: the generator's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--densities", type=float, nargs="+", default=list(DENSITIES))
     p.add_argument("--large", type=int, default=0, help="also one cell of this many atoms at 2.5 g/cm3")

@@ -1,3 +1,5 @@
+import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +121,43 @@ def test_trajectory_is_readable(gen, tmp_path):
     stages = [f.info["stage"] for f in frames]
     assert stages == ["start"] + ["first pass"] * 4 + ["quench"] * gen.refine_steps + ["returned"]
     assert [f.info["step"] for f in frames[:-1]] == list(range(5 + gen.refine_steps))
+
+
+def test_refine_times_space_the_quench_from_t_high_to_t_low():
+    from ase_xanesgen.diffusion.samplers import refine_times
+
+    assert refine_times(5, 0.3, 0.01) == torch.linspace(0.3, 0.01, 5).tolist()  # rho 1: uniform in t, as ever
+    early = refine_times(10, 0.3, 0.01, rho=0.25)
+    assert early[0] == pytest.approx(0.3) and early[-1] == pytest.approx(0.01)
+    assert all(a > b for a, b in zip(early, early[1:]))
+    assert early[5] > 0.8 * 0.3 > refine_times(10, 0.3, 0.01)[5]  # rho < 1: the iterations stay near t_high
+    assert refine_times(1, 0.3, 0.01, rho=0.25) == pytest.approx([0.3])
+    with pytest.raises(ValueError, match="rho must be positive"):
+        refine_times(4, 0.3, 0.01, rho=0.0)
+
+
+def test_cells_count_their_score_evaluations_and_guided_runs_keep_their_own_schedule(gen):
+    """``info["score_evaluations"]`` is the first pass, the anneal cycles and the cell's own restart cycles; a guide
+    switches to the guided steps and refinement."""
+    from ase_xanesgen.guidance import CoordinationGuide
+
+    quick = DiffusionGenerator(gen.model, gen.sde, device="cpu", steps=8, refine_steps=3, anneal_cycles=2,
+                               max_restarts=4, guided_steps=6, guided_refine_steps=2)
+    em_steps = handoff(8, 1.0, gen.sde.t_min, 3, quick.refine_from)[0]
+    cycle = handoff(math.ceil(8 * quick.t_restart), quick.t_restart, gen.sde.t_min, 3, quick.refine_from)[0] + 3
+    with warnings.catch_warnings():  # short runs may keep defects
+        warnings.simplefilter("ignore")
+        cells = quick.generate_batch(small_template(), 1.5, n=4, seed=0)
+    assert any(a.info["restarts"] for a in cells)
+    for a in cells:
+        assert a.info["score_evaluations"] == em_steps + 3 + (2 + a.info["restarts"]) * cycle
+    guided = DiffusionGenerator(gen.model, gen.sde, device="cpu", steps=8, refine_steps=3, anneal_cycles=2,
+                                max_restarts=0, guided_steps=6, guided_refine_steps=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cell = guided.generate(small_template(), 2.0, seed=0, guide=CoordinationGuide({"CN4": 0.2}))
+    assert cell.info["steps"] == 6  # no anneal cycles when guided (guided_anneal_cycles=0)
+    assert cell.info["score_evaluations"] == handoff(6, 1.0, gen.sde.t_min, 2, guided.guided_refine_from)[0] + 2
 
 
 def test_handoff_stops_the_stochastic_pass_where_the_refinement_starts():
@@ -281,6 +320,8 @@ def test_refine_relaxes_a_rattled_md_cell(gen, cell_2g):
     (dict(guided_temperature=-1.0), "guided_temperature"), (dict(temperature=float("nan")), "temperature"),
     (dict(anneal_cycles=-1), "anneal_cycles"), (dict(guided_anneal_cycles=0.5), "guided_anneal_cycles"),
     (dict(energy_max_force=0.0), "energy_max_force"), (dict(energy_max_force=float("nan")), "energy_max_force"),
+    (dict(refine_rho=0.0), "refine_rho"), (dict(guided_refine_rho=float("nan")), "guided_refine_rho"),
+    (dict(guided_steps=0), "guided_steps"), (dict(guided_refine_steps=-2), "guided_refine_steps"),
 ])
 def test_bad_sampler_settings_raise(gen, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -298,6 +339,8 @@ def test_sampler_options_from_the_command_line():
     opts = sampler_options(parser.parse_args(["--refine-steps", "5", "--restart-radius", "0", "--temperature", "1"]))
     assert opts == {"refine_steps": 5, "restart_radius": None, "temperature": 1.0}  # 0: whole-cell restarts
     assert sampler_options(parser.parse_args(["--bf16"])) == {"bf16_inference": True}
+    assert sampler_options(parser.parse_args(["--refine-rho", "0.5", "--guided-refine-steps", "30"])) == {
+        "refine_rho": 0.5, "guided_refine_steps": 30}
 
 
 def test_bf16_inference_stays_close_to_float32(gen, cell_2g):

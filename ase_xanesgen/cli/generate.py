@@ -37,9 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the noise: the same seed, --n and device give the same cells (default: drawn "
                         "at random, printed and recorded in each cell)")
-    parser.add_argument("--steps", type=int, default=64,
+    parser.add_argument("--steps", type=int, default=None,
                         help="Euler-Maruyama steps on the grid from t = 1 to 0.001 (the pass stops where the "
-                        "refinement takes over)")
+                        "refinement takes over; default: 24, with a guide 64)")
     parser.add_argument("--trajectory", help="write the denoising path of the first cell (a .traj file, for ase gui; "
                         "default: none)")
     parser.add_argument("--guide", help="measured spectrum (energy/intensity columns) to steer towards "
@@ -102,9 +102,14 @@ def guide_columns(text: str) -> tuple[int, int]:
 def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
     """Refinement and restart settings of ``DiffusionGenerator`` (default: the generator's)."""
     parser.add_argument("--refine-steps", type=int, default=None,
-                        help="noise-free denoising iterations after each pass (0: none; default: 40)")
+                        help="noise-free denoising iterations after each pass (0: none; default: 10)")
     parser.add_argument("--refine-from", type=float, default=None,
                         help="noise level t the refinement starts from (default: 0.3)")
+    parser.add_argument("--refine-rho", type=float, default=None,
+                        help="spacing of the refinement's noise levels: 1 uniform in t, below 1 most iterations near "
+                             "--refine-from (default: 0.5)")
+    parser.add_argument("--guided-refine-steps", type=int, default=None,
+                        help="refinement iterations when a guide is on (default: 40)")
     parser.add_argument("--guided-refine-from", type=float, default=None,
                         help="noise level t the refinement starts from when a guide is on (default: 0.1)")
     parser.add_argument("--max-restarts", type=int, default=None,
@@ -130,8 +135,8 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guided-temperature", type=float, default=None,
                         help="the same for guided runs (default: 1)")
     parser.add_argument("--anneal-cycles", type=int, default=None,
-                        help="whole-cell anneal cycles after the first pass, each about half the first pass's cost "
-                             "(default: 1)")
+                        help="whole-cell anneal cycles after the first pass, each about --refine-steps + 1 score "
+                             "evaluations (default: 3)")
     parser.add_argument("--guided-anneal-cycles", type=int, default=None,
                         help="the same for guided runs (default: 0)")
     parser.add_argument("--anneal-refine-steps", type=int, default=None,
@@ -146,8 +151,8 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
 
 def sampler_options(args: argparse.Namespace) -> dict:
     """``DiffusionGenerator`` keyword arguments from :func:`add_sampler_arguments`' options that were given."""
-    names = ("refine_steps", "refine_from", "guided_refine_from", "max_restarts", "restart_radius",
-             "restart_refine_steps", "energy_step", "energy_max_force", "potential", "temperature",
+    names = ("refine_steps", "refine_from", "refine_rho", "guided_refine_steps", "guided_refine_from", "max_restarts",
+             "restart_radius", "restart_refine_steps", "energy_step", "energy_max_force", "potential", "temperature",
              "guided_temperature", "anneal_cycles", "guided_anneal_cycles", "anneal_refine_steps")
     options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if options.get("restart_radius") == 0:

@@ -65,6 +65,23 @@ class EnergyTerm:
         return score + (self.step / sigma2) * forces
 
 
+class CountedScore:
+    """A ``score_fn`` that counts its evaluations per cell: ``counts [B]`` (long), indexed by the cells'
+    ``System.graph_ids`` in the batch it was made for, so restart cycles on a subset count for those cells only.
+    Exposes the wrapped score's attributes."""
+
+    def __init__(self, score_fn, num_graphs: int, device: torch.device | str = "cpu"):
+        self.score_fn = score_fn
+        self.counts = torch.zeros(num_graphs, dtype=torch.long, device=device)
+
+    def __getattr__(self, name: str):  # the wrapped score's (a guided score's guide, history, ...)
+        return getattr(self.score_fn, name)
+
+    def __call__(self, pos: torch.Tensor, t: float, system: System) -> torch.Tensor:
+        self.counts[system.graph_ids] += 1
+        return self.score_fn(pos, t, system)
+
+
 def potential_forces(potential: nn.Module) -> Callable[[torch.Tensor, System], torch.Tensor]:
     """``forces(pos, system) -> [N, 3]`` (eV/A) of an ``AtomicPotential``, for :class:`EnergyTerm`."""
 

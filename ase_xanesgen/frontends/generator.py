@@ -25,7 +25,7 @@ from ..data.bonding import BondRules
 from ..data.datasets import CARBON
 from ..device import resolve_device
 from ..diffusion.samplers import REFINE_T, System, coordination, handoff, restart_sample
-from ..diffusion.score_fn import EnergyTerm, PriorScore, potential_forces
+from ..diffusion.score_fn import CountedScore, EnergyTerm, PriorScore, potential_forces
 from ..diffusion.sde import VESDE
 from ..geometry import density_of, lattice_thickness
 from ..guidance import Guide, GuidedScore, ValenceField, XANESGuide, spectrum_guide
@@ -47,9 +47,20 @@ GUIDED_REFINE_FROM = 0.1
 #: fractions moved by up to 0.044 from MD toward the lower-energy coordination (``benchmarks/energy_fidelity.py``,
 #: docs/prior_model.md#energy-fidelity).
 TEMPERATURE = 1 / 3
-#: Whole-cell anneal cycles of unguided runs (``diffusion.samplers.restart_sample``): one lowers the energy by a
-#: further 0.04 eV/atom at 2.5 g/cm3 (GAP) for half the first pass's evaluations.
-ANNEAL_CYCLES = 1
+#: Euler-Maruyama grid of unguided runs (t = 1 to 0.001; the pass hands over to the refinement at ``refine_from``,
+#: after 17 steps)
+STEPS = 24
+#: Refinement iterations of unguided runs, in the first pass and in every anneal and restart cycle
+REFINE_STEPS = 10
+#: Spacing of the refinement's noise levels in unguided runs (``diffusion.samplers.refine_times``): at 0.5 most
+#: iterations sit near ``refine_from``, where the Tweedie jumps still rearrange bonds, and few where they only
+#: sharpen them
+REFINE_RHO = 0.5
+#: Whole-cell anneal cycles of unguided runs (``diffusion.samplers.restart_sample``), each re-noising to
+#: ``t_restart``. With the three settings above, 60 score evaluations per cell at 2.5 g/cm3 instead of 128
+#: (17 + 10 + 3 x 11), 0.01-0.03 eV/atom lower in energy at 2.0-3.5 g/cm3 and 0.02 higher at 1.5 (GAP, 12 cells;
+#: docs/prior_model.md#sampler)
+ANNEAL_CYCLES = 3
 #: Potential of the energy term when none is given (a name in ``frontends.energy.JUDGES``).
 DEFAULT_POTENTIAL = "gap"
 #: Noise levels (t) between which the energy term acts.
@@ -166,12 +177,20 @@ class DiffusionGenerator:
             file or run folder; ``None``: the shipped a-C weights. ``info["model"]`` of every cell records it.
         sde: the noise schedule the model was trained with.
         device: ``'cpu'``, ``'cuda'``, ...; default CUDA when available.
-        steps: Euler-Maruyama steps from t = 1 to 0.001 (the pass stops at ``refine_from`` on that grid).
+        steps: Euler-Maruyama steps from t = 1 to 0.001 (the pass stops at ``refine_from`` on that grid). Default
+            ``STEPS``.
+        guided_steps: the same when a guide is on (default 64).
         t_restart, max_restarts: noise level and number of restart cycles on defective cells.
         restart_refine_steps: refinement steps in a restart cycle (``None``: ``refine_steps``).
         restart_radius: re-noise only the atoms within this many A of a defect (``None``: the whole cell).
         rules: defect rules (``BondRules``); default: the checkpoint's, else the carbon rule above.
-        refine_steps, refine_from: length and starting noise level of the refinement (0 steps: none).
+        refine_steps, refine_from: length (default ``REFINE_STEPS``; 0: none) and starting noise level of the
+            refinement.
+        refine_rho: spacing of the refinement's noise levels from ``refine_from`` to 0.01
+            (``diffusion.samplers.refine_times``: 1 uniform in t, below 1 most iterations near ``refine_from``).
+            Default ``REFINE_RHO``.
+        guided_refine_steps, guided_refine_rho: the refinement's length and spacing when a guide is on
+            (default 40 and 1: the guide strength is tuned for them).
         guided_refine_from: the refinement's starting noise level when a guide is on. From t = 0.3 the guided
             quench drives cells off the prior (GAP +0.5 eV/atom, sp-rich target at 2.0 g/cm3) and a prior-only
             quench undoes the guided bonding (an sp3-rich target kept 0.2 of its CN4 shift), so guided runs
@@ -197,11 +216,10 @@ class DiffusionGenerator:
         guided_temperature: the same when a guide is on (default 1: the guide's strength ``zeta`` is tuned for it;
             below 1 it sharpens the guide's likelihood too).
         anneal_cycles: after the first pass, re-noise every whole cell to ``t_restart`` and denoise and refine it
-            again this many times, before the restart cycles (an anneal on the learned density; each costs about
-            half the first pass). Default ``ANNEAL_CYCLES``.
+            again this many times, before the restart cycles (an anneal on the learned density; each costs
+            ``refine_steps`` + 1 score evaluations). Default ``ANNEAL_CYCLES``.
         guided_anneal_cycles: the same when a guide is on (default 0).
-        anneal_refine_steps: refinement steps in an anneal cycle (``None``: ``refine_steps``); 20 saves 20 of the
-            default 128 score evaluations per cell for about 0.01 eV/atom (docs/performance.md).
+        anneal_refine_steps: refinement steps in an anneal cycle (``None``: ``refine_steps``).
         bf16_inference: multiply the score network's edge MLPs in bfloat16 while sampling
             (``nn.meshgraphnet.bf16_inference``), a score ~0.7 % off the float32 one. Where bfloat16 is multiplied in
             hardware a single-threaded evaluation is ~25 % faster; on 2 CPU threads the default sampler's cells are
@@ -211,7 +229,10 @@ class DiffusionGenerator:
 
     def __init__(self, model: ScoreNet | str | Path | None = None, sde: VESDE | None = None, *,
                  device: str | None = None,
-                 steps: int = 64, t_restart: float = 0.35, max_restarts: int = 10, refine_steps: int = 40,
+                 steps: int = STEPS, t_restart: float = 0.35, max_restarts: int = 10,
+                 refine_steps: int = REFINE_STEPS,
+                 refine_rho: float = REFINE_RHO, guided_steps: int = 64, guided_refine_steps: int = 40,
+                 guided_refine_rho: float = 1.0,
                  refine_from: float = REFINE_T[0], guided_refine_from: float = GUIDED_REFINE_FROM,
                  restart_radius: float | None = 3.0, bf16_gradients: bool | None = None,
                  potential: AtomicPotential | str | Path | None = None, energy_step: float = 0.0,
@@ -262,6 +283,10 @@ class DiffusionGenerator:
                             ("t_restart", t_restart)):
             check_fraction(value, name)
         self.steps, self.t_restart, self.max_restarts = check_count(steps, "steps"), t_restart, max_restarts
+        self.guided_steps = check_count(guided_steps, "guided_steps")
+        self.guided_refine_steps = check_count(guided_refine_steps, "guided_refine_steps", minimum=0)
+        self.refine_rho = check_positive(refine_rho, "refine_rho")
+        self.guided_refine_rho = check_positive(guided_refine_rho, "guided_refine_rho")
         if restart_radius is not None:
             restart_radius = check_positive(restart_radius, "restart_radius", "A (or None: whole-cell restarts)")
         self.refine_steps, self.refine_from, self.restart_radius = refine_steps, refine_from, restart_radius
@@ -334,7 +359,8 @@ class DiffusionGenerator:
 
     def __repr__(self) -> str:
         sampler = ", ".join(f"{k}={getattr(self, k)!r}" for k in (
-            "steps", "t_restart", "max_restarts", "refine_steps", "refine_from", "guided_refine_from",
+            "steps", "t_restart", "max_restarts", "refine_steps", "refine_from", "refine_rho", "guided_steps",
+            "guided_refine_steps", "guided_refine_from", "guided_refine_rho",
             "temperature", "guided_temperature", "anneal_cycles", "guided_anneal_cycles", "anneal_refine_steps",
             "restart_radius", "restart_refine_steps", "bf16_gradients", "bf16_inference", "energy_step", "energy_t",
             "energy_max_force", "energy_potential"))
@@ -370,11 +396,13 @@ class DiffusionGenerator:
             seed: same seed and ``n``, same structures on the same device (the batch draws its noise as one:
                 cell k of a batch is not the cell of an ``n=1`` run with that seed); on a GPU a seeded run uses
                 deterministic kernels (:func:`deterministic_kernels`).
-            steps: Euler-Maruyama steps from t = 1 to 0.001 on whose grid the pass runs (default 64).
+            steps: Euler-Maruyama steps from t = 1 to 0.001 on whose grid the pass runs (default: the generator's
+                ``steps``, or ``guided_steps`` with a guide).
             trajectory: ``.traj`` path; the first structure's start and every step's positions are appended
                 as they come, so a crash leaves a readable file (``info``: ``t``, ``stage`` 'start', 'first pass',
                 'quench' or 'returned', and ``step``, score evaluations so far).
-            start_time: start from the template positions noised to this t (0 < t < 1) instead of noise.
+            start_time: start from the template positions noised to this t (0 < t < 1) instead of noise; such a run
+                skips the anneal cycles, which would re-noise the cells to ``t_restart``.
             guide: a mean spectrum ``[100]`` on the model grid, an ``(energy_eV, intensity)`` pair or a measured
                 two-column file (-> ``guidance.spectrum_guide``: the spectrum, the coordination fractions
                 unmixed from it and the ring-strain term; a pair or a file is read through the model of the
@@ -391,7 +419,8 @@ class DiffusionGenerator:
                 ``ValueError``.
 
         Returns:
-            ``n`` ``Atoms`` with ``info["restarts"]``, ``info["cn_counts"]`` (CN 0..8 histogram),
+            ``n`` ``Atoms`` with ``info["restarts"]``, ``info["score_evaluations"]`` (score-network evaluations
+            spent on the cell, restart cycles included), ``info["cn_counts"]`` (CN 0..8 histogram),
             ``info["defects"]`` (carbons still with CN <= 1 or >= 5, and atoms closer than 1.1 A to another: a
             warning names such cells), and how they were made: ``info["density"]`` (g/cm3), ``info["steps"]``
             (as asked), ``info["start_time"]`` (when given), ``info["seed"]`` (drawn when not given: it repeats
@@ -408,7 +437,8 @@ class DiffusionGenerator:
             below ``guided_refine_from`` runs to 0.001 first and refines from ``start_time``).
         """
         n = check_count(n, "n")
-        steps = self.steps if steps is None else check_count(steps, "steps")
+        default_steps = self.steps if guide is None else self.guided_steps
+        steps = default_steps if steps is None else check_count(steps, "steps")
         seeded = seed is not None  # a drawn seed is recorded, but takes no deterministic GPU kernels
         seed = whole_number(seed, "seed") if seeded else secrets.randbits(63)
         if not 0 <= seed < 2**63:
@@ -444,12 +474,16 @@ class DiffusionGenerator:
         if self.energy_step > 0:
             score_fn = EnergyTerm(score_fn, self.energy_forces, self.sde, self.energy_step, *self.energy_t,
                                   max_force=self.energy_max_force)
+        counted = CountedScore(score_fn, n, self.device)
         callbacks = [callback] if callback is not None else []
-        refine_from, temperature, anneal = ((self.refine_from, self.temperature, self.anneal_cycles) if guide is None
-                                            else (self.guided_refine_from, self.guided_temperature,
-                                                  self.guided_anneal_cycles))
-        em_steps, _ = handoff(steps, t_start, self.sde.t_min, self.refine_steps, refine_from)
-        bar = tqdm(total=em_steps + self.refine_steps, desc="denoise", disable=not progress, dynamic_ncols=True)
+        refine_steps, refine_from, refine_rho, temperature, anneal = (
+            (self.refine_steps, self.refine_from, self.refine_rho, self.temperature, self.anneal_cycles)
+            if guide is None else (self.guided_refine_steps, self.guided_refine_from, self.guided_refine_rho,
+                                   self.guided_temperature, self.guided_anneal_cycles))
+        if start_time is not None:
+            anneal = 0
+        em_steps, _ = handoff(steps, t_start, self.sde.t_min, refine_steps, refine_from)
+        bar = tqdm(total=em_steps + refine_steps, desc="denoise", disable=not progress, dynamic_ncols=True)
         callbacks.append(lambda k, t, p, s: bar.update(1))
 
         def show_restart(cycle: int, cells: int) -> None:  # the bar is full after the first pass; cycles go on
@@ -468,20 +502,22 @@ class DiffusionGenerator:
             # a guide switches gradients back on for its own term
             with torch.no_grad(), deterministic_kernels(self.device, seeded), bf16_inference(self.bf16_inference):
                 pos, restarts = restart_sample(
-                    score_fn, self.sde, pos, system, steps=steps, t_start=t_start, t_restart=self.t_restart,
-                    max_restarts=self.max_restarts, refine_steps=self.refine_steps,
+                    counted, self.sde, pos, system, steps=steps, t_start=t_start, t_restart=self.t_restart,
+                    max_restarts=self.max_restarts, refine_steps=refine_steps, refine_rho=refine_rho,
                     restart_refine_steps=self.restart_refine_steps, restart_radius=self.restart_radius,
                     refine_from=refine_from, generator=generator,
                     temperature=temperature, anneal_cycles=anneal, on_anneal=show_anneal,
                     anneal_refine_steps=self.anneal_refine_steps,
                     callback=lambda *a: [cb(*a) for cb in callbacks], on_restart=show_restart, rules=self.rules)
             if writer is not None:  # at the t and step of the first pass's end; restart cycles may have moved it
-                write(em_steps + self.refine_steps - 1, None, pos, pos, stage="returned")
+                write(em_steps + refine_steps - 1, None, pos, pos, stage="returned")
         finally:
             bar.close()
             if writer is not None:
                 writer.close()
         images = self._to_atoms(atoms, pos, system, restarts)
+        for a, count in zip(images, counted.counts.tolist()):
+            a.info["score_evaluations"] = count
         if guide is not None:
             with torch.no_grad():
                 final = score_fn.guide.weighted(pos, system).cpu().numpy()
