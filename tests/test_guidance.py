@@ -129,7 +129,7 @@ def test_guides_act_only_above_their_t_min(gen, target_sp):
 
 @pytest.mark.slow
 def test_guided_runs_refine_from_their_own_noise_level(gen, target_sp):
-    short = DiffusionGenerator(gen.model, gen.sde, device="cpu", refine_steps=3, max_restarts=0)
+    short = DiffusionGenerator(gen.model, gen.sde, device="cpu", guided_refine_steps=3, max_restarts=0)
     out = short.generate(cubic_cell(64, 2.0), 2.0, seed=0, steps=4, guide=XANESGuide(target_sp))
     t = out.info["guide_history"][:, 0]
     assert len(t) == 7 and t[4] == pytest.approx(short.guided_refine_from) and t[-1] == pytest.approx(0.01)

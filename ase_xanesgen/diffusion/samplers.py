@@ -138,9 +138,9 @@ def refine(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: System, *, 
     Each iteration jumps to the denoised estimate ``E[x_0 | x_t = x]``: annealed mode seeking on the learned
     density, i.e. a zero-temperature quench on the learned landscape after the stochastic pass. It settles
     the bond lengths and angles (and the sp2/sp3 balance) that the stochastic steps leave too disordered:
-    annealing from t = 0.3 (sigma 0.24 A) over 40 iterations brings the generated CN fractions within 0.03 of
-    MD at 1.5-3.5 g/cm3 (from 0.13 off at 3.5) and the GAP energies to within 0.15 eV/atom of MD
-    (``benchmarks/prior_structure.py``, docs/prior_model.md).
+    annealing from t = 0.3 (sigma 0.24 A) brings the generated CN fractions within 0.03 of MD at 1.5-3.5 g/cm3
+    (from 0.13 off at 3.5) and the GAP energies to within 0.15 eV/atom of MD. The iterations near ``t_high`` do
+    most of that (``rho < 1``; ``benchmarks/energy_fidelity.py``, docs/prior_model.md#energy-fidelity).
 
     With a guide in ``score_fn`` the iterations follow the posterior; guided runs start them lower
     (``DiffusionGenerator(guided_refine_from=0.1)``): from t = 0.3 each full Tweedie jump pulls with the guide

@@ -42,10 +42,9 @@ DEFAULT_ZETA = 10.0
 #: Where the refinement of guided runs starts (t): bonds settle, the guided bonding stays (against 0.06, the
 #: Fig. 5 runs move CN further and match the spectrum closer at the same GAP energy).
 GUIDED_REFINE_FROM = 0.1
-#: Temperature of the stochastic pass of unguided runs (``diffusion.samplers.em_step``): drawn at 1/3 and with one
-#: anneal cycle, cells sit 0.03-0.08 eV/atom lower in energy (CHGNet, SevenNet) with fewer three-rings, the CN
-#: fractions moved by up to 0.044 from MD toward the lower-energy coordination (``benchmarks/energy_fidelity.py``,
-#: docs/prior_model.md#energy-fidelity).
+#: Temperature of the stochastic pass of unguided runs (``diffusion.samplers.em_step``): drawn at 1/3 and annealed,
+#: cells sit lower in energy (CHGNet, SevenNet) with fewer three-rings, the CN fractions moved from MD toward the
+#: lower-energy coordination (``benchmarks/energy_fidelity.py``, docs/prior_model.md#energy-fidelity).
 TEMPERATURE = 1 / 3
 #: Euler-Maruyama grid of unguided runs (t = 1 to 0.001; the pass hands over to the refinement at ``refine_from``,
 #: after 17 steps)
@@ -57,9 +56,9 @@ REFINE_STEPS = 10
 #: sharpen them
 REFINE_RHO = 0.5
 #: Whole-cell anneal cycles of unguided runs (``diffusion.samplers.restart_sample``), each re-noising to
-#: ``t_restart``. With the three settings above, 60 score evaluations per cell at 2.5 g/cm3 instead of 128
-#: (17 + 10 + 3 x 11), 0.01-0.03 eV/atom lower in energy at 2.0-3.5 g/cm3 and 0.02 higher at 1.5 (GAP, 12 cells;
-#: docs/prior_model.md#sampler)
+#: ``t_restart``. With the three settings above, 60 score evaluations per cell at 2.5 g/cm3 (17 + 10 + 3 x 11):
+#: against a 64-step grid with 40 uniform iterations and one cycle (128), 0.00-0.03 eV/atom lower in energy at
+#: 2.0-3.5 g/cm3 and 0.01-0.03 higher at 1.5 (docs/prior_model.md#energy-fidelity)
 ANNEAL_CYCLES = 3
 #: Potential of the energy term when none is given (a name in ``frontends.energy.JUDGES``).
 DEFAULT_POTENTIAL = "gap"
