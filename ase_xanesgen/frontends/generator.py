@@ -215,13 +215,13 @@ class DiffusionGenerator:
         guided_temperature: the same when a guide is on (default 1: the guide's strength ``zeta`` is tuned for it;
             below 1 it sharpens the guide's likelihood too).
         anneal_cycles: after the first pass, re-noise every whole cell to ``t_restart`` and denoise and refine it
-            again this many times, before the restart cycles (an anneal on the learned density; each costs
+            again this many times, before the restart cycles (an anneal on the learned density; each costs about
             ``refine_steps`` + 1 score evaluations). Default ``ANNEAL_CYCLES``.
         guided_anneal_cycles: the same when a guide is on (default 0).
         anneal_refine_steps: refinement steps in an anneal cycle (``None``: ``refine_steps``).
         bf16_inference: multiply the score network's edge MLPs in bfloat16 while sampling
             (``nn.meshgraphnet.bf16_inference``), a score ~0.7 % off the float32 one. Where bfloat16 is multiplied in
-            hardware a single-threaded evaluation is ~25 % faster; on 2 CPU threads the default sampler's cells are
+            hardware a single-threaded evaluation is ~25 % faster; on 2 CPU threads the 64-step sampler's cells are
             ~10 % faster and the plain sampler's not at all (docs/performance.md); without such hardware it is slower
             (a warning says so). Default ``False``.
     """
