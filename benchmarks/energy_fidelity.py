@@ -8,7 +8,8 @@ seconds per cell. One table; ``--plot`` draws the per-atom GAP energy distributi
 
     python benchmarks/energy_fidelity.py                      # shipped weights, 6 cells per density
     python benchmarks/energy_fidelity.py --judges gap chgnet sevennet --relax-judge chgnet --plot e.png
-    python benchmarks/energy_fidelity.py --temperature 1      # the plain reverse SDE (default: 1/3)
+    python benchmarks/energy_fidelity.py --steps 64 --refine-steps 40 --refine-rho 1 --temperature 1 --anneal-cycles 0
+                                                              # the plain reverse SDE with a uniform quench
 
 MD judge energies are cached in ``--cache`` (they do not change between runs); ``--json`` keeps every number.
 """

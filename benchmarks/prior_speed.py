@@ -4,7 +4,8 @@ peak memory at the largest size.
 
     python benchmarks/prior_speed.py [--threads 2] [--n 16] [--repeats 3] [--densities 1.5 2.5 3.5]
         [--sizes 2000 20000 100000] [--device cpu] [--checkpoint runs/prior/model.pt]
-        [sampler options of xanesgen generate: --temperature 1 --anneal-cycles 0 (the plain sampler), --bf16, ...]
+        [sampler options of xanesgen generate: --steps 64 --refine-steps 40 --refine-rho 1 --temperature 1
+        --anneal-cycles 0 (the plain sampler), --bf16, ...]
 """
 
 from __future__ import annotations

@@ -107,7 +107,7 @@ def test_trajectory_is_readable(gen, tmp_path):
                        callback=lambda k, t, p, s: seen.append(k))
     frames = read(path, ":")
     assert seen[:4 + gen.refine_steps] == list(range(4 + gen.refine_steps))  # numbered on into the quench
-    # the start (noise at t = 1), 4 Euler-Maruyama steps to t = 0.3 (on the 5-step grid), the 40-step quench,
+    # the start (noise at t = 1), 4 Euler-Maruyama steps to t = 0.3 (on the 5-step grid), the refinement,
     # then the final cell; each frame says which stage and how many score evaluations it follows
     assert len(frames) == 1 + 4 + gen.refine_steps + 1 and len(frames[-1]) == 64
     ts = [f.info["t"] for f in frames]
@@ -126,7 +126,7 @@ def test_trajectory_is_readable(gen, tmp_path):
 def test_refine_times_space_the_quench_from_t_high_to_t_low():
     from ase_xanesgen.diffusion.samplers import refine_times
 
-    assert refine_times(5, 0.3, 0.01) == torch.linspace(0.3, 0.01, 5).tolist()  # rho 1: uniform in t, as ever
+    assert refine_times(5, 0.3, 0.01) == torch.linspace(0.3, 0.01, 5).tolist()  # rho 1: uniform in t
     early = refine_times(10, 0.3, 0.01, rho=0.25)
     assert early[0] == pytest.approx(0.3) and early[-1] == pytest.approx(0.01)
     assert all(a > b for a, b in zip(early, early[1:]))
@@ -156,8 +156,13 @@ def test_cells_count_their_score_evaluations_and_guided_runs_keep_their_own_sche
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cell = guided.generate(small_template(), 2.0, seed=0, guide=CoordinationGuide({"CN4": 0.2}))
-    assert cell.info["steps"] == 6  # no anneal cycles when guided (guided_anneal_cycles=0)
+    assert cell.info["steps"] == 6
+    # the guided schedule, no anneal cycles (guided_anneal_cycles=0)
     assert cell.info["score_evaluations"] == handoff(6, 1.0, gen.sde.t_min, 2, guided.guided_refine_from)[0] + 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        noised = guided.generate(cells[0], start_time=0.2, seed=0, steps=10)
+    assert noised.info["score_evaluations"] == 2 + 3  # ceil(10 x 0.2) steps and the refinement: no anneal cycles
 
 
 def test_handoff_stops_the_stochastic_pass_where_the_refinement_starts():

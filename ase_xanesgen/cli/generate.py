@@ -102,12 +102,14 @@ def guide_columns(text: str) -> tuple[int, int]:
 def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
     """Refinement and restart settings of ``DiffusionGenerator`` (default: the generator's)."""
     parser.add_argument("--refine-steps", type=int, default=None,
-                        help="noise-free denoising iterations after each pass (0: none; default: 10)")
+                        help="noise-free denoising iterations after each pass of an unguided run (0: none; default: 10)")
     parser.add_argument("--refine-from", type=float, default=None,
                         help="noise level t the refinement starts from (default: 0.3)")
     parser.add_argument("--refine-rho", type=float, default=None,
-                        help="spacing of the refinement's noise levels: 1 uniform in t, below 1 most iterations near "
-                             "--refine-from (default: 0.5)")
+                        help="spacing of an unguided run's refinement noise levels: 1 uniform in t, below 1 most "
+                             "iterations near --refine-from (default: 0.5)")
+    parser.add_argument("--guided-refine-rho", type=float, default=None,
+                        help="the same when a guide is on (default: 1)")
     parser.add_argument("--guided-refine-steps", type=int, default=None,
                         help="refinement iterations when a guide is on (default: 40)")
     parser.add_argument("--guided-refine-from", type=float, default=None,
@@ -115,7 +117,8 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-restarts", type=int, default=None,
                         help="restart cycles on cells with defects (default: 10)")
     parser.add_argument("--restart-refine-steps", type=int, default=None,
-                        help="refinement steps in a restart cycle (default: --refine-steps)")
+                        help="refinement steps in a restart cycle (default: the run's, --refine-steps or "
+                             "--guided-refine-steps)")
     parser.add_argument("--restart-radius", type=float, default=None,
                         help="restart cycles re-noise the atoms within this many A of a defect (0: the whole cell; "
                         "default: 3)")
@@ -135,12 +138,13 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guided-temperature", type=float, default=None,
                         help="the same for guided runs (default: 1)")
     parser.add_argument("--anneal-cycles", type=int, default=None,
-                        help="whole-cell anneal cycles after the first pass, each about --refine-steps + 1 score "
-                             "evaluations (default: 3)")
+                        help="whole-cell anneal cycles after the first pass, each the refinement's iterations plus 1-3 "
+                             "score evaluations (default: 3)")
     parser.add_argument("--guided-anneal-cycles", type=int, default=None,
                         help="the same for guided runs (default: 0)")
     parser.add_argument("--anneal-refine-steps", type=int, default=None,
-                        help="refinement steps in an anneal cycle (default: --refine-steps)")
+                        help="refinement steps in an anneal cycle (default: the run's, --refine-steps or "
+                             "--guided-refine-steps)")
     parser.add_argument("--float32-gradients", action="store_true",
                         help="a guide's backward in float32 also on CPUs with bfloat16 hardware (exact; slower; "
                         "default: bfloat16 where the CPU multiplies it in hardware)")
@@ -151,7 +155,8 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
 
 def sampler_options(args: argparse.Namespace) -> dict:
     """``DiffusionGenerator`` keyword arguments from :func:`add_sampler_arguments`' options that were given."""
-    names = ("refine_steps", "refine_from", "refine_rho", "guided_refine_steps", "guided_refine_from", "max_restarts",
+    names = ("refine_steps", "refine_from", "refine_rho", "guided_refine_steps", "guided_refine_from",
+             "guided_refine_rho", "max_restarts",
              "restart_radius", "restart_refine_steps", "energy_step", "energy_max_force", "potential", "temperature",
              "guided_temperature", "anneal_cycles", "guided_anneal_cycles", "anneal_refine_steps")
     options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}

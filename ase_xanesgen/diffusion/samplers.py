@@ -217,8 +217,8 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
     An anneal cycle re-noises every whole cell to ``t_restart`` and denoises and refines it again
     (``anneal_refine_steps``, default ``refine_steps``):
     an anneal on the learned density (restart sampling) that lets strained motifs the first quench froze in open up
-    again. One cycle at 2.5 g/cm3: 0.04 eV/atom lower in energy (GAP), three-rings and the angle spread closer to
-    the MD cells', the CN fractions unchanged, for half the first pass's score evaluations (docs/prior_model.md).
+    again: each cycle lowers the energy, and moves the CN fractions toward the lower-energy coordination
+    (docs/prior_model.md#energy-fidelity).
     ``on_anneal(cycle)`` is told when anneal cycle 1, 2, ... starts.
 
     A cycle re-noises those graphs from ``t_min`` to ``t_restart`` and denoises (and refines) them again on

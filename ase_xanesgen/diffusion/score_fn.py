@@ -51,6 +51,8 @@ class EnergyTerm:
         self.max_force = None if max_force is None else check_positive(max_force, "max_force", "eV/A")
 
     def __getattr__(self, name: str):  # the wrapped score's (a guided score's guide, history, ...)
+        if name == "score_fn":  # not set yet (a copy under construction): no recursion
+            raise AttributeError(name)
         return getattr(self.score_fn, name)
 
     def __call__(self, pos: torch.Tensor, t: float, system: System) -> torch.Tensor:
@@ -75,6 +77,8 @@ class CountedScore:
         self.counts = torch.zeros(num_graphs, dtype=torch.long, device=device)
 
     def __getattr__(self, name: str):  # the wrapped score's (a guided score's guide, history, ...)
+        if name == "score_fn":  # not set yet (a copy under construction): no recursion
+            raise AttributeError(name)
         return getattr(self.score_fn, name)
 
     def __call__(self, pos: torch.Tensor, t: float, system: System) -> torch.Tensor:

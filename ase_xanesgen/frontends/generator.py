@@ -180,7 +180,8 @@ class DiffusionGenerator:
             ``STEPS``.
         guided_steps: the same when a guide is on (default 64).
         t_restart, max_restarts: noise level and number of restart cycles on defective cells.
-        restart_refine_steps: refinement steps in a restart cycle (``None``: ``refine_steps``).
+        restart_refine_steps: refinement steps in a restart cycle (``None``: the run's, ``refine_steps`` or with a
+            guide ``guided_refine_steps``).
         restart_radius: re-noise only the atoms within this many A of a defect (``None``: the whole cell).
         rules: defect rules (``BondRules``); default: the checkpoint's, else the carbon rule above.
         refine_steps, refine_from: length (default ``REFINE_STEPS``; 0: none) and starting noise level of the
@@ -215,10 +216,10 @@ class DiffusionGenerator:
         guided_temperature: the same when a guide is on (default 1: the guide's strength ``zeta`` is tuned for it;
             below 1 it sharpens the guide's likelihood too).
         anneal_cycles: after the first pass, re-noise every whole cell to ``t_restart`` and denoise and refine it
-            again this many times, before the restart cycles (an anneal on the learned density; each costs about
-            ``refine_steps`` + 1 score evaluations). Default ``ANNEAL_CYCLES``.
+            again this many times, before the restart cycles (an anneal on the learned density; each costs the
+            refinement's iterations plus 1-3 Euler-Maruyama steps). Default ``ANNEAL_CYCLES``.
         guided_anneal_cycles: the same when a guide is on (default 0).
-        anneal_refine_steps: refinement steps in an anneal cycle (``None``: ``refine_steps``).
+        anneal_refine_steps: refinement steps in an anneal cycle (``None``: the run's refinement length).
         bf16_inference: multiply the score network's edge MLPs in bfloat16 while sampling
             (``nn.meshgraphnet.bf16_inference``), a score ~0.7 % off the float32 one. Where bfloat16 is multiplied in
             hardware a single-threaded evaluation is ~25 % faster; on 2 CPU threads the 64-step sampler's cells are
