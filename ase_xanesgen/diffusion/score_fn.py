@@ -27,7 +27,20 @@ class PriorScore:
         return self.model(pos, system.z, system.cell, system.batch, edge_index, shifts, tt, self.sde.sigma(tt))
 
 
-class EnergyTerm:
+class ScoreWrapper:
+    """Base of the ``score_fn`` wrappers: keeps the wrapped ``score_fn`` and exposes its attributes (a guided
+    score's guide, history, ...)."""
+
+    def __init__(self, score_fn):
+        self.score_fn = score_fn
+
+    def __getattr__(self, name: str):
+        if name == "score_fn":  # not set yet (a copy under construction): no recursion
+            raise AttributeError(name)
+        return getattr(self.score_fn, name)
+
+
+class EnergyTerm(ScoreWrapper):
     """A score with an annealed energy term: ``s'(x, t) = s(x, t) + step / sigma(t)^2 * F(x0)`` for
     ``t_low <= t <= t_high``.
 
@@ -46,14 +59,10 @@ class EnergyTerm:
 
     def __init__(self, score_fn, forces: Callable[[torch.Tensor, System], torch.Tensor], sde: VESDE, step: float,
                  t_low: float, t_high: float, max_force: float | None = None):
-        self.score_fn, self.forces, self.sde = score_fn, forces, sde
+        super().__init__(score_fn)
+        self.forces, self.sde = forces, sde
         self.step, self.t_low, self.t_high = step, t_low, t_high
         self.max_force = None if max_force is None else check_positive(max_force, "max_force", "eV/A")
-
-    def __getattr__(self, name: str):  # the wrapped score's (a guided score's guide, history, ...)
-        if name == "score_fn":  # not set yet (a copy under construction): no recursion
-            raise AttributeError(name)
-        return getattr(self.score_fn, name)
 
     def __call__(self, pos: torch.Tensor, t: float, system: System) -> torch.Tensor:
         score = self.score_fn(pos, t, system)
@@ -67,19 +76,14 @@ class EnergyTerm:
         return score + (self.step / sigma2) * forces
 
 
-class CountedScore:
+class CountedScore(ScoreWrapper):
     """A ``score_fn`` that counts its evaluations per cell: ``counts [B]`` (long), indexed by the cells'
     ``System.graph_ids`` in the batch it was made for, so restart cycles on a subset count for those cells only.
     Exposes the wrapped score's attributes."""
 
     def __init__(self, score_fn, num_graphs: int, device: torch.device | str = "cpu"):
-        self.score_fn = score_fn
+        super().__init__(score_fn)
         self.counts = torch.zeros(num_graphs, dtype=torch.long, device=device)
-
-    def __getattr__(self, name: str):  # the wrapped score's (a guided score's guide, history, ...)
-        if name == "score_fn":  # not set yet (a copy under construction): no recursion
-            raise AttributeError(name)
-        return getattr(self.score_fn, name)
 
     def __call__(self, pos: torch.Tensor, t: float, system: System) -> torch.Tensor:
         self.counts[system.graph_ids] += 1

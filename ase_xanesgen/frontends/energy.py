@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError
-from ase.data import chemical_symbols
+from ase.data import atomic_numbers, chemical_symbols
 
 from ..checks import check_count, check_positive
 from .gap import check_atoms
@@ -76,7 +76,9 @@ def judge_species(name: str) -> frozenset[int] | None:
     """Atomic numbers a judge covers; ``None`` for the universal potentials (CHGNet, SevenNet: the periodic
     table of their training data)."""
     if str(name).lower() == "vashishta":
-        return frozenset({8, 14})
+        from .lammps import POTENTIALS
+
+        return frozenset(atomic_numbers[s] for s in POTENTIALS["vashishta"][2])
     if str(name).lower() == "gap":
         from .gap import get_checker
 
