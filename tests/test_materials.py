@@ -22,6 +22,7 @@ from ase_xanesgen.analysis.voronoi import voronoi_volumes
 from ase_xanesgen.data.bonding import CARBON_RULES, BondRules, bond_counts, learn_bond_rules
 from ase_xanesgen.data.datasets import load_cell
 from ase_xanesgen.data.structures import composition_of, load_structures, split_by_trajectory
+from ase_xanesgen.diffusion import PriorScore, restart_sample
 from ase_xanesgen.diffusion.samplers import System, coordination
 from ase_xanesgen.guidance import PDFGuide, RDFGuide
 
@@ -181,6 +182,29 @@ def test_silica_prior_keeps_the_template_composition(silica_gen, silica):
     assert out.info["model"] == "a-SiO2" and out.info["weights"].startswith("shipped a-SiO2.pt")
     assert silica_gen.rules.coordination == {8: (2, 2), 14: (4, 4)}
     assert np.allclose(out.cell, template.cell) and np.isfinite(out.positions).all()
+
+
+def test_shipped_silica_prior_brings_its_tuned_restart_cycles():
+    gen = DiffusionGenerator("a-SiO2", device="cpu")
+    assert (gen.t_restart, gen.max_restarts, gen.restart_accept) == (0.7, 30, True)
+    assert (DiffusionGenerator(device="cpu").t_restart, DiffusionGenerator("a-SiO2", device="cpu", t_restart=0.5,
+                                                                           restart_accept=False).t_restart) == (0.35, 0.5)
+
+
+def test_accepted_restart_cycles_never_add_defects(silica):
+    """Cycles re-noising a held-out MD frame's defects to t = 0.9 and denoising them in two steps wreck it; kept
+    only where they did not add defects, the frame keeps its count."""
+    gen = DiffusionGenerator("a-SiO2", device="cpu")
+    pos, system = as_system(silica[0])
+    before = int(coordination(pos, system, rules=gen.rules)[1].sum())
+    cycles = dict(steps=2, t_start=2 * gen.sde.t_min, t_restart=0.9, max_restarts=2, refine_steps=1,
+                  restart_radius=3.0, rules=gen.rules)
+    with torch.no_grad():
+        for accept in (True, False):
+            out, restarts = restart_sample(PriorScore(gen.model, gen.sde), gen.sde, pos, system, **cycles,
+                                           restart_accept=accept, generator=torch.Generator().manual_seed(0))
+            after = int(coordination(out, system, rules=gen.rules)[1].sum())
+            assert restarts.item() == 2 and (after <= before if accept else after > 2 * before)
 
 
 def test_unknown_species_and_far_composition_name_what_the_model_knows(silica_gen, silica):

@@ -10,13 +10,24 @@ from ase_xanesgen.diffusion import VESDE
 from ase_xanesgen.graph.convert import atoms_to_data
 from ase_xanesgen.nn import ScoreNet
 from ase_xanesgen.train.loop import Trainer, TrainConfig
-from ase_xanesgen.train.prior import dsm_loss, make_loss
+from ase_xanesgen.train.prior import dsm_loss, make_loss, sample_t, train_prior
 
 
 def fixed_loss(model, batch, sde):
     t = torch.tensor([0.1, 0.3])
     with torch.no_grad():
         return float(dsm_loss(model, batch, sde, t, torch.Generator().manual_seed(0), model.cutoff).mean())
+
+
+def test_a_band_of_noise_levels_draws_only_inside_it(tmp_path):
+    sde = VESDE()
+    t = sample_t(4000, sde, torch.Generator().manual_seed(0), t_range=(0.15, 0.7))
+    assert 0.15 <= float(t.min()) < 0.16 and 0.69 < float(t.max()) <= 0.7
+    full = sample_t(4000, sde, torch.Generator().manual_seed(0))
+    assert float(full.min()) >= sde.t_min and float(full.max()) > 0.99
+    for bad in ((0.7, 0.15), (0.0, 0.5), (0.5, 1.5)):
+        with pytest.raises(ValueError, match="t_range must satisfy"):
+            train_prior(None, tmp_path / "run", TrainConfig(steps=1), t_range=bad)
 
 
 @pytest.mark.slow

@@ -122,6 +122,10 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--restart-radius", type=float, default=None,
                         help="restart cycles re-noise the atoms within this many A of a defect (0: the whole cell; "
                         "default: 3)")
+    parser.add_argument("--t-restart", type=float, default=None,
+                        help="noise level t that anneal and restart cycles re-noise to (default: 0.35)")
+    parser.add_argument("--restart-accept", action=argparse.BooleanOptionalAction, default=None,
+                        help="keep a restart cycle only in cells where it left no more defects than it found")
     parser.add_argument("--potential", default=None,
                         help="potential of the energy term: valence (bond-angle forces, nearly free), a judge name (gap, "
                              "chgnet, sevennet; vashishta for a-SiO2) or a checkpoint of "
@@ -156,7 +160,7 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
 def sampler_options(args: argparse.Namespace) -> dict:
     """``DiffusionGenerator`` keyword arguments from :func:`add_sampler_arguments`' options that were given."""
     names = ("refine_steps", "refine_from", "refine_rho", "guided_refine_steps", "guided_refine_from",
-             "guided_refine_rho", "max_restarts",
+             "guided_refine_rho", "max_restarts", "t_restart", "restart_accept",
              "restart_radius", "restart_refine_steps", "energy_step", "energy_max_force", "potential", "temperature",
              "guided_temperature", "anneal_cycles", "guided_anneal_cycles", "anneal_refine_steps")
     options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}

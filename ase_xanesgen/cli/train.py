@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sigma-max", type=float, default=None, help="prior: sigma(1) in Angstrom (default 0.8)")
     parser.add_argument("--t-power", type=float, default=None,
                         help="prior: t = u**p, p > 0 (p > 1: more low noise; default 1)")
+    parser.add_argument("--t-range", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                        help="prior: draw t in [LOW, HIGH] only, e.g. a fine-tune (--init) on the noise levels "
+                        "where the bonding is decided (default: 0.001 1)")
     parser.add_argument("--exclude-density", type=float, default=None,
                         help="xanes: leave this density (g/cm3) out of training (leave-one-density-out; default: none)")
     parser.add_argument("--crystals", action="store_true",
@@ -61,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 #: options of one model only, and the model: given for the other, they would be silently ignored
-ONLY_FOR = {"sigma_max": "prior", "t_power": "prior", "no_balance": "prior", "species": "prior", "held_out": "prior",
+ONLY_FOR = {"sigma_max": "prior", "t_power": "prior", "t_range": "prior", "no_balance": "prior", "species": "prior", "held_out": "prior",
             "cutoff": "prior", "exclude_density": "xanes", "crystals": "xanes", "val_data": "potential"}
 
 
@@ -80,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
                          val_every=args.val_every, ckpt_every=args.val_every, seed=args.seed,
                          time_budget=args.time_budget)
     if args.model == "prior":
-        given = {k: v for k in ("sigma_max", "t_power", "species", "held_out", "cutoff")
+        given = {k: v for k in ("sigma_max", "t_power", "t_range", "species", "held_out", "cutoff")
                  if (v := getattr(args, k)) is not None}  # else its defaults
         train_prior(args.data, args.out, config, width=pick["width"], layers=pick["layers"], device=args.device,
                     init=args.init, balance_densities=not args.no_balance, **given)

@@ -209,7 +209,7 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
                    on_restart: Callable[[int, int], None] | None = None, rules: BondRules | None = None,
                    restart_refine_steps: int | None = None, temperature: float = 1.0, anneal_cycles: int = 0,
                    on_anneal: Callable[[int], None] | None = None, anneal_refine_steps: int | None = None,
-                   refine_rho: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+                   refine_rho: float = 1.0, restart_accept: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Euler-Maruyama handed over to ``refine_steps`` of :func:`refine` at ``t = refine_from`` (:func:`handoff`),
     then ``anneal_cycles`` whole-cell cycles on every graph, then up to ``max_restarts`` cycles on graphs with 1- or
     5-coordinated carbons (or atoms closer than 1.1 A).
@@ -236,7 +236,10 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
     length in a restart cycle (default ``refine_steps``): a cycle only repairs a neighbourhood, so a shorter quench
     can do. ``refine_rho``: the spacing of every refinement's noise levels (:func:`refine_times`).
     ``temperature``: of the Euler-Maruyama steps, first pass and cycles (:func:`em_step`; the refinement's
-    Tweedie jumps take the score as it is). Returns the final positions and the number of restarts per graph ``[B]``.
+    Tweedie jumps take the score as it is). ``restart_accept``: keep a restart cycle's result only in the cells
+    where it left no more defects than it found (the others keep their positions and draw again in the next
+    cycle), so the cycles can only repair; at high ``t_restart`` a cycle may otherwise add as many defects as it
+    removes. Returns the final positions and the number of restart cycles run per graph ``[B]``.
     """
     def denoise(p: torch.Tensor, part: System, t_from: float, n_steps: int, n_refine: int,
                 mobile: torch.Tensor | None = None, cb: Callback | None = None) -> torch.Tensor:
@@ -274,14 +277,24 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
             on_anneal(k)
         pos = cycle(pos, every, refine_steps if anneal_refine_steps is None else anneal_refine_steps)
     restarts = torch.zeros(system.num_graphs, dtype=torch.long, device=pos.device)
+
+    def defect_counts(bad: torch.Tensor) -> torch.Tensor:
+        return torch.bincount(system.batch[bad], minlength=system.num_graphs)
+
+    bad = defective_atoms(pos, system, rules=rules)
     for k in range(1, max_restarts + 1):
-        bad = defective_atoms(pos, system, rules=rules)
         graphs = torch.unique(system.batch[bad])
         if len(graphs) == 0:
             break
         if on_restart is not None:
             on_restart(k, len(graphs))
-        pos = cycle(pos, graphs, refine_steps if restart_refine_steps is None else restart_refine_steps, bad)
+        new = cycle(pos, graphs, refine_steps if restart_refine_steps is None else restart_refine_steps, bad)
         restarts[graphs] += 1
+        new_bad = defective_atoms(new, system, rules=rules)
+        if restart_accept:  # keep a cell's cycle only where it left no more defects than it found
+            keep = (defect_counts(new_bad) <= defect_counts(bad))[system.batch]
+            new = torch.where(keep[:, None], new, pos)
+            new_bad = torch.where(keep, new_bad, bad)
+        pos, bad = new, new_bad
     return pos, restarts
 

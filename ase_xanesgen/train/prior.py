@@ -23,10 +23,13 @@ from ..nn.score import ScoreNet
 from .loop import Trainer, TrainConfig, augment, seeded_init, start_process_group
 
 
-def sample_t(n: int, sde: VESDE, generator: torch.Generator, power: float = 1.0) -> torch.Tensor:
-    """Diffusion times in ``[t_min, 1]``; ``power > 1`` puts more of them at low noise."""
+def sample_t(n: int, sde: VESDE, generator: torch.Generator, power: float = 1.0,
+             t_range: tuple[float, float] | None = None) -> torch.Tensor:
+    """``[n]`` diffusion times in ``t_range`` (default ``[t_min, 1]``); ``power > 1`` puts more of them at low
+    noise."""
+    low, high = t_range or (sde.t_min, 1.0)
     u = torch.rand(n, generator=generator)
-    return sde.t_min + (1 - sde.t_min) * u**power
+    return low + (high - low) * u**power
 
 
 def dsm_loss(model: nn.Module, batch: Batch, sde: VESDE, t: torch.Tensor, generator: torch.Generator,
@@ -42,13 +45,14 @@ def dsm_loss(model: nn.Module, batch: Batch, sde: VESDE, t: torch.Tensor, genera
     return global_mean_pool(err[:, None], batch.batch, size=batch.num_graphs)[:, 0]
 
 
-def make_loss(sde: VESDE, cutoff: float, t_power: float):
+def make_loss(sde: VESDE, cutoff: float, t_power: float, t_range: tuple[float, float] | None = None):
     """The ``Trainer`` loss: denoising score matching on randomly rotated and translated cells at
-    ``t = t_min + (1 - t_min) u**t_power``; returns ``{"loss", "loss_t<0.3"}`` (the latter when such t were drawn)."""
+    ``t = low + (high - low) u**t_power`` (``t_range``, default ``[t_min, 1]``); returns ``{"loss", "loss_t<0.3"}``
+    (the latter when such t were drawn)."""
 
     def loss_fn(model: nn.Module, batch: Batch, generator: torch.Generator) -> dict[str, torch.Tensor]:
         batch = augment(batch, generator)
-        t = sample_t(batch.num_graphs, sde, generator, t_power)
+        t = sample_t(batch.num_graphs, sde, generator, t_power, t_range)
         per_graph = dsm_loss(model, batch, sde, t, generator, cutoff)
         out = {"loss": per_graph.mean()}
         low = t.to(per_graph.device) < 0.3
@@ -128,7 +132,7 @@ def train_prior(data_dir: str | Path | None, out: str | Path, config: TrainConfi
                 layers: int = 4, sigma_max: float = 0.8, t_power: float = 1.0, device: str | None = None,
                 use_validation_split: bool = True, init: str | Path | None = None,
                 balance_densities: bool = True, cutoff: float = 3.0, species: list[str] | None = None,
-                held_out: float | list[str] = 0.2) -> nn.Module:
+                held_out: float | list[str] = 0.2, t_range: tuple[float, float] | None = None) -> nn.Module:
     """Train (or resume) the score model; writes ``out/model.pt`` (EMA weights).
 
     ``data_dir``: the a-C data folder (default), or MD snapshots of any material (:func:`is_md_data`: an extxyz /
@@ -136,13 +140,18 @@ def train_prior(data_dir: str | Path | None, out: str | Path, config: TrainConfi
     ``species`` names LAMMPS types 1, 2, ...). MD data is split by trajectory (``held_out``: a fraction of the
     trajectories or their ids) and the model learns every element present; its meta records the composition and
     the bond rules learned from the training frames (``data.bonding.learn_bond_rules``), which the generator's
-    restart cycles use. ``cutoff``: the graph radius (A).
+    restart cycles use. ``cutoff``: the graph radius (A). ``t_range``: ``(low, high)`` the diffusion times drawn
+    (default ``[t_min, 1]``): a fine-tune (``init``) on a band of noise levels, e.g. ``(0.15, 0.7)`` where the
+    sampler's anneal cycles decide the bonding topology. ``ValueError`` unless ``t_min <= low < high <= 1``.
 
     ``balance_densities`` draws every density equally often: the a-C training split holds 11 cells at
     1.5 g/cm3 but 2 at 3.5, and an unbalanced prior learns the sp3-rich end least.
     """
     check_positive(t_power, "t_power", "(t = t_min + (1 - t_min) u**t_power)")
     check_positive(cutoff, "cutoff", "A")
+    sde = VESDE(sigma_max=sigma_max)
+    if t_range is not None and not sde.t_min <= t_range[0] < t_range[1] <= 1.0:
+        raise ValueError(f"t_range must satisfy {sde.t_min} <= low < high <= 1, got {tuple(t_range)}")
     start_process_group()
     if is_md_data(data_dir):
         train, val, extra = md_split(data_dir, species, held_out, use_validation_split)
@@ -150,14 +159,13 @@ def train_prior(data_dir: str | Path | None, out: str | Path, config: TrainConfi
         cells = load_dataset(data_dir, with_spectra=False)
         train, val = split_by_topology(cells) if use_validation_split else (cells, [])
         extra = {"species": [6]}
-    sde = VESDE(sigma_max=sigma_max)
     model = seeded_init(lambda: ScoreNet(species=extra["species"], width=width, layers=layers, cutoff=cutoff),
                         config.seed)
     graphs = [atoms_to_data(a) for a in train]
     meta = {"sde": {"sigma_max": sigma_max, "t_min": sde.t_min}, "train_cells": [a.info["name"] for a in train],
-            "val_cells": [a.info["name"] for a in val], "t_power": t_power, "balance_densities": balance_densities,
+            "val_cells": [a.info["name"] for a in val], "t_power": t_power, "t_range": list(t_range or (sde.t_min, 1.0)), "balance_densities": balance_densities,
             "density_range": density_range(train), **{k: v for k, v in extra.items() if k != "species"}}
-    trainer = Trainer(model, graphs, make_loss(sde, model.cutoff, t_power), out, config, meta=meta, device=device,
+    trainer = Trainer(model, graphs, make_loss(sde, model.cutoff, t_power, t_range), out, config, meta=meta, device=device,
                       init=init, weights=density_weights(train) if balance_densities else None)
     if val:
         trainer.val_fn = make_validation([atoms_to_data(a) for a in val], sde, model.cutoff, trainer.device)
