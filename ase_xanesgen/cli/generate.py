@@ -115,7 +115,8 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guided-refine-from", type=float, default=None,
                         help="noise level t the refinement starts from when a guide is on (default: 0.1)")
     parser.add_argument("--max-restarts", type=int, default=None,
-                        help="restart cycles on cells with defects (default: 10)")
+                        help="restart cycles on cells with defects (default: the model's; 10 for a-C, 30 for "
+                        "a-SiO2)")
     parser.add_argument("--restart-refine-steps", type=int, default=None,
                         help="refinement steps in a restart cycle (default: the run's, --refine-steps or "
                              "--guided-refine-steps)")
@@ -123,9 +124,11 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
                         help="restart cycles re-noise the atoms within this many A of a defect (0: the whole cell; "
                         "default: 3)")
     parser.add_argument("--t-restart", type=float, default=None,
-                        help="noise level t that anneal and restart cycles re-noise to (default: 0.35)")
+                        help="noise level t that anneal and restart cycles re-noise to (default: the model's; 0.35 "
+                        "for a-C, 0.7 for a-SiO2)")
     parser.add_argument("--restart-accept", action=argparse.BooleanOptionalAction, default=None,
-                        help="keep a restart cycle only in cells where it left no more defects than it found")
+                        help="keep a restart cycle only in cells where it left no more defects than it found "
+                        "(default: the model's; off for a-C, on for a-SiO2)")
     parser.add_argument("--potential", default=None,
                         help="potential of the energy term: valence (bond-angle forces, nearly free), a judge name (gap, "
                              "chgnet, sevennet; vashishta for a-SiO2) or a checkpoint of "
