@@ -384,18 +384,23 @@ def test_crystal_references_join_training_on_the_a_c_intensity_scale(data_dir, t
 
 
 def test_a_run_saved_before_the_density_range_resumes_and_records_it(data_dir, tmp_path):
-    """``density_range`` is new in the prior's meta: a run whose last.pt lacks it (every committed one) still
-    resumes instead of being refused as started with other settings, and its next save records it."""
+    """``density_range`` and ``t_range`` are new in the prior's meta: a run whose last.pt lacks them (every committed
+    one) still resumes instead of being refused as started with other settings (unless asked for another band of
+    noise levels than the full range it trained on), and its next save records them."""
     from ase_xanesgen.nn.checkpoint import load, save_atomic
     from ase_xanesgen.train.prior import train_prior
 
-    def run(steps):
-        train_prior(data_dir, tmp_path, TrainConfig(steps=steps, batch_size=1), width=16, layers=1, device="cpu")
+    def run(steps, **kw):
+        train_prior(data_dir, tmp_path, TrainConfig(steps=steps, batch_size=1), width=16, layers=1, device="cpu",
+                    **kw)
 
     run(1)
     state = load(tmp_path / "last.pt")
     assert state["ema"]["meta"].pop("density_range") == [1.5, 3.5]
-    save_atomic(state, tmp_path / "last.pt")  # as written before the range was recorded
+    assert state["ema"]["meta"].pop("t_range") == [1e-3, 1.0]  # the full range, recorded since t_range exists
+    save_atomic(state, tmp_path / "last.pt")  # as written before the range and the band were recorded
+    with pytest.raises(ValueError, match=r"t_range \[0.001, 1.0\] \(asked \[0.2, 0.6\]\)"):
+        run(2, t_range=(0.2, 0.6))  # it trained on the full range
     run(2)
     assert load(tmp_path / "model.pt")["meta"]["density_range"] == [1.5, 3.5]
 

@@ -380,8 +380,8 @@ class DiffusionGenerator:
             "steps", "t_restart", "max_restarts", "refine_steps", "refine_from", "refine_rho", "guided_steps",
             "guided_refine_steps", "guided_refine_from", "guided_refine_rho",
             "temperature", "guided_temperature", "anneal_cycles", "guided_anneal_cycles", "anneal_refine_steps",
-            "restart_radius", "restart_refine_steps", "restart_accept", "bf16_gradients", "bf16_inference", "energy_step", "energy_t",
-            "energy_max_force", "energy_potential"))
+            "restart_radius", "restart_refine_steps", "restart_accept", "bf16_gradients", "bf16_inference",
+            "energy_step", "energy_t", "energy_max_force", "energy_potential"))
         return f"DiffusionGenerator({self.model!r}, {self.sde}, device={str(self.device)!r}, {sampler})"
 
     # ------------------------------------------------------------------ public API

@@ -97,6 +97,8 @@ INIT_KEYS = ("sde", "t_power", "exclude_density")
 #: meta a run records about its data (derived from the compared cell lists): a run saved before it was recorded
 #: resumes, and its next checkpoint records it
 RECORD_KEYS = ("density_range",)
+#: settings a run saved before they were recorded trained with: it resumes when asked for the same
+UNRECORDED = {"t_range": [1e-3, 1.0]}
 
 
 class RepeatDataset(Dataset):
@@ -271,8 +273,8 @@ class Trainer:
         while ``model.pt`` recorded the new ones (a wrong ``sigma_max`` there misleads every later sampler)."""
         old_config, new_config = saved.get("train_config", {}), asdict(self.config)
         diff = {k: (old_config.get(k), new_config[k]) for k in RESUME_KEYS if old_config.get(k) != new_config[k]}
-        diff.update({k: (saved.get(k), v) for k, v in self.meta.items() if saved.get(k) != v
-                     and not (k in RECORD_KEYS and k not in saved)})
+        diff.update({k: (saved.get(k, UNRECORDED.get(k)), v) for k, v in self.meta.items()
+                     if saved.get(k, UNRECORDED.get(k)) != v and not (k in RECORD_KEYS and k not in saved)})
         if diff:
             said = "; ".join(f"{k} {a} (asked {b})" for k, (a, b) in sorted(diff.items()))
             raise ValueError(f"{path} was started with other settings: {said}. Resume with the same options, or "
