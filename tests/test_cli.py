@@ -151,6 +151,9 @@ def test_sampler_options_reach_the_generator():
     add_sampler_arguments(parser)
     args = parser.parse_args(["--guided-refine-from", "0.08", "--restart-radius", "0", "--max-restarts", "2"])
     assert sampler_options(args) == {"guided_refine_from": 0.08, "restart_radius": None, "max_restarts": 2}
+    args = parser.parse_args(["--t-restart", "0.7", "--no-restart-accept"])
+    assert sampler_options(args) == {"t_restart": 0.7, "restart_accept": False}
+    assert sampler_options(parser.parse_args(["--restart-accept"])) == {"restart_accept": True}
     assert sampler_options(parser.parse_args([])) == {}
     assert sampler_options(parser.parse_args(["--float32-gradients"])) == {"bf16_gradients": False}
 

@@ -229,8 +229,8 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
     0.6 % defects after up to 6 local cycles against 2.6 % after 3 whole-cell ones). The refinement
     uses ``score_fn`` too, so a guide stays on. The network is told ``t`` for the whole cell while the waiting
     atoms sit clean, an inpainting-style approximation judged by the structure benchmark. (``DiffusionGenerator`` uses
-    ``max_restarts=10, restart_radius=3.0``.) ``callback`` sees every score evaluation of the first pass,
-    stochastic and refining; ``on_restart(cycle, graphs)`` is told when cycle 1, 2, ... starts on that many graphs
+    ``restart_radius=3.0``, and its shipped priors' own cycle settings.) ``callback`` sees every score evaluation
+    of the first pass, stochastic and refining; ``on_restart(cycle, graphs)`` is told when cycle 1, 2, ... starts on that many graphs
     (the cycles can take most of a run at high density). ``rules`` (``data.bonding.BondRules``) defines the
     defects of another material (default: the carbon rule above). ``restart_refine_steps``: the refinement's
     length in a restart cycle (default ``refine_steps``): a cycle only repairs a neighbourhood, so a shorter quench
@@ -281,7 +281,7 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
     def defect_counts(bad: torch.Tensor) -> torch.Tensor:
         return torch.bincount(system.batch[bad], minlength=system.num_graphs)
 
-    bad = defective_atoms(pos, system, rules=rules)
+    bad = defective_atoms(pos, system, rules=rules) if max_restarts else None
     for k in range(1, max_restarts + 1):
         graphs = torch.unique(system.batch[bad])
         if len(graphs) == 0:
@@ -290,11 +290,13 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
             on_restart(k, len(graphs))
         new = cycle(pos, graphs, refine_steps if restart_refine_steps is None else restart_refine_steps, bad)
         restarts[graphs] += 1
-        new_bad = defective_atoms(new, system, rules=rules)
-        if restart_accept:  # keep a cell's cycle only where it left no more defects than it found
-            keep = (defect_counts(new_bad) <= defect_counts(bad))[system.batch]
-            new = torch.where(keep[:, None], new, pos)
-            new_bad = torch.where(keep, new_bad, bad)
-        pos, bad = new, new_bad
+        if restart_accept or k < max_restarts:
+            new_bad = defective_atoms(new, system, rules=rules)
+            if restart_accept:  # keep a cell's cycle only where it left no more defects than it found
+                keep = (defect_counts(new_bad) <= defect_counts(bad))[system.batch]
+                new = torch.where(keep[:, None], new, pos)
+                new_bad = torch.where(keep, new_bad, bad)
+            bad = new_bad
+        pos = new
     return pos, restarts
 

@@ -188,10 +188,11 @@ class DiffusionGenerator:
             ``STEPS``.
         guided_steps: the same when a guide is on (default 64).
         t_restart, max_restarts: noise level and number of restart cycles on defective cells (``None``: the
-            shipped prior's in ``MODEL_SAMPLERS``, else ``T_RESTART`` and ``MAX_RESTARTS``); ``t_restart`` is the
-            anneal cycles' level too.
+            settings in ``MODEL_SAMPLERS`` of a shipped prior loaded by its name, else ``T_RESTART`` and
+            ``MAX_RESTARTS``, also for the same weights loaded by path); ``t_restart`` is the anneal cycles' level
+            too.
         restart_accept: keep a restart cycle only in the cells where it left no more defects than it found
-            (``None``: the shipped prior's in ``MODEL_SAMPLERS``, else ``RESTART_ACCEPT``).
+            (``None``: as ``t_restart``, else ``RESTART_ACCEPT``).
         restart_refine_steps: refinement steps in a restart cycle (``None``: the run's, ``refine_steps`` or with a
             guide ``guided_refine_steps``).
         restart_radius: re-noise only the atoms within this many A of a defect (``None``: the whole cell).

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from ..checks import check_count, check_positive, warn_caller
 from ..device import resolve_device
+from ..diffusion.sde import VESDE
 from ..nn.checkpoint import check_fits, load, save_atomic, to_dict
 
 
@@ -98,7 +99,7 @@ INIT_KEYS = ("sde", "t_power", "exclude_density")
 #: resumes, and its next checkpoint records it
 RECORD_KEYS = ("density_range",)
 #: settings a run saved before they were recorded trained with: it resumes when asked for the same
-UNRECORDED = {"t_range": [1e-3, 1.0]}
+UNRECORDED = {"t_range": [VESDE.t_min, 1.0]}
 
 
 class RepeatDataset(Dataset):

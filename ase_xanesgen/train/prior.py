@@ -147,7 +147,7 @@ def train_prior(data_dir: str | Path | None, out: str | Path, config: TrainConfi
     ``balance_densities`` draws every density equally often: the a-C training split holds 11 cells at
     1.5 g/cm3 but 2 at 3.5, and an unbalanced prior learns the sp3-rich end least.
     """
-    check_positive(t_power, "t_power", "(t = t_min + (1 - t_min) u**t_power)")
+    check_positive(t_power, "t_power", "(t = low + (high - low) u**t_power over t_range)")
     check_positive(cutoff, "cutoff", "A")
     sde = VESDE(sigma_max=sigma_max)
     if t_range is not None and not sde.t_min <= t_range[0] < t_range[1] <= 1.0:
@@ -163,10 +163,11 @@ def train_prior(data_dir: str | Path | None, out: str | Path, config: TrainConfi
                         config.seed)
     graphs = [atoms_to_data(a) for a in train]
     meta = {"sde": {"sigma_max": sigma_max, "t_min": sde.t_min}, "train_cells": [a.info["name"] for a in train],
-            "val_cells": [a.info["name"] for a in val], "t_power": t_power, "t_range": list(t_range or (sde.t_min, 1.0)), "balance_densities": balance_densities,
+            "val_cells": [a.info["name"] for a in val], "t_power": t_power,
+            "t_range": list(t_range or (sde.t_min, 1.0)), "balance_densities": balance_densities,
             "density_range": density_range(train), **{k: v for k, v in extra.items() if k != "species"}}
-    trainer = Trainer(model, graphs, make_loss(sde, model.cutoff, t_power, t_range), out, config, meta=meta, device=device,
-                      init=init, weights=density_weights(train) if balance_densities else None)
+    trainer = Trainer(model, graphs, make_loss(sde, model.cutoff, t_power, t_range), out, config, meta=meta,
+                      device=device, init=init, weights=density_weights(train) if balance_densities else None)
     if val:
         trainer.val_fn = make_validation([atoms_to_data(a) for a in val], sde, model.cutoff, trainer.device)
     return trainer.fit()
