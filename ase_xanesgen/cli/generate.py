@@ -102,7 +102,8 @@ def guide_columns(text: str) -> tuple[int, int]:
 def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
     """Refinement and restart settings of ``DiffusionGenerator`` (default: the generator's)."""
     parser.add_argument("--refine-steps", type=int, default=None,
-                        help="noise-free denoising iterations after each pass of an unguided run (0: none; default: 10)")
+                        help="noise-free denoising iterations after each pass of an unguided run (0: none; "
+                        "default: 10)")
     parser.add_argument("--refine-from", type=float, default=None,
                         help="noise level t the refinement starts from (default: 0.3)")
     parser.add_argument("--refine-rho", type=float, default=None,

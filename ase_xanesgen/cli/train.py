@@ -65,7 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 #: options of one model only, and the model: given for the other, they would be silently ignored
 ONLY_FOR = {"sigma_max": "prior", "t_power": "prior", "t_range": "prior", "no_balance": "prior",
-            "species": "prior", "held_out": "prior", "cutoff": "prior", "exclude_density": "xanes", "crystals": "xanes", "val_data": "potential"}
+            "species": "prior", "held_out": "prior", "cutoff": "prior", "exclude_density": "xanes", "crystals": "xanes",
+            "val_data": "potential"}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -230,8 +230,8 @@ def restart_sample(score_fn: ScoreFn, sde: VESDE, pos: torch.Tensor, system: Sys
     uses ``score_fn`` too, so a guide stays on. The network is told ``t`` for the whole cell while the waiting
     atoms sit clean, an inpainting-style approximation judged by the structure benchmark. (``DiffusionGenerator`` uses
     ``restart_radius=3.0``, and its shipped priors' own cycle settings.) ``callback`` sees every score evaluation
-    of the first pass, stochastic and refining; ``on_restart(cycle, graphs)`` is told when cycle 1, 2, ... starts on that many graphs
-    (the cycles can take most of a run at high density). ``rules`` (``data.bonding.BondRules``) defines the
+    of the first pass, stochastic and refining; ``on_restart(cycle, graphs)`` is told when cycle 1, 2, ... starts
+    on that many graphs (the cycles can take most of a run at high density). ``rules`` (``data.bonding.BondRules``) defines the
     defects of another material (default: the carbon rule above). ``restart_refine_steps``: the refinement's
     length in a restart cycle (default ``refine_steps``): a cycle only repairs a neighbourhood, so a shorter quench
     can do. ``refine_rho``: the spacing of every refinement's noise levels (:func:`refine_times`).
